@@ -1,0 +1,141 @@
+"""The operator base: a subclass writes one transform; the base turns failures into outcome rows.
+
+An operator is a plain callable over a batch (a `pyarrow.Table`, a dict of columns or a list of row
+dicts) that returns a `pyarrow.Table` in its `output_schema`. Ray Data hands it batches through
+`map_batches`; tests call it directly. The contract the subclass keeps:
+
+- `process(row) -> Iterable[dict]`: zero or more output rows for one input row. Output rows inherit
+  the envelope columns of the input row (`input_id`, `source`, `shard_id`, `seq`) unless they set them.
+- raising `Reject(reason, category)` drops the row on purpose (filtered, duplicate, or quarantined);
+  any other exception quarantines the row with its type and message. Either way an error row takes its
+  place, so every input stays accounted for.
+- rows that already carry an error pass through untouched.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from schemas.tables import ENVELOPE_FIELDS, FILTERED, QUARANTINE
+
+log = logging.getLogger(__name__)
+
+ENVELOPE = [f.name for f in ENVELOPE_FIELDS]
+MAX_MESSAGE = 2000
+
+Row = dict[str, Any]
+Batch = pa.Table | dict[str, list] | list[Row]
+
+
+class Reject(Exception):
+    """Raised by `process` to drop a row on purpose, with the reason written to the error table."""
+
+    def __init__(self, reason: str, category: str = FILTERED, error_type: str = "rejected") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.category = category
+        self.error_type = error_type
+
+
+def to_rows(batch: Batch) -> list[Row]:
+    """Any batch format Ray Data or a test may hand over, as a list of row dicts."""
+    if isinstance(batch, pa.Table):
+        return batch.to_pylist()
+    if isinstance(batch, list):
+        return batch
+    if hasattr(batch, "to_dict") and hasattr(batch, "columns"):  # pandas
+        return batch.to_dict("records")
+    cols = {k: list(v) for k, v in batch.items()}
+    n = len(next(iter(cols.values()))) if cols else 0
+    return [{k: cols[k][i] for k in cols} for i in range(n)]
+
+
+def error_row(row: Row, stage: str, error_type: str, message: str, category: str = QUARANTINE) -> Row:
+    """The envelope of `row` marked with why it stops here."""
+    out = {k: row.get(k) for k in ENVELOPE}
+    out.update(
+        error_stage=stage,
+        error_type=error_type,
+        error_message=(message or error_type)[:MAX_MESSAGE],
+        error_category=category,
+    )
+    return out
+
+
+def is_error(row: Row) -> bool:
+    """True when the row is an outcome (quarantined, filtered or duplicate) rather than work."""
+    return row.get("error_type") is not None
+
+
+def conform(rows: list[Row], schema: pa.Schema) -> pa.Table:
+    """Rows as a table of exactly `schema`: missing columns null, extra columns dropped."""
+    names = schema.names
+    return pa.Table.from_pylist([{k: r.get(k) for k in names} for r in rows], schema=schema)
+
+
+class Operator:
+    """One transform over rows; see the module docstring for the contract."""
+
+    #: the stage name written in error rows
+    stage: str = "operator"
+    #: the Arrow schema of the rows this operator returns
+    output_schema: pa.Schema
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.seconds = 0.0
+
+    def process(self, row: Row) -> Iterable[Row]:
+        """Output rows for one input row; raise `Reject` to drop it with a reason."""
+        raise NotImplementedError
+
+    def run_rows(self, rows: Iterable[Row]) -> Iterator[Row]:
+        """Apply the transform to rows, replacing failures by error rows; keeps counts."""
+        for row in rows:
+            self.counts["in"] += 1
+            if is_error(row):
+                self.counts["passed_errors"] += 1
+                yield row
+                continue
+            start = time.perf_counter()
+            try:
+                produced = list(self.process(row))
+            except Reject as r:
+                self.counts[f"{r.category}:{r.error_type}"] += 1
+                yield error_row(row, self.stage, r.error_type, r.reason, r.category)
+                continue
+            except Exception as e:  # noqa: BLE001 - every failure becomes a quarantine row
+                self.counts[f"quarantine:{type(e).__name__}"] += 1
+                log.debug("%s quarantined %s: %s", self.stage, row.get("input_id"), e)
+                yield error_row(row, self.stage, type(e).__name__, str(e))
+                continue
+            finally:
+                self.seconds += time.perf_counter() - start
+            for out in produced:
+                for k in ENVELOPE:
+                    out.setdefault(k, row.get(k))
+                self.counts["out"] += 1
+                yield out
+
+    def __call__(self, batch: Batch) -> pa.Table:
+        return conform(list(self.run_rows(to_rows(batch))), self.output_schema)
+
+
+class Filter(Operator):
+    """An operator that keeps or drops rows unchanged; a subclass writes only `keep`."""
+
+    def keep(self, row: Row) -> bool | tuple[bool, str]:
+        """True to keep the row, or (False, reason) to drop it with a reason."""
+        raise NotImplementedError
+
+    def process(self, row: Row) -> Iterable[Row]:
+        verdict = self.keep(row)
+        ok, reason = verdict if isinstance(verdict, tuple) else (verdict, f"{self.stage} rejected")
+        if not ok:
+            raise Reject(reason, FILTERED, error_type=self.stage)
+        yield row

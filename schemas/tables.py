@@ -1,0 +1,123 @@
+"""Arrow schemas of every table mmcorpus writes or passes between stages, defined once.
+
+Every row that flows through a pipeline carries the *envelope* columns: where it came from
+(`input_id`, `source`), where it will land (`shard_id`, `seq`) and, when something went wrong,
+why (`error_stage`, `error_type`, `error_message`, `error_category`). A row whose `error_type`
+is not null is an outcome, not work: operators pass it through untouched and the sink writes it
+to the error table.
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+#: Error categories: why an input produced no sample.
+QUARANTINE = "quarantine"  # the input is bad (corrupt, encrypted, too large, timed out)
+FILTERED = "filtered"  # the input is fine but does not qualify (too little text, too small)
+DUPLICATE = "duplicate"  # the input repeats one kept earlier
+ERROR_CATEGORIES = (QUARANTINE, FILTERED, DUPLICATE)
+
+ENVELOPE_FIELDS = [
+    pa.field("input_id", pa.string(), nullable=False),
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("shard_id", pa.int64(), nullable=False),
+    pa.field("seq", pa.int64(), nullable=False),
+    pa.field("error_stage", pa.string()),
+    pa.field("error_type", pa.string()),
+    pa.field("error_message", pa.string()),
+    pa.field("error_category", pa.string()),
+]
+
+#: A unit of input work: one document, image or video (or one page image of a scan).
+INPUT_SCHEMA = pa.schema(ENVELOPE_FIELDS + [pa.field("kind", pa.string())])
+
+REGION_TYPE = pa.struct(
+    [
+        pa.field("bbox", pa.list_(pa.float32(), 4)),  # x0, y0, x1, y1 in page pixels
+        pa.field("text", pa.string()),
+        pa.field("granularity", pa.string()),  # "line" | "block"
+        pa.field("order", pa.int32()),  # reading order on the page
+        pa.field("font_size", pa.float32()),
+        pa.field("origin", pa.string()),  # "text_layer" | "ocr"
+        pa.field("confidence", pa.float32()),
+    ]
+)
+
+#: One rendered page with its text regions.
+PAGE_SCHEMA = pa.schema(
+    ENVELOPE_FIELDS
+    + [
+        pa.field("page_index", pa.int32()),
+        pa.field("n_pages", pa.int32()),
+        pa.field("image", pa.binary()),  # PNG bytes of the rendered page
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("dpi", pa.float32()),
+        pa.field("has_text_layer", pa.bool_()),
+        pa.field("regions", pa.list_(REGION_TYPE)),
+    ]
+)
+
+MEMBER_TYPE = pa.struct([pa.field("ext", pa.string()), pa.field("data", pa.binary())])
+
+#: Per-sample statistics columns shared by the sink rows and the stats table.
+SAMPLE_STAT_FIELDS = [
+    pa.field("task", pa.string()),
+    pa.field("noise_level", pa.string()),  # none | light | medium | masked
+    pa.field("noise_family", pa.string()),
+    pa.field("noise_strength", pa.float32()),
+    pa.field("n_regions", pa.int32()),
+    pa.field("width", pa.int32()),
+    pa.field("height", pa.int32()),
+    pa.field("n_frames", pa.int32()),
+    pa.field("duration", pa.float32()),
+    pa.field("text_len", pa.int32()),
+    pa.field("language", pa.string()),
+    pa.field("page_index", pa.int32()),
+]
+
+#: What the sink consumes: a finished sample (members + stats) or an error row (no members).
+SINK_SCHEMA = pa.schema(
+    ENVELOPE_FIELDS
+    + [
+        pa.field("key", pa.string()),
+        pa.field("members", pa.list_(MEMBER_TYPE)),  # tar members in order; ext like "jpg", "json", "000.jpg"
+    ]
+    + SAMPLE_STAT_FIELDS
+)
+
+#: `stats/{prefix}-{shard:06d}.parquet`: one row per sample in the shard's tar.
+STATS_SCHEMA = pa.schema(
+    [
+        pa.field("key", pa.string(), nullable=False),
+        pa.field("shard", pa.string(), nullable=False),  # tar file name relative to shards/
+        pa.field("offset", pa.int64(), nullable=False),  # byte offset of the sample's first tar header
+        pa.field("size", pa.int64(), nullable=False),  # bytes from offset to the end of its last member
+        pa.field("members", pa.list_(pa.string())),
+        pa.field("input_id", pa.string()),
+        pa.field("source", pa.string()),
+    ]
+    + SAMPLE_STAT_FIELDS
+    + [
+        pa.field("pipeline", pa.string()),
+        pa.field("run_id", pa.string()),
+        pa.field("schema_version", pa.int32()),
+    ]
+)
+
+#: `errors/{prefix}-{shard:06d}.parquet`: one row per input (or part of one) that produced no sample.
+ERROR_SCHEMA = pa.schema(
+    [
+        pa.field("input_id", pa.string(), nullable=False),
+        pa.field("source", pa.string()),
+        pa.field("shard", pa.string()),
+        pa.field("stage", pa.string()),
+        pa.field("error_type", pa.string()),
+        pa.field("message", pa.string()),
+        pa.field("category", pa.string()),
+        pa.field("pipeline", pa.string()),
+        pa.field("run_id", pa.string()),
+        pa.field("schema_version", pa.int32()),
+    ]
+)
