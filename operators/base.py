@@ -9,7 +9,8 @@ dicts) that returns a `pyarrow.Table` in its `output_schema`. Ray Data hands it 
 - raising `Reject(reason, category)` drops the row on purpose (filtered, duplicate, or quarantined);
   any other exception quarantines the row with its type and message. Either way an error row takes its
   place, so every input stays accounted for.
-- rows that already carry an error pass through untouched.
+- rows that already carry an error pass through untouched; a row for which `process` yields nothing
+  becomes a `NoOutput` error row, so no input can vanish silently.
 """
 from __future__ import annotations
 
@@ -116,6 +117,10 @@ class Operator:
                 continue
             finally:
                 self.seconds += time.perf_counter() - start
+            if not produced:
+                self.counts["filtered:NoOutput"] += 1
+                yield error_row(row, self.stage, "NoOutput", f"{self.stage} produced nothing for this input", FILTERED)
+                continue
             for out in produced:
                 for k in ENVELOPE:
                     out.setdefault(k, row.get(k))

@@ -1,0 +1,192 @@
+"""The shard sink: streams finished rows into WebDataset tars, stats, error tables and the manifest.
+
+Rows arrive in shard order (shard ids are contiguous in the stream). For each shard the sink writes
+
+- `shards/{prefix}-{shard:06d}.tar` to a hidden temp name, fsyncs and renames it (readers never see a
+  half shard); members of a sample are adjacent, with fixed metadata so equal samples give equal bytes;
+- `errors/{prefix}-{shard:06d}.parquet`: every error row (quarantined, filtered, duplicate);
+- `stats/{prefix}-{shard:06d}.parquet` **last**: one row per sample with its byte offset and size in the
+  tar. Its presence marks the shard complete, so a rerun skips it.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from schemas.tables import ERROR_SCHEMA, SAMPLE_STAT_FIELDS, SCHEMA_VERSION, STATS_SCHEMA
+
+log = logging.getLogger(__name__)
+
+SHARDS, STATS, ERRORS = "shards", "stats", "errors"
+TMP_PREFIX = ".tmp-"
+
+
+def shard_name(prefix: str, shard_id: int) -> str:
+    """`{prefix}-{shard:06d}`: the stem shared by a shard's tar, stats and error files."""
+    return f"{prefix}-{shard_id:06d}"
+
+
+def atomic_write_parquet(table: pa.Table, path: Path) -> None:
+    """Write a Parquet file under a temp name, fsync, then rename into place."""
+    tmp = path.with_name(TMP_PREFIX + path.name)
+    pq.write_table(table, tmp)
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+@dataclass
+class ShardResult:
+    """What one finished shard holds."""
+
+    shard_id: int
+    name: str
+    samples: int
+    errors: int
+    bytes: int
+    input_ids: list[str]
+
+
+class ShardWriter:
+    """Writes one shard: the tar as samples arrive, the tables on `close`."""
+
+    def __init__(self, out_dir: Path, prefix: str, shard_id: int, pipeline: str, run_id: str) -> None:
+        self.out_dir, self.shard_id, self.pipeline, self.run_id = out_dir, shard_id, pipeline, run_id
+        self.name = shard_name(prefix, shard_id)
+        self.tar_path = out_dir / SHARDS / f"{self.name}.tar"
+        self._tmp = self.tar_path.with_name(TMP_PREFIX + self.tar_path.name)
+        self._file: io.BufferedWriter | None = None
+        self._tar: tarfile.TarFile | None = None
+        self.stats: list[dict[str, Any]] = []
+        self.errors: list[dict[str, Any]] = []
+        self.input_ids: list[str] = []
+        self._keys: set[str] = set()
+
+    def _note_input(self, input_id: str) -> None:
+        if not self.input_ids or self.input_ids[-1] != input_id:
+            self.input_ids.append(input_id)
+
+    def add(self, row: dict[str, Any]) -> None:
+        """Add one sink row: a sample goes into the tar, an error row into the error table."""
+        self._note_input(row["input_id"])
+        if row.get("error_type") is not None:
+            self.errors.append(
+                {
+                    "input_id": row["input_id"],
+                    "source": row.get("source"),
+                    "shard": f"{self.name}.tar",
+                    "stage": row.get("error_stage"),
+                    "error_type": row.get("error_type"),
+                    "message": row.get("error_message"),
+                    "category": row.get("error_category"),
+                    "pipeline": self.pipeline,
+                    "run_id": self.run_id,
+                    "schema_version": SCHEMA_VERSION,
+                }
+            )
+            return
+        key = row["key"]
+        if not key or "." in key or "/" in key:
+            raise ValueError(f"invalid sample key {key!r}: keys must be non-empty, without dots or slashes")
+        if key in self._keys:
+            raise ValueError(f"duplicate sample key {key!r} in shard {self.name}")
+        self._keys.add(key)
+        if self._tar is None:
+            self._file = open(self._tmp, "wb")
+            self._tar = tarfile.open(fileobj=self._file, mode="w", format=tarfile.USTAR_FORMAT)
+        start = self._tar.offset
+        names = []
+        for m in row["members"]:
+            name = f"{key}.{m['ext']}"
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(m["data"]), 0, 0o644
+            self._tar.addfile(info, io.BytesIO(m["data"]))
+            names.append(name)
+        stat = {f.name: row.get(f.name) for f in SAMPLE_STAT_FIELDS}
+        stat.update(
+            key=key,
+            shard=f"{self.name}.tar",
+            offset=start,
+            size=self._tar.offset - start,
+            members=names,
+            input_id=row["input_id"],
+            source=row.get("source"),
+            pipeline=self.pipeline,
+            run_id=self.run_id,
+            schema_version=SCHEMA_VERSION,
+        )
+        self.stats.append(stat)
+
+    def close(self) -> ShardResult:
+        """Finish the tar (fsync + rename), then the error table, then the stats table (the marker)."""
+        nbytes = 0
+        if self._tar is not None and self._file is not None:
+            self._tar.close()
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.replace(self._tmp, self.tar_path)
+            nbytes = self.tar_path.stat().st_size
+        atomic_write_parquet(pa.Table.from_pylist(self.errors, schema=ERROR_SCHEMA), self.out_dir / ERRORS / f"{self.name}.parquet")
+        atomic_write_parquet(pa.Table.from_pylist(self.stats, schema=STATS_SCHEMA), self.out_dir / STATS / f"{self.name}.parquet")
+        return ShardResult(self.shard_id, self.name, len(self.stats), len(self.errors), nbytes, self.input_ids)
+
+    def abort(self) -> None:
+        """Drop a half-written shard (its temp tar) without leaving anything a reader could see."""
+        if self._file is not None:
+            self._file.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+def prepare_dirs(out_dir: Path) -> None:
+    """Create the corpus folders and remove temp files a crashed run left behind."""
+    for sub in (SHARDS, STATS, ERRORS):
+        d = out_dir / sub
+        d.mkdir(parents=True, exist_ok=True)
+        for stale in d.glob(TMP_PREFIX + "*"):
+            log.info("removing partial file from an interrupted run: %s", stale)
+            stale.unlink()
+
+
+def completed_shards(out_dir: Path, prefix: str) -> set[int]:
+    """Shard ids whose stats file exists: written last, it marks the shard complete."""
+    done = set()
+    for p in (out_dir / STATS).glob(f"{prefix}-*.parquet"):
+        tail = p.stem.rsplit("-", 1)[-1]
+        if tail.isdigit():
+            done.add(int(tail))
+    return done
+
+
+def write_stream(
+    rows: Iterable[dict[str, Any]], out_dir: Path, prefix: str, pipeline: str, run_id: str,
+    on_shard: "callable[[ShardResult], None]",
+) -> None:
+    """Consume rows in shard order, writing each shard as it completes and reporting it."""
+    writer: ShardWriter | None = None
+    finished: set[int] = set()
+    try:
+        for row in rows:
+            sid = int(row["shard_id"])
+            if writer is None or sid != writer.shard_id:
+                if writer is not None:
+                    on_shard(writer.close())
+                    finished.add(writer.shard_id)
+                if sid in finished:
+                    raise RuntimeError(f"rows of shard {sid} arrived after the shard was closed; order was not preserved")
+                writer = ShardWriter(out_dir, prefix, sid, pipeline, run_id)
+            writer.add(row)
+        if writer is not None:
+            on_shard(writer.close())
+            writer = None
+    finally:
+        if writer is not None:
+            writer.abort()
