@@ -121,3 +121,44 @@ ERROR_SCHEMA = pa.schema(
         pa.field("schema_version", pa.int32()),
     ]
 )
+
+#: One decoded, oriented, resized and re-encoded image (images pipeline, between decode and sample).
+IMAGE_SCHEMA = pa.schema(
+    ENVELOPE_FIELDS
+    + [
+        pa.field("meta_json", pa.string()),  # the input's caption / conversations / extras, as JSON
+        pa.field("image", pa.binary()),  # encoded bytes within the pixel budget
+        pa.field("image_format", pa.string()),  # "jpeg" | "png"
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("orig_width", pa.int32()),  # upright size before resizing
+        pa.field("orig_height", pa.int32()),
+        pa.field("orig_format", pa.string()),
+        pa.field("orientation", pa.int32()),  # EXIF orientation that was applied (1 = none)
+        pa.field("sha256", pa.string()),  # of the input file's bytes
+    ]
+)
+
+#: One video's sampled frames with their timestamps and temporal ids (videos pipeline).
+VIDEO_SCHEMA = pa.schema(
+    ENVELOPE_FIELDS
+    + [
+        pa.field("meta_json", pa.string()),
+        pa.field("frames", pa.list_(pa.binary())),  # JPEG bytes per sampled frame (frames mode)
+        pa.field("video", pa.binary()),  # the original file's bytes (original mode)
+        pa.field("video_ext", pa.string()),  # extension of the original file, e.g. "mp4"
+        pa.field("frame_indices", pa.list_(pa.int64())),  # indices into the decoded video
+        pa.field("timestamps", pa.list_(pa.float64())),  # seconds, index / fps
+        pa.field("packages", pa.list_(pa.list_(pa.int32()))),  # temporal ids grouped into packages
+        pa.field("packing", pa.int32()),
+        pa.field("policy", pa.string()),  # sampling policy: "official" | "training"
+        pa.field("fps", pa.float64()),
+        pa.field("n_frames_total", pa.int64()),  # frames in the video (probe)
+        pa.field("duration", pa.float64()),
+        pa.field("width", pa.int32()),  # upright frame size as stored
+        pa.field("height", pa.int32()),
+        pa.field("rotation", pa.int32()),  # clockwise degrees applied to make frames upright
+        pa.field("decoder", pa.string()),  # "decord" | "pyav"
+        pa.field("n_missing", pa.int32()),  # sampled frames that did not decode
+    ]
+)
