@@ -1,0 +1,71 @@
+"""Arguments every build command shares, and how they override the YAML config."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import asdict
+
+from pipelines.build import BuildSummary
+
+log = logging.getLogger(__name__)
+
+BUILD_EPILOG = """\
+configuration:
+  Defaults < --config FILE (YAML, same nesting as `--print-config`) < --set key.path=value < flags.
+  Example: --set corrupt.level_weights.masked=0.5 --set run.inputs_per_shard=16
+
+resume:
+  Rerunning the same command into the same --out finishes an interrupted build: completed shards are
+  skipped, partial ones are redone, keys and bytes come out the same. Changing the inputs or
+  --inputs-per-shard of an existing corpus is refused.
+"""
+
+
+def add_build_args(p: argparse.ArgumentParser, inputs_help: str) -> None:
+    """Inputs, output folder, config file and overrides, Ray and run flags."""
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help=inputs_help)
+    p.add_argument("--out", required=False, help="corpus folder to create or resume (required unless --print-config)")
+    p.add_argument("--config", metavar="FILE", help="YAML config file")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config value (repeatable)")
+    p.add_argument("--address", help="Ray cluster address (e.g. ray://head:10001 or auto); default: local Ray")
+    p.add_argument("--num-cpus", type=int, help="CPUs for local Ray (default: all cores)")
+    p.add_argument("--inputs-per-shard", type=int, help="inputs per shard (fixes shard boundaries)")
+    p.add_argument("--seed", type=int, help="seed for every random choice (same seed, same samples)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--print-config", action="store_true", help="print the effective config as YAML and exit")
+
+
+def run_overrides(args: argparse.Namespace) -> list[str]:
+    """The flags as `run.*` overrides, applied after --set."""
+    ov = list(args.overrides)
+    for flag, key in (("address", "run.address"), ("num_cpus", "run.num_cpus"),
+                      ("inputs_per_shard", "run.inputs_per_shard"), ("seed", "run.seed")):
+        v = getattr(args, flag)
+        if v is not None:
+            ov.append(f"{key}={json.dumps(v)}")
+    if args.no_progress:
+        ov.append("run.progress=false")
+    return ov
+
+
+def report(summary: BuildSummary) -> int:
+    """Log the outcome of a build; exit status 1 when an input was lost."""
+    log.info(
+        "%s: %d inputs (%d already done), %d samples and %d error rows written in %d shards, %.1f s -> %s",
+        summary.pipeline, summary.inputs, summary.inputs_skipped, summary.samples, summary.errors,
+        summary.shards_written, summary.seconds, summary.out_dir,
+    )
+    log.info("corpus totals: %s", summary.totals)
+    if summary.lost_inputs:
+        log.error("lost inputs (no sample, no error row): %s", summary.lost_inputs)
+        return 1
+    return 0
+
+
+def dump_yaml(cfg: object) -> str:
+    """A config as YAML text."""
+    import yaml
+
+    return yaml.safe_dump(asdict(cfg), sort_keys=False)
