@@ -162,3 +162,14 @@ VIDEO_SCHEMA = pa.schema(
         pa.field("n_missing", pa.int32()),  # sampled frames that did not decode
     ]
 )
+
+#: Per-image fingerprints for global deduplication (images pipeline, the pass before the build).
+IMAGE_FINGERPRINT_SCHEMA = pa.schema(
+    ENVELOPE_FIELDS
+    + [
+        pa.field("sha256", pa.string()),  # of the input file's bytes
+        pa.field("phash", pa.string()),  # 64-bit perceptual hash of the upright image, 16 hex digits
+        pa.field("orig_width", pa.int32()),
+        pa.field("orig_height", pa.int32()),
+    ]
+)
