@@ -1,0 +1,70 @@
+"""`ImageSample`: `IMAGE_SCHEMA` rows → `SINK_SCHEMA` samples (`{key}.jpg` + `{key}.json`).
+
+The key is `sample_key(input_id, "image")`, stable across reruns. The record holds the conversation
+(see `operators.media_text`), the stored size, and under `meta` the upright original size, the EXIF
+orientation applied, the input file's sha256 and the manifest's extra columns. An input without text
+is dropped as `filtered` (`no_text`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from operators.base import Operator, Reject, Row
+from operators.media_text import DEFAULT_PROMPTS, conversation_from_meta, meta_of
+from schemas.record import SampleRecord, sample_key
+from schemas.tables import FILTERED, SINK_SCHEMA
+
+EXT = {"jpeg": "jpg", "png": "png"}
+
+
+@dataclass
+class ImageSampleConfig:
+    """Knobs of `ImageSample`."""
+
+    caption_prompt: str = DEFAULT_PROMPTS["image"]  # user turn for caption-only inputs [ours]
+
+
+class ImageSample(Operator):
+    """One sample per image: the re-encoded image and its record."""
+
+    stage = "image_sample"
+    output_schema = SINK_SCHEMA
+
+    def __init__(self, config: ImageSampleConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = config or ImageSampleConfig()
+
+    def process(self, row: Row) -> Iterable[Row]:
+        meta = meta_of(row)
+        try:
+            task, turns = conversation_from_meta(meta, "image", self.cfg.caption_prompt)
+        except ValueError as e:
+            raise Reject(str(e), FILTERED, "no_text") from e
+        key = sample_key(row["input_id"], "image")
+        record = SampleRecord(
+            key=key,
+            task=task,
+            conversations=turns,
+            source=row["source"],
+            input_id=row["input_id"],
+            width=row["width"],
+            height=row["height"],
+            meta={
+                "orig_width": row["orig_width"],
+                "orig_height": row["orig_height"],
+                "orig_format": row["orig_format"],
+                "orientation": row["orientation"],
+                "sha256": row["sha256"],
+                **({"extra": meta["extra"]} if "extra" in meta else {}),
+            },
+        )
+        yield dict(
+            key=key,
+            members=[{"ext": EXT[row["image_format"]], "data": row["image"]}, {"ext": "json", "data": record.to_json()}],
+            task=task,
+            noise_level="none",
+            width=row["width"],
+            height=row["height"],
+            text_len=sum(len(t.content) for t in turns if t.role == "assistant"),
+        )
