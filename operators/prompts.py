@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from schemas.record import TASK_KNOWLEDGE, TASK_OCR, TASK_TRANSCRIBE, TASK_VISUAL_CONTEXT
+from schemas.record import TASK_KNOWLEDGE, TASK_OCR, TASK_VISUAL_CONTEXT
 
 #: templates with one region; {box} is its box tag
 SINGLE: dict[str, list[str]] = {

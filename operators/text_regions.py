@@ -3,13 +3,14 @@
 `extract_regions(page, scale)` reads `page.get_text("dict")` and returns region dicts in the shape of
 `schemas.tables.REGION_TYPE`: one per text block (granularity "block", its lines joined by "\\n") and
 one per text line (granularity "line"), with bboxes in pixels of a render at `scale` (pixels per PDF
-point), clipped to the page. `order` is the reading order among regions of the same granularity.
+point) of the page as displayed (page rotation applied), clipped to the page. `order` is the reading order among regions of the same granularity.
 
 Reading order (`reading_order`): PyMuPDF's `sort=True` orders blocks by rows, which interleaves the two
-columns of a paper. Instead, narrow blocks are clustered into columns by overlapping x-ranges; blocks
-overlapping two or more columns (titles, full-width figures or tables) cut the page into horizontal
-bands; inside a band the columns are read left to right, each top to bottom. A band whose columns are
-short (a table's cells) is read row by row instead.
+columns of a paper. Instead, blocks narrower than `WIDE_FRACTION` of the text area are assigned to
+columns, largest first: a block joins the column covering most of its width, or starts a new one; wide
+blocks and blocks straddling two columns (titles, centred author lines, full-width figures or tables)
+cut the page into horizontal bands; inside a band the columns are read left to right, each top to
+bottom. A band whose columns are short (a table's cells) is read row by row instead.
 """
 from __future__ import annotations
 
@@ -110,6 +111,11 @@ def _region(bbox: list[float], text: str, granularity: str, order: int, font_siz
 def extract_regions(page: pymupdf.Page, scale: float) -> list[dict[str, Any]]:
     """Block and line regions of `page`'s text layer in reading order, bboxes in render pixels."""
     w, h = page.rect.width * scale, page.rect.height * scale
+    rot = page.rotation_matrix  # text-layer coordinates are unrotated; the render is rotated
+
+    def shown(b: Sequence[float]) -> tuple[float, float, float, float]:
+        return tuple(pymupdf.Rect(b) * rot)
+
     flags = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES
     blocks = []
     for block in page.get_text("dict", flags=flags)["blocks"]:
@@ -118,11 +124,11 @@ def extract_regions(page: pymupdf.Page, scale: float) -> list[dict[str, Any]]:
             text = "".join(s["text"] for s in line["spans"]).strip()
             if text:
                 sizes = [s["size"] for s in line["spans"] if s["text"].strip()]
-                lines.append((line["bbox"], text, max(sizes)))
+                lines.append((shown(line["bbox"]), text, max(sizes)))
         if lines:
-            blocks.append((block["bbox"], lines))
+            blocks.append((shown(block["bbox"]), lines))
 
-    order = reading_order([tuple(b[0]) for b in blocks], page.rect.height)
+    order = reading_order([b[0] for b in blocks], page.rect.height)
     regions: list[dict[str, Any]] = []
     n_lines = 0
     for rank, bi in enumerate(order):

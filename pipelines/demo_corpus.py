@@ -195,7 +195,7 @@ def _documents() -> dict[str, bytes]:
             [a[4], t[2], a[7], a[8], a[1], a[12]]),
         "science-newsletter-three-column.pdf": _document(
             "Science Newsletter", Layout(LETTER, 3, "helv", 10, margin=40, gutter=14),
-            [a[2], a[5], a[12], t[1], a[13], a[6], a[9]]),
+            [a[2], a[5], a[12], t[1], a[13], a[6], a[9], a[4], a[1]]),
         "programming-notes.pdf": _document(
             "Elements and Algorithms", Layout(LETTER, 1, "helv", 11.5), [a[9], t[1], EUCLID, CODE, a[13]]),
         "astronomy-two-column.pdf": _document(
