@@ -157,8 +157,8 @@ VIDEO_SCHEMA = pa.schema(
         pa.field("duration", pa.float64()),
         pa.field("width", pa.int32()),  # upright frame size as stored
         pa.field("height", pa.int32()),
-        pa.field("rotation", pa.int32()),  # clockwise degrees applied to make frames upright
-        pa.field("decoder", pa.string()),  # "decord" | "pyav"
+        pa.field("rotation", pa.int32()),  # display rotation of the stream (counter-clockwise degrees); frames are stored upright
+        pa.field("decoder", pa.string()),  # "decord", "pyav", or "decord+pyav" when PyAV filled in frames
         pa.field("n_missing", pa.int32()),  # sampled frames that did not decode
     ]
 )

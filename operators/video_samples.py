@@ -1,0 +1,91 @@
+"""`VideoSample`: `VIDEO_SCHEMA` rows → `SINK_SCHEMA` samples.
+
+Members: `{key}.000.jpg`, `{key}.001.jpg`, … (one per sampled frame, zero-padded to at least three
+digits so they sort in order) or `{key}.{ext}` (the original file, `store="original"`), then
+`{key}.json`. The record carries the conversation (`<video>` placeholder), `frame_indices`,
+`frame_timestamps` (seconds), `temporal_ids` (one list per package, the 3D-Resampler's input), `fps` and
+`duration`; `meta` holds the packing, policy, rotation, decoder, frames lost and how frames are stored.
+The key is `sample_key(input_id, "video", policy)`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from operators.base import Operator, Reject, Row
+from operators.media_text import DEFAULT_PROMPTS, conversation_from_meta, meta_of
+from schemas.record import SampleRecord, sample_key
+from schemas.tables import FILTERED, SINK_SCHEMA
+
+
+@dataclass
+class VideoSampleConfig:
+    """Knobs of `VideoSample`."""
+
+    caption_prompt: str = DEFAULT_PROMPTS["video"]  # user turn for caption-only inputs [ours]
+
+
+def frame_ext(i: int, n: int) -> str:
+    """The member extension of frame `i` of `n`: "000.jpg", "001.jpg", … (wider past 1000 frames)."""
+    return f"{i:0{max(3, len(str(n - 1)))}d}.jpg"
+
+
+class VideoSample(Operator):
+    """One sample per video: its frames (or file) and its record."""
+
+    stage = "video_sample"
+    output_schema = SINK_SCHEMA
+
+    def __init__(self, config: VideoSampleConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = config or VideoSampleConfig()
+
+    def process(self, row: Row) -> Iterable[Row]:
+        meta = meta_of(row)
+        try:
+            task, turns = conversation_from_meta(meta, "video", self.cfg.caption_prompt)
+        except ValueError as e:
+            raise Reject(str(e), FILTERED, "no_text") from e
+        key = sample_key(row["input_id"], "video", row["policy"])
+        frames = row["frames"]
+        store = "frames" if frames is not None else "original"
+        record = SampleRecord(
+            key=key,
+            task=task,
+            conversations=turns,
+            source=row["source"],
+            input_id=row["input_id"],
+            width=row["width"],
+            height=row["height"],
+            frame_timestamps=row["timestamps"],
+            temporal_ids=row["packages"],
+            frame_indices=row["frame_indices"],
+            fps=row["fps"],
+            duration=row["duration"],
+            meta={
+                "packing": row["packing"],
+                "policy": row["policy"],
+                "rotation": row["rotation"],
+                "decoder": row["decoder"],
+                "n_missing": row["n_missing"],
+                "n_frames_total": row["n_frames_total"],
+                "store": store,
+                **({"extra": meta["extra"]} if "extra" in meta else {}),
+            },
+        )
+        if store == "frames":
+            members = [{"ext": frame_ext(i, len(frames)), "data": f} for i, f in enumerate(frames)]
+        else:
+            members = [{"ext": row["video_ext"], "data": row["video"]}]
+        members.append({"ext": "json", "data": record.to_json()})
+        yield dict(
+            key=key,
+            members=members,
+            task=task,
+            noise_level="none",
+            width=row["width"],
+            height=row["height"],
+            n_frames=len(row["frame_indices"]),
+            duration=row["duration"],
+            text_len=sum(len(t.content) for t in turns if t.role == "assistant"),
+        )

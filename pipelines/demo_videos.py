@@ -1,0 +1,120 @@
+"""Generated h264 videos whose every frame shows its own index, for the demo corpus, tests and benchmarks.
+
+Each displayed frame carries its index three ways: a 16-bit code of black/white blocks along the top
+(`read_frame_index` reads it back, robust to h264 and JPEG), a bar whose position moves with the index,
+and the number printed in the middle. A video with a display rotation is stored coded turned the other
+way, so a reader that honours the rotation sees the frames upright and reads the right indices.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+log = logging.getLogger(__name__)
+
+CODE_BITS = 16
+
+
+@dataclass(frozen=True)
+class DemoVideo:
+    """One generated video: displayed size, rate, length, display rotation and its text."""
+
+    name: str
+    fps: float
+    n_frames: int
+    width: int  # as displayed (after rotation)
+    height: int
+    rotation: int = 0  # display rotation, counter-clockwise degrees
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+DEMO_VIDEOS = (
+    DemoVideo("counter_30fps.mp4", 30, 300, 320, 240, meta={"caption": "A counter from 0 to 299 with a bar moving right."}),
+    DemoVideo("counter_25fps_qa.mp4", 25, 150, 256, 144, meta={"qa": [
+        {"question": "What moves across the frame?", "answer": "A white bar."},
+        {"question": "How long is the clip?", "answer": "Six seconds."}]}),
+    DemoVideo("rotated_90.mp4", 24, 96, 144, 256, rotation=90, meta={"caption": "A portrait phone clip of a counter."}),
+    DemoVideo("long_10fps.mp4", 10, 700, 160, 96, meta={"caption": "A seventy-second counter, packed into packages."}),
+)
+
+
+def block_size(width: int) -> int:
+    """Side of one code block for a frame `width` pixels wide."""
+    return max(6, width // (CODE_BITS + 4))
+
+
+def draw_frame(index: int, width: int, height: int) -> np.ndarray:
+    """The displayed frame `index` (H, W, 3) uint8: code blocks, moving bar, printed number."""
+    b = block_size(width)
+    if width < CODE_BITS * b or height < 3 * b:
+        raise ValueError(f"{width}x{height} is too small for the frame code")
+    hue = (index * 7) % 256
+    img = np.empty((height, width, 3), np.uint8)
+    img[...] = (hue // 2 + 40, 90, 200 - hue // 2)
+    img[: 2 * b] = 128
+    for bit in range(CODE_BITS):
+        img[b // 2 : b // 2 + b, bit * b : (bit + 1) * b] = 255 if (index >> bit) & 1 else 0
+    x = (index * 3) % max(1, width - b)
+    img[2 * b :, x : x + b // 2] = 255
+    pil = Image.fromarray(img)
+    ImageDraw.Draw(pil).text((width // 3, height // 2), str(index), fill=(255, 255, 0))
+    return np.asarray(pil)
+
+
+def read_frame_index(frame: np.ndarray) -> int:
+    """The index `draw_frame` coded into an upright frame of the displayed size."""
+    b = block_size(frame.shape[1])
+    gray = frame.astype(np.float32).mean(axis=2)
+    value = 0
+    for bit in range(CODE_BITS):
+        cell = gray[b // 2 + b // 4 : b // 2 + 3 * b // 4, bit * b + b // 4 : bit * b + 3 * b // 4]
+        if cell.mean() > 128:
+            value |= 1 << bit
+    return value
+
+
+def write_video(path: Path, fps: float, n_frames: int, width: int, height: int, rotation: int = 0,
+                crf: int = 18, faststart: bool = False) -> Path:
+    """Encode an h264 video of `n_frames` counter frames at exactly `fps` (PyAV, libx264).
+
+    `faststart` puts an mp4's index before the data, so a truncated copy still lists every frame.
+    """
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    k = -(rotation // 90) % 4  # coded = displayed turned back
+    rate = Fraction(fps).limit_denominator(1001)
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", options=options) as c:
+        st = c.add_stream("libx264", rate=rate, options={"crf": str(crf), "preset": "veryfast"})
+        st.width, st.height = (height, width) if k % 2 else (width, height)
+        st.pix_fmt = "yuv420p"
+        if rotation:
+            st.set_display_rotation(rotation)
+        for i in range(n_frames):
+            coded = np.ascontiguousarray(np.rot90(draw_frame(i, width, height), k))
+            frame = av.VideoFrame.from_ndarray(coded, format="rgb24")
+            frame.pts = i
+            for packet in st.encode(frame):
+                c.mux(packet)
+        for packet in st.encode():
+            c.mux(packet)
+    return path
+
+
+def write_demo_videos(out_dir: Path, videos: tuple[DemoVideo, ...] = DEMO_VIDEOS) -> list[Path]:
+    """Write `videos` into `out_dir`, each with a `.json` sidecar holding its text; returns the video paths."""
+    paths = []
+    for v in videos:
+        p = write_video(out_dir / v.name, v.fps, v.n_frames, v.width, v.height, v.rotation)
+        p.with_suffix(".json").write_text(json.dumps(v.meta, indent=1))
+        paths.append(p)
+    log.info("wrote %d demo videos to %s", len(paths), out_dir)
+    return paths
