@@ -1,0 +1,258 @@
+"""The report's figures: one function per plot, each taking plain data and returning a PNG data URI.
+
+Every function returns None when it has nothing to draw; the report then says so in words instead of
+showing an empty axis. Figures use the Agg backend (no display needed) and share one style.
+"""
+from __future__ import annotations
+
+import base64
+import io
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
+
+NOISE_ORDER = ("none", "light", "medium", "masked")
+NOISE_COLORS = {"none": "#8da0b3", "light": "#7fbf7b", "medium": "#f4a261", "masked": "#d1495b"}
+CATEGORY_COLORS = {"quarantine": "#d1495b", "filtered": "#f4a261", "duplicate": "#6c8ebf"}
+PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd"]
+WIDTH = 11.0  # inches; with DPI, about 1100 px wide
+DPI = 100
+
+plt.rcParams.update({
+    "font.size": 11, "axes.titlesize": 13, "axes.titleweight": "bold", "axes.labelsize": 11,
+    "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3,
+    "axes.axisbelow": True, "legend.frameon": False, "figure.dpi": DPI,
+})
+
+thousands = FuncFormatter(lambda v, _: f"{v:,.0f}")
+OUTSIDE = dict(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+
+
+def counts_axis(axis: "matplotlib.axis.Axis") -> None:
+    """An axis of counts: integer ticks only, with thousands separators."""
+    axis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_major_formatter(thousands)
+
+
+def byte_unit(max_bytes: float) -> tuple[float, str]:
+    """(divisor, unit) so the largest value reads between 1 and 1000: kB, MB or GB."""
+    for div, unit in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
+        if max_bytes >= div:
+            return div, unit
+    return 1.0, "bytes"
+
+
+def to_data_uri(fig: plt.Figure) -> str:
+    """The figure as a base64 PNG `data:` URI; closes the figure."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _bar_labels(ax: plt.Axes, bars, totals: Sequence[float], fmt: str = "{:,.0f}") -> None:
+    """Write each bar's total just past its end."""
+    for rect, total in zip(bars, totals):
+        ax.annotate(fmt.format(total), (rect.get_x() + rect.get_width(), rect.get_y() + rect.get_height() / 2),
+                    xytext=(4, 0), textcoords="offset points", va="center", fontsize=10)
+
+
+def _hist_bins(values: np.ndarray, n: int = 40) -> tuple[np.ndarray, bool]:
+    """Bins for a histogram: log-spaced when the values span more than two decades."""
+    v = values[np.isfinite(values)]
+    lo, hi = float(v.min()), float(v.max())
+    if lo > 0 and hi / lo > 100:
+        return np.logspace(np.log10(lo), np.log10(hi), n + 1), True
+    if hi == lo:
+        return np.array([lo - 0.5, hi + 0.5]), False
+    if np.all(v == np.round(v)) and hi - lo <= n:  # small integer range: one bin per value
+        return np.arange(lo - 0.5, hi + 1.5), False
+    return np.linspace(lo, hi, n + 1), False
+
+
+def noise_by_task(df: pd.DataFrame) -> str | None:
+    """Horizontal stacked bars: samples per task, split by noise level. Columns: task, noise_level, n."""
+    if df.empty:
+        return None
+    table = df.pivot_table(index="task", columns="noise_level", values="n", aggfunc="sum", fill_value=0)
+    levels = [lv for lv in NOISE_ORDER if lv in table.columns] + sorted(c for c in table.columns if c not in NOISE_ORDER)
+    table = table[levels]
+    table = table.loc[table.sum(axis=1).sort_values().index]
+    fig, ax = plt.subplots(figsize=(WIDTH, 0.6 * len(table) + 1.6))
+    left = np.zeros(len(table))
+    bars = None
+    for i, lv in enumerate(levels):
+        bars = ax.barh(table.index, table[lv], left=left, label=lv, color=NOISE_COLORS.get(lv, PALETTE[i % len(PALETTE)]), height=0.6)
+        left += table[lv].to_numpy()
+    _bar_labels(ax, bars, left)
+    ax.set_xlabel("samples")
+    ax.set_ylabel("task")
+    counts_axis(ax.xaxis)
+    ax.set_xlim(0, left.max() * 1.12)
+    ax.set_title("Samples by task and noise level")
+    ax.legend(title="noise level", **OUTSIDE)
+    ax.grid(axis="y", visible=False)
+    return to_data_uri(fig)
+
+
+def text_lengths(df: pd.DataFrame) -> str | None:
+    """Stacked histogram of text length per task. Columns: task, text_len."""
+    df = df.dropna(subset=["text_len"])
+    if df.empty:
+        return None
+    values = df["text_len"].to_numpy(dtype=float)
+    bins, log = _hist_bins(np.where(values > 0, values, 1) if (values > 0).any() else values)
+    tasks = df["task"].fillna("(none)").value_counts().index.tolist()
+    fig, ax = plt.subplots(figsize=(WIDTH, 4.2))
+    data = [df.loc[df["task"].fillna("(none)") == t, "text_len"].to_numpy(dtype=float) for t in tasks]
+    if log:
+        data = [np.where(d > 0, d, 1) for d in data]
+    ax.hist(data, bins=bins, stacked=True, label=tasks, color=PALETTE[: len(tasks)] if len(tasks) <= len(PALETTE) else None)
+    if log:
+        ax.set_xscale("log")
+    med = float(np.median(values))
+    ax.axvline(max(med, 1) if log else med, color="black", linestyle="--", linewidth=1, label=f"median: {med:,.0f}")
+    ax.set_xlabel("text length (characters" + (", log scale)" if log else ")"))
+    ax.set_ylabel("samples")
+    counts_axis(ax.yaxis)
+    ax.set_title("Text length per sample, by task")
+    ax.legend(title="task", **OUTSIDE)
+    return to_data_uri(fig)
+
+
+def image_sizes(df: pd.DataFrame) -> str | None:
+    """Width × height scatter (or hexbin when dense) and a histogram of megapixels. Columns: width, height."""
+    df = df.dropna(subset=["width", "height"])
+    if df.empty:
+        return None
+    w, h = df["width"].to_numpy(dtype=float), df["height"].to_numpy(dtype=float)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(WIDTH, 4.4), gridspec_kw={"width_ratios": [1.1, 1]})
+    if len(df) > 5000:
+        hb = a1.hexbin(w, h, gridsize=40, bins="log", mincnt=1, cmap="viridis")
+        fig.colorbar(hb, ax=a1, label="samples (log)")
+    else:
+        a1.scatter(w, h, s=14, alpha=0.5, color=PALETTE[0], edgecolors="none")
+    top = max(w.max(), h.max()) * 1.05
+    a1.plot([0, top], [0, top], color="gray", linewidth=0.8, linestyle=":", label="square")
+    a1.set_xlim(0, top)
+    a1.set_ylim(0, top)
+    a1.set_xlabel("width (px)")
+    a1.set_ylabel("height (px)")
+    a1.set_title("Image width × height")
+    a1.legend(loc="upper left")
+    pixels = w * h
+    div, unit = (1e6, "megapixels") if pixels.max() >= 1e5 else (1e3, "thousand pixels")
+    bins, log = _hist_bins(pixels / div, 30)
+    a2.hist(pixels / div, bins=bins, color=PALETTE[0])
+    if log:
+        a2.set_xscale("log")
+    a2.set_xlabel(unit + " per image" + (" (log scale)" if log else ""))
+    a2.set_ylabel("samples")
+    counts_axis(a2.yaxis)
+    a2.set_title("Pixels per image")
+    fig.tight_layout()
+    return to_data_uri(fig)
+
+
+def video_frames(df: pd.DataFrame) -> str | None:
+    """Histograms of frames per video sample and of durations. Columns: n_frames, duration."""
+    df = df[df["n_frames"].fillna(0) > 0]
+    if df.empty:
+        return None
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(WIDTH, 4.0))
+    frames = df["n_frames"].to_numpy(dtype=float)
+    bins, _ = _hist_bins(frames, 30)
+    a1.hist(frames, bins=bins, color=PALETTE[2])
+    a1.set_xlabel("frames per sample")
+    a1.set_ylabel("video samples")
+    a1.set_title(f"Frames per video (median {np.median(frames):,.0f})")
+    dur = df["duration"].dropna().to_numpy(dtype=float)
+    if len(dur):
+        bins, log = _hist_bins(dur, 30)
+        a2.hist(dur, bins=bins, color=PALETTE[4])
+        if log:
+            a2.set_xscale("log")
+        a2.set_xlabel("duration (seconds" + (", log scale)" if log else ")"))
+        a2.set_title(f"Video duration (median {np.median(dur):,.1f} s)")
+    else:
+        a2.axis("off")
+        a2.text(0.5, 0.5, "no durations recorded", ha="center", va="center", transform=a2.transAxes)
+    a2.set_ylabel("video samples")
+    a1.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for a in (a1, a2):
+        counts_axis(a.yaxis)
+    fig.tight_layout()
+    return to_data_uri(fig)
+
+
+def reasons(df: pd.DataFrame, title: str, top: int = 20) -> str | None:
+    """Horizontal bars of error counts per reason, colored by category. Columns: reason, category, n."""
+    if df.empty:
+        return None
+    df = df.sort_values("n", ascending=False).head(top).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(WIDTH, 0.45 * len(df) + 1.4))
+    colors = [CATEGORY_COLORS.get(c, PALETTE[7]) for c in df["category"]]
+    bars = ax.barh(df["reason"], df["n"], color=colors, height=0.6)
+    _bar_labels(ax, bars, df["n"].tolist())
+    ax.set_xlim(0, df["n"].max() * 1.12)
+    ax.set_ylim(-0.7, len(df) - 0.3)
+    ax.set_xlabel("inputs")
+    counts_axis(ax.xaxis)
+    ax.set_title(title)
+    ax.grid(axis="y", visible=False)
+    present = [c for c in CATEGORY_COLORS if c in set(df["category"])]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=CATEGORY_COLORS[c]) for c in present]
+    if len(present) > 1:
+        ax.legend(handles, present, title="category", **OUTSIDE)
+    return to_data_uri(fig)
+
+
+def shard_sizes(df: pd.DataFrame) -> str | None:
+    """Tar size and samples per shard: bars for up to 80 shards, histograms beyond.
+
+    Columns: corpus, shard_id, tar_bytes, samples, has_tar.
+    """
+    df = df[df["has_tar"].fillna(False).astype(bool)]
+    if df.empty:
+        return None
+    div, unit = byte_unit(float(df["tar_bytes"].max()))
+    df = df.assign(tar_size=df["tar_bytes"] / div)
+    corpora = list(dict.fromkeys(df["corpus"]))
+    colors = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(corpora)}
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(WIDTH, 4.0))
+    if len(df) <= 80:
+        x = np.arange(len(df))
+        for a, col in ((a1, "tar_size"), (a2, "samples")):
+            a.bar(x, df[col], color=[colors[c] for c in df["corpus"]], width=0.8)
+            a.set_xlabel("shard (in order)" if len(corpora) > 1 else "shard id")
+            if len(corpora) == 1:
+                ticks = x if len(x) <= 20 else x[:: max(1, len(x) // 10)]
+                a.set_xticks(ticks, [str(int(s)) for s in df["shard_id"].iloc[ticks]])
+            else:
+                a.set_xticks([])
+            a.grid(axis="x", visible=False)
+    else:
+        for a, col in ((a1, "tar_size"), (a2, "samples")):
+            bins, _ = _hist_bins(df[col].to_numpy(dtype=float), 30)
+            a.hist([df.loc[df["corpus"] == c, col] for c in corpora], bins=bins, stacked=True,
+                   color=[colors[c] for c in corpora], label=corpora)
+            a.set_xlabel((f"tar size ({unit})" if col == "tar_size" else "samples") + " per shard")
+    a1.set_ylabel(f"tar size ({unit})" if len(df) <= 80 else "shards")
+    a2.set_ylabel("samples" if len(df) <= 80 else "shards")
+    counts_axis(a2.yaxis)
+    if len(df) > 80:
+        counts_axis(a1.yaxis)
+        a2.xaxis.set_major_locator(MaxNLocator(integer=True))
+    a1.set_title(f"Tar size per shard (median {df['tar_size'].median():,.1f} {unit})")
+    a2.set_title(f"Samples per shard (median {df['samples'].median():,.0f})")
+    if len(corpora) > 1:
+        handles = [plt.Rectangle((0, 0), 1, 1, color=colors[c]) for c in corpora]
+        fig.legend(handles, corpora, title="corpus", loc="upper center", ncols=min(len(corpora), 5), bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout()
+    return to_data_uri(fig)

@@ -1,0 +1,235 @@
+"""The DuckDB catalog over real built corpora: views match the tars, queries span two corpora.
+
+This module also holds the test-corpus builder that `test_show.py` and `test_report.py` import: two
+small corpora (an image one and a video one, with quarantined, filtered and duplicate inputs) built
+once per test session through the real `run_build` + Ray Data + shard sink.
+"""
+from __future__ import annotations
+
+import io
+import json
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from operators.base import Operator, Reject
+from pipelines.build import InputItem, RunConfig, run_build
+from pipelines.catalog import CATALOG_FILE, build_catalog, open_catalog, sql_str
+from pipelines.ray_runtime import Stage
+from schemas.record import SampleRecord, Turn, sample_key
+from schemas.tables import DUPLICATE, ERROR_SCHEMA, FILTERED, SINK_SCHEMA, STATS_SCHEMA
+
+TASKS = ("ocr", "reconstruct", "infer_masked", "transcribe_page")
+NOISE = {"ocr": "light", "reconstruct": "medium", "infer_masked": "masked", "transcribe_page": "none"}
+
+
+def jpeg(width: int, height: int, seed: int) -> bytes:
+    """Real JPEG bytes of random content (sizes vary, so offsets are not multiples of anything)."""
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="JPEG", quality=70)
+    return buf.getvalue()
+
+
+class FakeSamples(Operator):
+    """Inputs to samples: `meta.fail` quarantines, `meta.reject` filters or drops as duplicate."""
+
+    stage = "fake_samples"
+    output_schema = SINK_SCHEMA
+
+    def __init__(self, config: object = None) -> None:
+        super().__init__()
+
+    def process(self, row: dict):
+        meta = json.loads(row["meta_json"])
+        if meta.get("fail"):
+            raise ValueError(f"corrupt input {row['input_id']}")
+        if meta.get("reject") == DUPLICATE:
+            raise Reject(f"near-duplicate of {meta['of']}", DUPLICATE, error_type="near_duplicate")
+        if meta.get("reject"):
+            raise Reject("too little text", FILTERED, error_type="min_text")
+        n = int(row["input_id"].rsplit("-", 1)[-1])
+        for variant in range(meta.get("variants", 1)):
+            task = TASKS[(n + variant) % len(TASKS)]
+            key = sample_key(row["source"], n, variant)
+            w, h = 24 + 8 * ((n + variant) % 5), 16 + 8 * (n % 3)
+            text = "lorem ipsum " * (1 + 7 * n + variant)
+            rec = SampleRecord(key=key, task=task, source=row["source"], input_id=row["input_id"],
+                               conversations=[Turn("user", "<image>\nRead the text."), Turn("assistant", text)],
+                               width=w, height=h, noise_level=NOISE[task])
+            out = dict(key=key, task=task, noise_level=NOISE[task], width=w, height=h, text_len=len(text),
+                       language="en", n_regions=1 + n % 4)
+            if meta.get("video"):
+                frames = 2 + n % 3
+                out["members"] = [{"ext": f"{i:03d}.jpg", "data": jpeg(w, h, n * 10 + i)} for i in range(frames)]
+                out.update(n_frames=frames, duration=0.5 * frames, task="video_caption", noise_level="none")
+            else:
+                out["members"] = [{"ext": "jpg", "data": jpeg(w, h, n * 10 + variant)}]
+            out["members"].append({"ext": "json", "data": rec.to_json()})
+            yield out
+
+
+def corpus_inputs(kind: str, n: int) -> list[InputItem]:
+    """`n` inputs; every 7th fails, every 5th is filtered, every 9th is a duplicate."""
+    items = []
+    for i in range(n):
+        meta: dict = {"variants": 1 + i % 2, "video": kind == "videos"}
+        if i % 7 == 3:
+            meta["fail"] = True
+        elif i % 5 == 4:
+            meta["reject"] = FILTERED
+        elif i % 9 == 8:
+            meta.update(reject=DUPLICATE, of=f"{kind}-{i - 1:04d}")
+        items.append(InputItem(input_id=f"{kind}-{i:04d}", source=f"src/{kind}/{i}.bin", kind=kind, meta=meta))
+    return items
+
+
+def build_test_corpora(base: Path) -> dict[str, Path]:
+    """The two test corpora under `base`, built once (a later call finds their manifests and reuses them)."""
+    import ray.cloudpickle
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers cannot import tests/
+    out = {}
+    for kind, n in (("images", 20), ("videos", 9)):
+        d = base / f"corpus-{kind}"
+        if not (d / "manifest.json").exists():
+            summary = run_build(pipeline=kind, inputs=corpus_inputs(kind, n), stages=[Stage(FakeSamples, batch_size=2)],
+                                out_dir=d, run=RunConfig(num_cpus=2, progress=False, inputs_per_shard=6))
+            assert summary.ok, summary.lost_inputs
+        out[kind] = d
+    return out
+
+
+@pytest.fixture(scope="module")
+def corpora(ray_session, tmp_path_factory) -> dict[str, Path]:
+    """{"images": DIR, "videos": DIR}, shared by every test module of the session."""
+    return build_test_corpora(tmp_path_factory.getbasetemp() / "mmcorpus-test-corpora")
+
+
+def tar_samples(tar_path: Path) -> dict[str, list[str]]:
+    """Member names per sample key, read with the standard tarfile module."""
+    out: dict[str, list[str]] = {}
+    with tarfile.open(tar_path) as tf:
+        for m in tf.getmembers():
+            out.setdefault(m.name.split(".", 1)[0], []).append(m.name)
+    return out
+
+
+def test_views_equal_tar_contents(corpora):
+    d = corpora["images"]
+    db, cs = build_catalog([d])
+    assert db == d / CATALOG_FILE and [c.label for c in cs] == ["corpus-images"]
+    con = open_catalog(d)
+    rows = con.execute("SELECT shard, key, members FROM samples").fetchall()
+    from_tars: dict[tuple[str, str], list[str]] = {}
+    for tar in sorted((d / "shards").glob("*.tar")):
+        for key, names in tar_samples(tar).items():
+            from_tars[(tar.name, key)] = names
+    assert {(s, k): m for s, k, m in rows} == from_tars
+    shards = {r[0]: r[1:] for r in con.execute("SELECT shard, samples, tar_bytes, has_tar FROM shards").fetchall()}
+    for tar in (d / "shards").glob("*.tar"):
+        assert shards[tar.name] == (len(tar_samples(tar)), tar.stat().st_size, True)
+    manifest = json.loads((d / "manifest.json").read_text())
+    assert len(shards) == len(manifest["shards"])
+    n_err = sum(pq.read_table(p).num_rows for p in (d / "errors").glob("*.parquet"))
+    assert con.execute("SELECT count(*) FROM errors").fetchall()[0][0] == n_err > 0
+    assert con.execute("SELECT sum(errors) FROM shards").fetchall()[0][0] == n_err
+    cats = dict(con.execute("SELECT category, count(*) FROM errors GROUP BY ALL").fetchall())
+    assert set(cats) == {"quarantine", "filtered", "duplicate"}
+    runs = con.execute("SELECT run_id, samples, errors, inputs FROM runs").fetchall()
+    assert runs == [(manifest["runs"][0]["run_id"], len(rows), n_err, 20)]
+    # every stats column is in the view, with the corpus label in front
+    cols = [r[0] for r in con.execute("DESCRIBE samples").fetchall()]
+    assert cols == ["corpus"] + STATS_SCHEMA.names
+    assert [r[0] for r in con.execute("DESCRIBE errors").fetchall()] == ["corpus"] + ERROR_SCHEMA.names
+    con.close()
+
+
+def test_query_across_two_corpora(corpora, tmp_path):
+    db, cs = build_catalog([corpora["images"], corpora["videos"]], tmp_path / "both.duckdb")
+    con = open_catalog(db)
+    per = dict(con.execute("SELECT corpus, count(*) FROM samples GROUP BY corpus").fetchall())
+    n_img = sum(len(tar_samples(t)) for t in (corpora["images"] / "shards").glob("*.tar"))
+    n_vid = sum(len(tar_samples(t)) for t in (corpora["videos"] / "shards").glob("*.tar"))
+    assert per == {"corpus-images": n_img, "corpus-videos": n_vid}
+    assert dict(con.execute("SELECT corpus, pipeline FROM corpora").fetchall()) == {"corpus-images": "images", "corpus-videos": "videos"}
+    frames = con.execute("SELECT sum(n_frames) FROM samples WHERE corpus = 'corpus-videos'").fetchall()[0][0]
+    assert frames == sum(len(m) - 1 for (m,) in con.execute("SELECT members FROM samples WHERE corpus = 'corpus-videos'").fetchall())
+    # a join across views and corpora: error share per corpus
+    got = con.execute("""SELECT s.corpus, s.n, e.n FROM (SELECT corpus, count(*) n FROM samples GROUP BY 1) s
+                         JOIN (SELECT corpus, count(*) n FROM errors GROUP BY 1) e USING (corpus) ORDER BY 1""").fetchall()
+    assert [g[0] for g in got] == ["corpus-images", "corpus-videos"] and all(g[2] > 0 for g in got)
+    assert con.execute("SELECT count(DISTINCT corpus) FROM runs").fetchall()[0][0] == 2
+    con.close()
+    # without a catalog file, the same views are built in memory over the folders
+    mem = open_catalog([corpora["images"], corpora["videos"]])
+    assert dict(mem.execute("SELECT corpus, count(*) FROM samples GROUP BY corpus").fetchall()) == per
+
+
+def test_catalog_sees_new_shards_without_refresh(corpora, tmp_path):
+    """Views read the files at query time: a shard added after the catalog was built shows up."""
+    import shutil
+
+    d = tmp_path / "copy"
+    shutil.copytree(corpora["images"], d, ignore=shutil.ignore_patterns("*.duckdb"))
+    last = sorted((d / "stats").glob("*.parquet"))[-1]
+    hidden = last.rename(last.with_name(".hidden-" + last.name))
+    build_catalog([d])
+    con = open_catalog(d)
+    before = con.execute("SELECT count(*) FROM samples").fetchall()[0][0]
+    hidden.rename(last)
+    after = con.execute("SELECT count(*) FROM samples").fetchall()[0][0]
+    assert after == before + pq.read_table(last).num_rows
+
+
+def test_clear_errors_for_folders_that_are_not_corpora(tmp_path):
+    with pytest.raises(SystemExit, match="is it a corpus folder built by mmcorpus"):
+        build_catalog([tmp_path])
+    (tmp_path / "manifest.json").write_text(json.dumps({"prefix": "docs", "pipeline": "docs"}))
+    with pytest.raises(SystemExit, match=r"no stats/docs-\*\.parquet under"):
+        open_catalog(tmp_path)
+
+
+def test_urls_are_passed_to_duckdb_unchanged():
+    from pipelines.catalog import Corpus, _table_sql, normalize
+
+    assert normalize("s3://bucket/corpora/docs/") == "s3://bucket/corpora/docs"
+    c = Corpus(label="docs", path="s3://bucket/corpora/docs", pipeline="docs", prefix="docs")
+    assert "read_parquet('s3://bucket/corpora/docs/stats/docs-*.parquet'" in _table_sql([c], "stats")
+    assert sql_str("it's") == "'it''s'"
+
+
+def test_tables_doc_lists_every_column():
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "TABLES.md").read_text()
+    for name in STATS_SCHEMA.names + ERROR_SCHEMA.names:
+        assert f"`{name}`" in doc, f"docs/TABLES.md does not document column {name}"
+
+
+def test_stats_cli_catalog_and_query_formats(corpora, tmp_path, capsys):
+    from pipelines.cli import main
+
+    d = str(corpora["images"])
+    db = str(tmp_path / "cli.duckdb")
+    assert main(["stats", "catalog", d, str(corpora["videos"]), "--db", db]) == 0
+    capsys.readouterr()
+    sql = "SELECT corpus, count(*) AS n, sum(size) AS bytes FROM samples GROUP BY corpus ORDER BY corpus"
+    assert main(["stats", "query", db, sql]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert text[0].split() == ["corpus", "n", "bytes"] and text[2].startswith("corpus-images") and text[-1] == "(2 rows)"
+    assert main(["stats", "query", db, sql + ";", "--format", "csv", "--out", str(tmp_path / "q.csv")]) == 0
+    assert (tmp_path / "q.csv").read_text().splitlines()[0] == "corpus,n,bytes"
+    assert main(["stats", "query", d, str(corpora["videos"]), sql, "--format", "json", "--out", str(tmp_path / "q.json")]) == 0
+    got = json.loads((tmp_path / "q.json").read_text())
+    assert [r["corpus"] for r in got] == ["corpus-images", "corpus-videos"]
+    assert main(["stats", "query", db, 'SELECT key, "offset", size FROM samples', "--format", "parquet", "--out", str(tmp_path / "q.parquet")]) == 0
+    assert pq.read_table(tmp_path / "q.parquet").num_rows == sum(r["n"] for r in got)
+    assert main(["stats", "query", db, "SELECT * FROM samples", "--max-rows", "3"]) == 0
+    assert "first 3 rows shown" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="add --out FILE"):
+        main(["stats", "query", db, sql, "--format", "csv"])

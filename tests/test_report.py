@@ -1,0 +1,48 @@
+"""`stats report`: the HTML renders, its summary matches the tables, and no section is an empty plot."""
+from __future__ import annotations
+
+import base64
+import io
+import re
+
+import pyarrow.parquet as pq
+from PIL import Image
+
+from pipelines.cli import main
+from pipelines.report import human_bytes, write_report
+from test_catalog import corpora  # noqa: F401 - the session's test corpora (module fixture)
+
+IMG = re.compile(r'<img src="data:image/png;base64,([^"]+)"')
+
+
+def figures(page: str) -> list[Image.Image]:
+    return [Image.open(io.BytesIO(base64.b64decode(m))) for m in IMG.findall(page)]
+
+
+def test_report_of_two_corpora(corpora, tmp_path):  # noqa: F811
+    out = write_report([corpora["images"], corpora["videos"]], tmp_path / "r.html")
+    page = out.read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    for title in ("Samples by task and noise level", "Text lengths", "Image and frame sizes", "Video frames and durations",
+                  "Duplicates dropped", "Error reasons", "Shard sizes"):
+        assert f"<h2>{title}</h2>" in page
+    figs = figures(page)
+    assert len(figs) == 7 and all(f.width > 600 and f.height > 150 for f in figs)
+    samples = sum(pq.read_table(p).num_rows for d in corpora.values() for p in (d / "stats").glob("*.parquet"))
+    assert f'<tr class="total"><td>all corpora</td><td></td><td class="num">29</td>' in page  # inputs of both builds
+    assert f'<td class="num">{samples:,}</td>' in page
+    assert 'class="empty"' not in page
+
+
+def test_report_says_what_is_missing(corpora, tmp_path, capsys):  # noqa: F811
+    assert main(["stats", "report", str(corpora["images"]), "--out", str(tmp_path / "img.html")]) == 0
+    page = (tmp_path / "img.html").read_text()
+    assert "No videos in this corpus." in page
+    assert len(figures(page)) == 6  # every other section has its plot
+    assert "corrupt input images-0003" in page  # example message of a quarantined input
+
+
+def test_human_bytes():
+    assert human_bytes(999) == "999 B"
+    assert human_bytes(81_920) == "81.9 kB"
+    assert human_bytes(2.1e9) == "2.1 GB"
