@@ -11,6 +11,8 @@ Pure functions, no decoding: they only say which file each input is and what tex
   `x.json` (an object with the same keys as a manifest row, or a list of conversation turns). Input ids
   are `{folder name}/{relative path}`.
 - A single media file given directly is one input, id = its file name.
+- Anything else (a glob, an `@list` file, an fsspec URL) is expanded by `pipelines.inputs.expand_inputs`
+  (ids as there); local files found that way still take their sidecar text.
 
 Rows whose path cell is empty or not a string are still inputs (their source is the cell as JSON), so
 they reach the pipeline and are quarantined there: nothing is dropped silently.
@@ -166,10 +168,18 @@ def folder_items(folder: str | Path, kind: str) -> list[InputItem]:
     ]
 
 
+def _expanded(spec: str, kind: str, exts: tuple[str, ...]) -> list[InputItem]:
+    from pipelines.inputs import expand_inputs
+
+    items = expand_inputs([spec], {e: kind for e in exts})
+    return [InputItem(i.input_id, i.source, kind, {} if is_url(i.source) else sidecar_meta(Path(i.source)))
+            for i in items]
+
+
 def collect_inputs(paths: Iterable[str | Path], kind: str) -> list[InputItem]:
     """Inputs from any mix of folders, manifests and single media files, in the order given.
 
-    Raises ValueError for a path that is none of these, and for two inputs with the same id.
+    Raises ValueError for two inputs with the same id, FileNotFoundError for an INPUT that names nothing.
     """
     exts = media_exts(kind)
     items: list[InputItem] = []
@@ -182,7 +192,7 @@ def collect_inputs(paths: Iterable[str | Path], kind: str) -> list[InputItem]:
         elif p.is_file() and p.suffix.lower() in exts:
             found = [InputItem(input_id=p.name, source=str(p.resolve()), kind=kind, meta=sidecar_meta(p))]
         else:
-            raise ValueError(f"{raw}: not a folder, a manifest {MANIFEST_EXTS} or a {kind} file {exts}")
+            found = _expanded(str(raw), kind, exts)
         log.info("%s: %d %s inputs", raw, len(found), kind)
         items.extend(found)
     seen: set[str] = set()

@@ -1,0 +1,157 @@
+"""The image-text pipeline: manifests and folders of images → MiniCPM-V 4.5 image samples.
+
+Two passes, so that deduplication is global and deterministic:
+
+1. fingerprint (Ray Data): sha256 and pHash of every image, collected on the driver (small rows);
+   `operators.dedup.decide_duplicates` marks repeats in input-id order, the first of a group kept.
+   Only images that can be kept compete: unreadable, filtered or text-less ones never "keep" a group.
+   The fingerprints and the decision are written to `DIR/dedup/` (the decision is also the record of
+   what was dropped and why) and reused when the build resumes with the same inputs.
+2. build (`pipelines.build.run_build`): drop duplicates → decode/verify/orient/resize/re-encode →
+   size and aspect filter → samples → the shared shard sink.
+
+Every input ends as a sample or an error row: inputs = samples + duplicates + filtered + quarantined.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from operators.dedup import DedupConfig, DropDuplicates, DropDuplicatesConfig, Duplicate, Fingerprint, decide_duplicates
+from operators.image_ops import (
+    FingerprintConfig,
+    ImageDecode,
+    ImageDecodeConfig,
+    ImageFilter,
+    ImageFilterConfig,
+    ImageFingerprint,
+    size_verdict,
+)
+from operators.image_samples import ImageSample, ImageSampleConfig
+from operators.manifest_inputs import collect_inputs
+from operators.media_text import conversation_from_meta
+from pipelines.build import BUILD_INPUT_SCHEMA, BuildSummary, InputItem, RunConfig, run_build
+from pipelines.config import to_dict
+from pipelines.ray_runtime import Stage, apply_stage, init_ray
+from pipelines.sink import atomic_write_parquet
+from schemas.tables import IMAGE_FINGERPRINT_SCHEMA
+
+log = logging.getLogger(__name__)
+
+DEDUP_DIR = "dedup"
+FINGERPRINTS = "fingerprints.parquet"
+DUPLICATES = "duplicates.parquet"
+FINGERPRINT_COLUMNS = ("input_id", "sha256", "phash", "orig_width", "orig_height", "error_type", "error_message")
+DUPLICATES_SCHEMA = pa.schema([("input_id", pa.string()), ("kept_id", pa.string()), ("kind", pa.string()),
+                               ("distance", pa.int32()), ("reason", pa.string())])
+
+
+@dataclass
+class ImagesResources:
+    """CPUs per task (the stages fuse into one task per batch) and images per batch."""
+
+    cpus: float = 1.0
+    batch_size: int = 16
+
+
+@dataclass
+class ImagesConfig:
+    """Everything that shapes an images build; recorded in the manifest of every run."""
+
+    fingerprint: FingerprintConfig = field(default_factory=FingerprintConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    decode: ImageDecodeConfig = field(default_factory=ImageDecodeConfig)
+    filter: ImageFilterConfig = field(default_factory=ImageFilterConfig)
+    samples: ImageSampleConfig = field(default_factory=ImageSampleConfig)
+    resources: ImagesResources = field(default_factory=ImagesResources)
+    run: RunConfig = field(default_factory=lambda: RunConfig(inputs_per_shard=1000))
+
+
+def _has_text(item: InputItem) -> bool:
+    try:
+        conversation_from_meta(item.meta, "image")
+    except ValueError:
+        return False
+    return True
+
+
+def fingerprint_table(items: list[InputItem], cfg: ImagesConfig) -> pa.Table:
+    """sha256/pHash/size of every input (error rows for unreadable ones), computed with Ray Data."""
+    import ray.data
+
+    init_ray(cfg.run.address, cfg.run.num_cpus)
+    rows = pa.Table.from_pylist(
+        [dict(input_id=it.input_id, source=it.source, shard_id=0, seq=i, kind=it.kind, meta_json="{}")
+         for i, it in enumerate(items)], schema=BUILD_INPUT_SCHEMA)
+    n = cfg.resources.batch_size
+    ds = ray.data.from_arrow([rows.slice(i, n) for i in range(0, rows.num_rows, n)])
+    ds = apply_stage(ds, Stage(ImageFingerprint, cfg.fingerprint, cfg.resources.cpus, n))
+    schema = pa.schema([IMAGE_FINGERPRINT_SCHEMA.field(c) for c in FINGERPRINT_COLUMNS])
+    return pa.Table.from_pylist(ds.select_columns(list(FINGERPRINT_COLUMNS)).take_all(), schema=schema).sort_by("input_id")
+
+
+def _cached_fingerprints(path: Path, items: list[InputItem]) -> pa.Table | None:
+    if not path.exists():
+        return None
+    table = pq.read_table(path)
+    if sorted(table.column("input_id").to_pylist()) != sorted(i.input_id for i in items):
+        log.info("%s is for other inputs; fingerprinting again", path)
+        return None
+    return table
+
+
+def duplicate_decision(items: list[InputItem], fingerprints: pa.Table, cfg: ImagesConfig) -> dict[str, Duplicate]:
+    """Duplicates among the images that could be kept (readable, passing the filter, with text)."""
+    texted = {it.input_id for it in items if _has_text(it)}
+    candidates = [
+        Fingerprint(r["input_id"], r["sha256"], int(r["phash"], 16))
+        for r in fingerprints.to_pylist()
+        if r["error_type"] is None and r["input_id"] in texted
+        and size_verdict(r["orig_width"], r["orig_height"], cfg.filter)[0]
+    ]
+    return decide_duplicates(candidates, cfg.dedup)
+
+
+def dedup_pass(items: list[InputItem], out_dir: Path, cfg: ImagesConfig) -> dict[str, Duplicate]:
+    """Pass 1 (see the module docstring); writes or reuses `DIR/dedup/`."""
+    d = out_dir / DEDUP_DIR
+    d.mkdir(parents=True, exist_ok=True)
+    fps = _cached_fingerprints(d / FINGERPRINTS, items)
+    if fps is None:
+        fps = fingerprint_table(items, cfg)
+        atomic_write_parquet(fps, d / FINGERPRINTS)
+    decision = duplicate_decision(items, fps, cfg)
+    table = pa.Table.from_pylist(
+        [dict(input_id=k, kept_id=v.kept_id, kind=v.kind, distance=v.distance, reason=v.reason)
+         for k, v in sorted(decision.items())], schema=DUPLICATES_SCHEMA)
+    atomic_write_parquet(table, d / DUPLICATES)
+    log.info("dedup: %d of %d images repeat a kept one (%d exact)", len(decision), len(items),
+             sum(v.kind == "exact" for v in decision.values()))
+    return decision
+
+
+def images_stages(cfg: ImagesConfig, decision: dict[str, Duplicate]) -> list[Stage]:
+    """The operator chain of pass 2."""
+    r = cfg.resources
+    return [
+        Stage(DropDuplicates, DropDuplicatesConfig.from_decision(decision), r.cpus, r.batch_size),
+        Stage(ImageDecode, cfg.decode, r.cpus, r.batch_size),
+        Stage(ImageFilter, cfg.filter, r.cpus, r.batch_size),
+        Stage(ImageSample, cfg.samples, r.cpus, r.batch_size),
+    ]
+
+
+def build_images(inputs: list[str], out_dir: Path, cfg: ImagesConfig | None = None) -> BuildSummary:
+    """Build or resume an image corpus in `out_dir` from folders, manifests, image files, globs or URLs."""
+    cfg = cfg or ImagesConfig()
+    out_dir = Path(out_dir)
+    items = collect_inputs(inputs, "image")
+    if not items:
+        raise SystemExit(f"no images found in {inputs}")
+    decision = dedup_pass(items, out_dir, cfg)
+    return run_build(pipeline="images", inputs=items, stages=images_stages(cfg, decision), out_dir=out_dir,
+                     run=cfg.run, config_record=to_dict(cfg))
