@@ -14,7 +14,10 @@ while a build adds shards. Views (every one has a `corpus` column naming the fol
 Rerun `build_catalog` only when the set of folders changes or a folder moves (views hold absolute
 paths). Folders may be object-storage URLs (`s3://`, `gs://`, `https://`): URLs are passed to DuckDB as
 they are, and DuckDB reads them through its `httpfs` extension; configure access with `init_sql`
-(e.g. `CREATE SECRET (TYPE s3, PROVIDER credential_chain)`), which runs on every connection.
+(e.g. `CREATE SECRET (TYPE s3, PROVIDER credential_chain)`), which runs on every connection. Where
+httpfs is unavailable, or for schemes it does not know (`memory://`, `abfs://`, ...), DuckDB reads
+through the fsspec filesystem of the scheme instead (`use_fsspec=True`, `--fsspec`, or
+$MMCORPUS_FSSPEC=1 forces this for every scheme).
 """
 from __future__ import annotations
 
@@ -36,6 +39,9 @@ log = logging.getLogger(__name__)
 CATALOG_FILE = "catalog.duckdb"
 VIEWS = ("samples", "errors", "shards", "runs", "corpora")
 INIT_SQL_ENV = "MMCORPUS_DUCKDB_INIT"
+FSSPEC_ENV = "MMCORPUS_FSSPEC"
+#: URL schemes DuckDB's httpfs extension reads itself; any other scheme goes through fsspec.
+HTTPFS_SCHEMES = {"s3", "s3a", "s3n", "gs", "gcs", "r2", "http", "https", "hf", "az", "azure", "abfss"}
 NOT_A_CORPUS = "is it a corpus folder built by mmcorpus?"
 
 
@@ -77,12 +83,34 @@ def init_sql_text(init_sql: str | None = None) -> str | None:
     return text or None
 
 
-def connect(database: str = ":memory:", *, read_only: bool = False, init_sql: str | None = None) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with the user's init SQL (extensions, secrets) applied."""
+def register_fsspec(con: duckdb.DuckDBPyConnection, paths: Sequence[str], force: bool | None = None) -> None:
+    """Let DuckDB read the URL schemes of `paths` through fsspec: schemes httpfs does not know always,
+    every scheme when `force` (default: $MMCORPUS_FSSPEC is set)."""
+    if force is None:
+        force = os.environ.get(FSSPEC_ENV, "") not in ("", "0")
+    schemes = {str(p).split("://", 1)[0] for p in paths if is_url(p)}
+    for scheme in sorted(schemes):
+        if force or scheme not in HTTPFS_SCHEMES:
+            import fsspec
+
+            try:
+                fs = fsspec.filesystem(scheme)
+            except (ImportError, ValueError) as e:
+                raise SystemExit(f"cannot read {scheme}:// through fsspec ({e}); install its fsspec package "
+                                 f"(s3fs, gcsfs, adlfs) or let DuckDB's httpfs read it (drop --fsspec)") from e
+            if not con.filesystem_is_registered(fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]):
+                con.register_filesystem(fs)
+
+
+def connect(database: str = ":memory:", *, read_only: bool = False, init_sql: str | None = None,
+            urls: Sequence[str] = (), use_fsspec: bool | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the user's init SQL (extensions, secrets) applied and, for `urls` whose
+    scheme needs it, fsspec filesystems registered."""
     con = duckdb.connect(database, read_only=read_only)
     text = init_sql_text(init_sql)
     if text:
         con.execute(text)
+    register_fsspec(con, urls, use_fsspec)
     return con
 
 
@@ -229,19 +257,21 @@ def default_db(dirs: Sequence[str | os.PathLike]) -> Path:
     return Path(normalize(first)) / CATALOG_FILE
 
 
-def build_catalog(dirs: Sequence[str | os.PathLike], db: str | os.PathLike | None = None, *, init_sql: str | None = None) -> tuple[Path, list[Corpus]]:
+def build_catalog(dirs: Sequence[str | os.PathLike], db: str | os.PathLike | None = None, *, init_sql: str | None = None,
+                  use_fsspec: bool | None = None) -> tuple[Path, list[Corpus]]:
     """Write (or refresh) the catalog database over `dirs`; returns its path and the corpora it covers.
 
     The views are replaced as a whole: afterwards they cover exactly `dirs`.
     """
     path = Path(db) if db is not None else default_db(dirs)
-    probe = connect(init_sql=init_sql)
+    urls = [str(d) for d in dirs]
+    probe = connect(init_sql=init_sql, urls=urls, use_fsspec=use_fsspec)
     try:
         corpora = resolve_corpora(probe, dirs)  # check every folder before writing anything
     finally:
         probe.close()
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = connect(str(path), init_sql=init_sql)
+    con = connect(str(path), init_sql=init_sql, urls=urls, use_fsspec=use_fsspec)
     try:
         con.execute("BEGIN")
         create_views(con, corpora)
@@ -254,7 +284,18 @@ def build_catalog(dirs: Sequence[str | os.PathLike], db: str | os.PathLike | Non
     return path, corpora
 
 
-def open_catalog(target: str | os.PathLike | Sequence[str | os.PathLike], *, init_sql: str | None = None) -> duckdb.DuckDBPyConnection:
+def _open_file(path: str, init_sql: str | None, use_fsspec: bool | None) -> duckdb.DuckDBPyConnection:
+    con = connect(path, read_only=True, init_sql=init_sql)
+    try:
+        paths = [r[0] for r in con.execute("SELECT path FROM mmcorpus_catalog").fetchall()]
+    except duckdb.Error:
+        paths = []
+    register_fsspec(con, paths, use_fsspec)
+    return con
+
+
+def open_catalog(target: str | os.PathLike | Sequence[str | os.PathLike], *, init_sql: str | None = None,
+                 use_fsspec: bool | None = None) -> duckdb.DuckDBPyConnection:
     """A connection with the catalog views, for a `.duckdb` file, one corpus folder, or several.
 
     A single folder with a `catalog.duckdb` opens that file read-only; otherwise the views are built in
@@ -266,10 +307,10 @@ def open_catalog(target: str | os.PathLike | Sequence[str | os.PathLike], *, ini
         if not is_url(t) and t.endswith(".duckdb"):
             if not Path(t).is_file():
                 raise SystemExit(f"no catalog database {t}: create it with `mmcorpus stats catalog DIR... --db {t}`")
-            return connect(t, read_only=True, init_sql=init_sql)
+            return _open_file(t, init_sql, use_fsspec)
         if not is_url(t) and (Path(t) / CATALOG_FILE).is_file():
             log.debug("using %s", Path(t) / CATALOG_FILE)
-            return connect(str(Path(t) / CATALOG_FILE), read_only=True, init_sql=init_sql)
-    con = connect(init_sql=init_sql)
+            return _open_file(str(Path(t) / CATALOG_FILE), init_sql, use_fsspec)
+    con = connect(init_sql=init_sql, urls=[str(t) for t in targets], use_fsspec=use_fsspec)
     create_views(con, resolve_corpora(con, targets), temporary=True)
     return con

@@ -148,7 +148,7 @@ def build_sections(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, list[S
     note = (f"Distributions are drawn from a uniform random sample of {MAX_POINTS:,} of the {n:,} samples; "
             "counts are exact.") if sample else ""
     dist = _df(con, f"SELECT task, text_len, width, height, n_frames, duration FROM samples {sample}")
-    errors = _df(con, "SELECT category, stage, error_type, count(*) AS n, any_value(message) AS example FROM errors GROUP BY ALL")
+    errors = _df(con, "SELECT category, stage, error_type, count(*) AS n, min(message) AS example FROM errors GROUP BY ALL")
     errors["reason"] = errors["stage"].fillna("?") + " · " + errors["error_type"].fillna("?")
     dups = errors[errors["category"] == "duplicate"]
     n_inputs = int(summary["inputs"].fillna(0).sum())
@@ -244,9 +244,10 @@ def render_html(summary: pd.DataFrame, sections: Sequence[Section], note: str) -
 """
 
 
-def write_report(dirs: Sequence[str | os.PathLike], out: str | os.PathLike, *, init_sql: str | None = None) -> Path:
+def write_report(dirs: Sequence[str | os.PathLike], out: str | os.PathLike, *, init_sql: str | None = None,
+                 use_fsspec: bool | None = None) -> Path:
     """Query the corpora in `dirs` and write the HTML report to `out`; returns its path."""
-    con = open_catalog(list(dirs), init_sql=init_sql)
+    con = open_catalog(list(dirs), init_sql=init_sql, use_fsspec=use_fsspec)
     try:
         summary, sections, note = build_sections(con)
     finally:

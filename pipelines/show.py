@@ -45,10 +45,10 @@ class Sample:
     members: dict[str, bytes] = field(default_factory=dict)
 
 
-def locate(corpus_dir: str | os.PathLike, key: str, *, init_sql: str | None = None) -> Location:
+def locate(corpus_dir: str | os.PathLike, key: str, *, init_sql: str | None = None, use_fsspec: bool | None = None) -> Location:
     """The stats row of `key` (or of the only key starting with it); SystemExit with advice otherwise."""
     path = normalize(corpus_dir)
-    con = connect(init_sql=init_sql)
+    con = connect(init_sql=init_sql, urls=[path], use_fsspec=use_fsspec)
     try:
         prefix = read_manifest(con, path).get("prefix", "*")
         pattern = f"{path}/{STATS}/{prefix}-*.parquet"
@@ -117,9 +117,9 @@ def parse_members(blob: bytes, where: str = "range") -> list[tuple[str, bytes]]:
     return out
 
 
-def fetch_sample(corpus_dir: str | os.PathLike, key: str, *, init_sql: str | None = None) -> Sample:
+def fetch_sample(corpus_dir: str | os.PathLike, key: str, *, init_sql: str | None = None, use_fsspec: bool | None = None) -> Sample:
     """Locate `key`, read its byte range from the tar and return its verified members."""
-    loc = locate(corpus_dir, key, init_sql=init_sql)
+    loc = locate(corpus_dir, key, init_sql=init_sql, use_fsspec=use_fsspec)
     tar = f"{normalize(corpus_dir)}/{SHARDS}/{loc.shard}"
     blob = read_range(tar, loc.offset, loc.size)
     members = parse_members(blob, f"{loc.shard}@{loc.offset}")

@@ -233,3 +233,28 @@ def test_stats_cli_catalog_and_query_formats(corpora, tmp_path, capsys):
     assert "first 3 rows shown" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="add --out FILE"):
         main(["stats", "query", db, sql, "--format", "csv"])
+
+
+def to_memory_fs(src: Path, name: str) -> str:
+    """Copy a corpus folder into fsspec's in-process memory filesystem; returns its memory:// URL."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    for p in src.rglob("*"):
+        if p.is_file() and p.suffix != ".duckdb":
+            fs.pipe(f"/{name}/{p.relative_to(src)}", p.read_bytes())
+    return f"memory://{name}"
+
+
+def test_url_corpus_through_fsspec(corpora, tmp_path):
+    """A URL corpus is read in place (here fsspec's memory://, standing in for s3:// or gs://)."""
+    url = to_memory_fs(corpora["images"], "bucket-a/corpus-images")
+    with pytest.raises(SystemExit, match="give a local database file with --db"):
+        build_catalog([url])
+    db, cs = build_catalog([url, corpora["videos"]], tmp_path / "remote.duckdb")
+    assert cs[0].path == url and cs[0].label == "corpus-images"
+    con = open_catalog(db)
+    local = open_catalog(corpora["images"])
+    q = "SELECT count(*), sum(size), sum(text_len) FROM samples WHERE corpus = 'corpus-images'"
+    assert con.execute(q).fetchall() == local.execute(q).fetchall()
+    assert con.execute("SELECT count(*) FROM shards WHERE corpus = 'corpus-images' AND has_tar").fetchall()[0][0] == 4

@@ -39,7 +39,7 @@ def test_report_says_what_is_missing(corpora, tmp_path, capsys):  # noqa: F811
     page = (tmp_path / "img.html").read_text()
     assert "No videos in this corpus." in page
     assert len(figures(page)) == 6  # every other section has its plot
-    assert "corrupt input images-0003" in page  # example message of a quarantined input
+    assert "corrupt input images-0003" in page  # example message of a quarantined input (the smallest)
 
 
 def test_human_bytes():

@@ -82,3 +82,13 @@ def test_show_cli(corpora, tmp_path, capsys):  # noqa: F811
     capsys.readouterr()
     assert main(["show", str(d), row["key"], "--member", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["key"] == row["key"]
+
+
+def test_show_from_a_url(corpora):  # noqa: F811
+    from test_catalog import to_memory_fs
+
+    url = to_memory_fs(corpora["videos"], "bucket-b/corpus-videos")
+    row = pq.read_table(sorted((corpora["videos"] / "stats").glob("*.parquet"))[-1]).to_pylist()[-1]
+    local = fetch_sample(corpora["videos"], row["key"])
+    remote = fetch_sample(url, row["key"])
+    assert remote.members == local.members and remote.location == local.location

@@ -34,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--member", metavar="EXT", help="write only this member's raw bytes to stdout (e.g. json, jpg, 000.jpg)")
     p.add_argument("--init-sql", metavar="SQL_OR_FILE",
                    help="DuckDB SQL run first, e.g. to load httpfs and create a secret for object storage")
+    p.add_argument("--fsspec", action="store_true", default=None,
+                   help="read the stats of a URL corpus through fsspec instead of DuckDB's httpfs")
     p.set_defaults(func=run)
 
 
@@ -53,7 +55,7 @@ def print_sample(sample: Sample) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Fetch, verify and print or write the sample; exit status 0 on success."""
-    sample = fetch_sample(args.dir, args.key, init_sql=args.init_sql)
+    sample = fetch_sample(args.dir, args.key, init_sql=args.init_sql, use_fsspec=args.fsspec)
     if args.member:
         name = f"{sample.location.key}.{args.member.lstrip('.')}"
         if name not in sample.members:

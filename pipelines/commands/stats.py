@@ -29,7 +29,9 @@ object storage:
   DIR may be s3://bucket/path, gs://bucket/path or an https:// URL. DuckDB reads it through its httpfs
   extension; give credentials with --init-sql (or $MMCORPUS_DUCKDB_INIT), e.g.
     --init-sql "CREATE SECRET (TYPE s3, PROVIDER credential_chain)"
-  The init SQL runs on every connection and is never stored in the catalog.
+  The init SQL runs on every connection and is never stored in the catalog. Without httpfs (offline
+  machines) or for other schemes (memory://, abfs://), add --fsspec: DuckDB then reads through fsspec
+  (install s3fs / gcsfs / adlfs for those schemes).
 """
 
 CATALOG_EPILOG = f"""\
@@ -71,6 +73,8 @@ examples:
 def _add_init_sql(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init-sql", metavar="SQL_OR_FILE",
                    help="DuckDB SQL (or a file of it) run on every connection: extensions, secrets, settings")
+    p.add_argument("--fsspec", action="store_true", default=None,
+                   help="read URLs through fsspec instead of DuckDB's httpfs (also: MMCORPUS_FSSPEC=1)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -114,7 +118,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_catalog(args: argparse.Namespace) -> int:
     """Write the catalog database and say where it is."""
-    path, corpora = build_catalog(args.dirs, args.db, init_sql=args.init_sql)
+    path, corpora = build_catalog(args.dirs, args.db, init_sql=args.init_sql, use_fsspec=args.fsspec)
     print(f"catalog {path}: views samples, errors, shards, runs, corpora over "
           + ", ".join(c.label for c in corpora))
     print(f'try: mmcorpus stats query {path} "SELECT corpus, task, count(*) AS n FROM samples GROUP BY ALL ORDER BY ALL"')
@@ -157,7 +161,7 @@ NUMERIC = ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL", "HUGEINT", "BIGINT", "SM
 def run_query(args: argparse.Namespace) -> int:
     """Run the SQL; print an aligned table or write the result file."""
     sql = args.sql.strip().rstrip(";").strip()
-    con = open_catalog(args.targets, init_sql=args.init_sql)
+    con = open_catalog(args.targets, init_sql=args.init_sql, use_fsspec=args.fsspec)
     try:
         if args.format == "table":
             rel = con.sql(sql)
@@ -194,6 +198,6 @@ def run_report(args: argparse.Namespace) -> int:
         if not local:
             raise SystemExit("every DIR is remote: give the report file with --out FILE.html")
         out = Path(normalize(local[0])) / "report.html"
-    path = write_report(args.dirs, out, init_sql=args.init_sql)
+    path = write_report(args.dirs, out, init_sql=args.init_sql, use_fsspec=args.fsspec)
     print(f"report {path}")
     return 0
