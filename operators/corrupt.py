@@ -45,7 +45,8 @@ def _char_height(box: tuple[int, int, int, int]) -> float:
 
 
 def background(image: np.ndarray, bbox: Sequence[float], ring: int = 3) -> np.ndarray:
-    """Median colour of the pixels in a `ring`-pixel band just outside the box (inside if at the edge)."""
+    """Median colour of the pixels in a `ring`-pixel band just outside the box (inside if at the edge);
+    a scalar array for gray (H, W) images, one value per channel for (H, W, C) ones."""
     h, w = image.shape[:2]
     x0, y0, x1, y1 = pixel_box(bbox, w, h)
     ox0, oy0, ox1, oy1 = max(0, x0 - ring), max(0, y0 - ring), min(w, x1 + ring), min(h, y1 + ring)
@@ -53,9 +54,9 @@ def background(image: np.ndarray, bbox: Sequence[float], ring: int = 3) -> np.nd
     mask[y0 - oy0:y1 - oy0, x0 - ox0:x1 - ox0] = False
     pixels = image[oy0:oy1, ox0:ox1][mask]
     if len(pixels) == 0:
-        pixels = image[y0:y1, x0:x1].reshape(-1, image.shape[2])
+        pixels = image[y0:y1, x0:x1].reshape(-1, *image.shape[2:])
     if len(pixels) == 0:
-        return np.full(image.shape[2], 255, dtype=np.uint8)
+        return np.full(image.shape[2:], 255, dtype=np.uint8)
     return np.median(pixels, axis=0).astype(np.uint8)
 
 
@@ -82,7 +83,7 @@ def glyph_dropout(image: np.ndarray, bbox: Sequence[float], strength: float, rng
     if patch.size == 0:
         return image.copy()
     bg = background(image, bbox)
-    lum = patch.astype(np.float32).mean(axis=2)
+    lum = patch.astype(np.float32) if patch.ndim == 2 else patch.astype(np.float32).mean(axis=2)
     glyph = lum < (float(bg.mean()) + float(lum.min())) / 2
     cell = max(1, round(_char_height(box) / 10))
     ch, cw = -(-patch.shape[0] // cell), -(-patch.shape[1] // cell)
@@ -103,7 +104,7 @@ def jpeg_artifacts(image: np.ndarray, bbox: Sequence[float], strength: float, rn
     small = img.resize((max(1, round(img.width / factor)), max(1, round(img.height / factor))), Image.Resampling.BILINEAR)
     buf = io.BytesIO()
     small.save(buf, "JPEG", quality=max(2, round(40 * (1 - strength) ** 2)))
-    degraded = Image.open(io.BytesIO(buf.getvalue())).convert("RGB").resize(img.size, Image.Resampling.BILINEAR)
+    degraded = Image.open(io.BytesIO(buf.getvalue())).convert(img.mode).resize(img.size, Image.Resampling.BILINEAR)
     return _paste(image, box, np.asarray(degraded))
 
 

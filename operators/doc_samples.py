@@ -11,8 +11,10 @@ Contract:
   follows the highest level: light -> TASK_OCR, medium -> TASK_VISUAL_CONTEXT, masked ->
   TASK_KNOWLEDGE. The prompt names the regions by box in reading order; the target is their original
   texts in that order (`operators.prompts`).
-- plus, if `transcribe`, one clean sample of variant "transcribe": TASK_TRANSCRIBE, target = all
-  block texts in reading order.
+- plus, for a `transcribe_fraction` of pages (drawn from the transcription key's RNG), one clean
+  sample of variant "transcribe": TASK_TRANSCRIBE, target = all block texts in reading order.
+- defaults follow the paper's formulation (one sample per page image, several regions, each at its
+  own random level) and keep the JPEG encodes per page, the dominant cost, near one.
 - members: `jpg` (the page, JPEG at `jpeg_quality`, deterministic) and `json` (`SampleRecord`); stats:
   noise_level = the highest level, noise_family = the families joined by "+", noise_strength = the
   highest strength, language = a script heuristic (`detect_language`).
@@ -28,6 +30,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from operators.page_image import page_pixels
 from operators.base import Operator, Reject, Row
 from operators.corrupt import NoiseConfig, corrupt_region
 from operators.prompts import box_tag, region_prompt, region_target, transcribe_prompt, transcribe_target
@@ -81,12 +84,12 @@ class DocSamplesConfig:
     """How many samples per page, which regions, which noise; every knob is recorded in the sample."""
 
     seed: int = 0
-    corrupt_samples: int = 2
+    corrupt_samples: int = 1
     regions_per_sample: tuple[int, int] = (1, 3)
     granularity_weights: dict[str, float] = field(default_factory=lambda: {"line": 0.7, "block": 0.3})
     min_region_chars: int = 3
     max_region_chars: int = 800
-    transcribe: bool = True
+    transcribe_fraction: float = 0.25  # share of pages that also give a clean transcription sample
     jpeg_quality: int = 90
     noise: NoiseConfig = field(default_factory=NoiseConfig)
 
@@ -116,10 +119,10 @@ class DocSamples(Operator):
         return np.random.default_rng([self.config.seed, int(key, 16)])
 
     def process(self, row: Row) -> Iterator[Row]:
-        image = np.asarray(Image.open(io.BytesIO(row["image"])).convert("RGB"))
+        image = page_pixels(row)
         regions = sorted(row.get("regions") or [], key=lambda r: (r["granularity"], r["order"]))
         out = [s for k in range(self.config.corrupt_samples) if (s := self._corrupt_sample(row, image, regions, k))]
-        if self.config.transcribe and (s := self._transcribe_sample(row, image, regions)):
+        if (s := self._transcribe_sample(row, image, regions)):
             out.append(s)
         if not out:
             raise Reject(f"page {row.get('page_index')}: no region to sample", FILTERED, error_type="no_regions")
@@ -169,7 +172,10 @@ class DocSamples(Operator):
         if not texts:
             return None
         key = sample_key(row["input_id"], row["page_index"], "transcribe")
-        template, prompt = transcribe_prompt(self.rng(key))
+        rng = self.rng(key)
+        if rng.random() >= self.config.transcribe_fraction:
+            return None
+        template, prompt = transcribe_prompt(rng)
         meta = {"variant": "transcribe", "granularity": unit, "prompt_template": template}
         return self._sample(row, key, TASK_TRANSCRIBE, image, prompt, transcribe_target(texts), [], len(texts), meta)
 

@@ -2,7 +2,7 @@
 
 Contract:
 - input and output: PAGE_SCHEMA rows. A page with `has_text_layer` true passes through unchanged (no
-  OCR). Otherwise its PNG is decoded and recognised by the configured backend; `regions` is replaced by
+  OCR). Otherwise its pixels are recognised by the configured backend; `regions` is replaced by
   one "line" region per recognised line (origin "ocr", its confidence) plus "block" regions grouping
   neighbouring lines, both in column-aware reading order. `font_size` of an OCR region is estimated
   from its line height, in points (line height / 1.2 at the page's dpi; pixels if dpi is unknown).
@@ -13,7 +13,6 @@ Contract:
 """
 from __future__ import annotations
 
-import io
 import logging
 import threading
 from collections.abc import Iterator
@@ -22,8 +21,8 @@ from statistics import mean
 from typing import Any, Protocol
 
 import numpy as np
-from PIL import Image
 
+from operators.page_image import as_rgb, page_pixels
 from operators.base import Operator, Row
 from operators.text_regions import reading_order
 from schemas.tables import PAGE_SCHEMA
@@ -194,6 +193,6 @@ class OcrRegions(Operator):
         if row.get("has_text_layer"):
             yield row
             return
-        image = np.asarray(Image.open(io.BytesIO(row["image"])).convert("RGB"))
+        image = as_rgb(page_pixels(row))
         lines = self.backend.recognize(image)
         yield {**row, "regions": ocr_regions(lines, float(image.shape[0]), row.get("dpi"), self.config)}

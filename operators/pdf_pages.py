@@ -2,8 +2,9 @@
 
 Contract:
 - input: INPUT_SCHEMA rows; `source` is a local path or fsspec URL; `kind` is "pdf" or "image".
-- output: PAGE_SCHEMA rows, one per page, with the page rendered to PNG at `dpi` (scaled down so that
-  width * height <= `max_pixels`; the `dpi` column holds the effective value) and its text-layer
+- output: PAGE_SCHEMA rows, one per page, with the page rendered at `dpi` (scaled down so that
+  width * height <= `max_pixels`; the `dpi` column holds the effective value) as raw pixels (gray when
+  the page has no colour and `color` is "auto"; operators/page_image.py) and its text-layer
   regions (`operators.text_regions`). `has_text_layer` is true when the page has at least
   `min_text_chars` non-space characters in its text layer. Images give one page, no text layer.
 - the whole document is quarantined (`Reject`, category quarantine) when it is larger than
@@ -27,10 +28,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import fsspec
+import numpy as np
 import pymupdf
 from PIL import Image, ImageOps
 
 from operators.base import Operator, Reject, Row, error_row
+from operators.page_image import pixel_columns, to_page_pixels
 from operators.text_regions import extract_regions
 from schemas.tables import PAGE_SCHEMA, QUARANTINE
 
@@ -50,6 +53,7 @@ class PdfPagesConfig:
     doc_timeout_s: float = 300.0
     min_text_chars: int = 20  # fewer text-layer characters than this: the page needs OCR
     max_image_pixels: int = 100_000_000  # image inputs larger than this are refused before decoding
+    color: str = "auto"  # "auto": gray pages travel and are stored as gray; "rgb" | "gray": always
 
 
 def read_source(source: str, max_bytes: int) -> bytes:
@@ -69,16 +73,14 @@ def fit_scale(width: float, height: float, scale: float, max_pixels: int) -> flo
     return scale
 
 
-def page_row(page_index: int, n_pages: int, png: bytes, width: int, height: int, dpi: float | None,
+def page_row(page_index: int, n_pages: int, pixels: np.ndarray, dpi: float | None,
              regions: list[dict[str, Any]], min_text_chars: int) -> Row:
     """A PAGE_SCHEMA row body (without the envelope)."""
     n_chars = sum(len("".join(r["text"].split())) for r in regions if r["granularity"] == "block")
     return {
         "page_index": page_index,
         "n_pages": n_pages,
-        "image": png,
-        "width": width,
-        "height": height,
+        **pixel_columns(pixels),
         "dpi": dpi,
         "has_text_layer": n_chars >= min_text_chars,
         "regions": regions,
@@ -115,9 +117,7 @@ class PdfPages(Operator):
             size = (max(1, int(img.width * scale)), max(1, int(img.height * scale)))
             img = img.resize(size, Image.Resampling.LANCZOS)
             dpi = dpi * scale if dpi else None
-        buf = io.BytesIO()
-        img.save(buf, "PNG")
-        return page_row(0, 1, buf.getvalue(), img.width, img.height, float(dpi) if dpi else None, [],
+        return page_row(0, 1, to_page_pixels(np.asarray(img), cfg.color), float(dpi) if dpi else None, [],
                         cfg.min_text_chars)
 
     def _pdf_pages(self, row: Row, data: bytes) -> Iterator[Row]:
@@ -154,7 +154,9 @@ class PdfPages(Operator):
         if rect.is_empty or rect.is_infinite:
             raise ValueError(f"page has an invalid size {rect}")
         scale = fit_scale(rect.width, rect.height, self.config.dpi / 72.0, self.config.max_pixels)
-        pix = page.get_pixmap(matrix=pymupdf.Matrix(scale, scale), colorspace=pymupdf.csRGB, alpha=False)
-        regions = extract_regions(page, pix.width / rect.width)
-        return page_row(index, n_pages, pix.tobytes("png"), pix.width, pix.height, 72.0 * pix.width / rect.width,
+        display_list = page.get_displaylist()  # interpret the page once for pixels and text
+        pix = display_list.get_pixmap(matrix=pymupdf.Matrix(scale, scale), colorspace=pymupdf.csRGB, alpha=False)
+        regions = extract_regions(page, pix.width / rect.width, display_list)
+        rgb = np.frombuffer(pix.samples, dtype=np.uint8).reshape(pix.height, pix.width, 3)
+        return page_row(index, n_pages, to_page_pixels(rgb, self.config.color), 72.0 * pix.width / rect.width,
                         regions, self.config.min_text_chars)

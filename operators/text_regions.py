@@ -108,17 +108,27 @@ def _region(bbox: list[float], text: str, granularity: str, order: int, font_siz
     }
 
 
-def extract_regions(page: pymupdf.Page, scale: float) -> list[dict[str, Any]]:
-    """Block and line regions of `page`'s text layer in reading order, bboxes in render pixels."""
+TEXT_FLAGS = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES
+
+
+def extract_regions(page: pymupdf.Page, scale: float, display_list: pymupdf.DisplayList | None = None) -> list[dict[str, Any]]:
+    """Block and line regions of `page`'s text layer in reading order, bboxes in render pixels.
+
+    Given the page's `display_list` (already interpreted for rendering), the text is read from it
+    instead of interpreting the page a second time (unrotated pages only: a display list's text is in
+    rotated coordinates, while the code below rotates text-layer coordinates itself)."""
     w, h = page.rect.width * scale, page.rect.height * scale
     rot = page.rotation_matrix  # text-layer coordinates are unrotated; the render is rotated
 
     def shown(b: Sequence[float]) -> tuple[float, float, float, float]:
         return tuple(pymupdf.Rect(b) * rot)
 
-    flags = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES
+    textpage = None
+    if display_list is not None and page.rotation == 0:
+        textpage = pymupdf.TextPage(display_list.get_textpage(TEXT_FLAGS))
+        textpage.parent = page
     blocks = []
-    for block in page.get_text("dict", flags=flags)["blocks"]:
+    for block in page.get_text("dict", flags=TEXT_FLAGS, textpage=textpage)["blocks"]:
         lines = []
         for line in block.get("lines", []):
             text = "".join(s["text"] for s in line["spans"]).strip()

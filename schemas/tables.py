@@ -50,9 +50,10 @@ PAGE_SCHEMA = pa.schema(
     + [
         pa.field("page_index", pa.int32()),
         pa.field("n_pages", pa.int32()),
-        pa.field("image", pa.binary()),  # PNG bytes of the rendered page
+        pa.field("image", pa.binary()),  # raw 8-bit pixels, row-major (H, W) or (H, W, 3); see operators/page_image.py
         pa.field("width", pa.int32()),
         pa.field("height", pa.int32()),
+        pa.field("channels", pa.int8()),  # 1 (gray page) or 3 (RGB)
         pa.field("dpi", pa.float32()),
         pa.field("has_text_layer", pa.bool_()),
         pa.field("regions", pa.list_(REGION_TYPE)),

@@ -6,7 +6,7 @@ from pathlib import Path
 import pymupdf
 import pytest
 
-from operators.doc_samples import DocSamples
+from operators.doc_samples import DocSamples, DocSamplesConfig
 from operators.filters import RegionFilter
 from operators.pdf_pages import PdfPages
 from pipelines.demo_corpus import generate_demo_corpus
@@ -59,7 +59,7 @@ def test_corpus_flows_through_operators(corpus: list[Path]) -> None:
 
     kept = RegionFilter()(digital).to_pylist()
     assert all(r["error_type"] is None for r in kept)
-    samples = DocSamples()(kept).to_pylist()
+    samples = DocSamples(DocSamplesConfig(corrupt_samples=2, transcribe_fraction=1.0))(kept).to_pylist()
     assert len(samples) == 3 * len(kept) and len({s["key"] for s in samples}) == len(samples)
 
     # reading order on a two-column page: each article's heading, then its text, articles in flow order

@@ -17,6 +17,7 @@ from pipelines.manifest import Manifest
 def _cfg(seed: int = 0) -> DocsConfig:
     cfg = DocsConfig(run=RunConfig(num_cpus=2, inputs_per_shard=3, seed=seed, progress=False))
     cfg.pages.dpi = 96
+    cfg.samples.corrupt_samples, cfg.samples.transcribe_fraction = 2, 1.0  # every task on every page
     return cfg
 
 

@@ -1,0 +1,81 @@
+"""Pages/s of the full docs pipeline against the raw floor measured in the same run.
+
+The floor is a single-process loop that only renders the same pages at the same DPI and encodes each
+as JPEG. The pipeline does everything a build does (text regions, filters, corruption, samples, tars,
+stats) on local Ray with `--num-cpus` CPUs. Prints both rates and their ratio.
+
+    python benchmarks/docs_throughput.py --copies 10 --num-cpus 2
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pymupdf
+from PIL import Image
+
+from pipelines.build import RunConfig
+from pipelines.demo_corpus import generate_demo_corpus
+from pipelines.docs import DocsConfig, build_docs
+
+log = logging.getLogger("docs_throughput")
+
+
+def make_inputs(root: Path, copies: int) -> list[Path]:
+    """`copies` copies of every text-layer demo PDF (scans excluded: the floor does no OCR)."""
+    src = [p for p in generate_demo_corpus(root / "src") if p.suffix == ".pdf" and "scan" not in p.name]
+    out = root / "inputs"
+    out.mkdir()
+    paths = []
+    for c in range(copies):
+        for p in src:
+            dst = out / f"{p.stem}-copy{c:03d}.pdf"
+            shutil.copy(p, dst)
+            paths.append(dst)
+    return paths
+
+
+def raw_floor(paths: list[Path], dpi: float, quality: int) -> tuple[int, float]:
+    """Render every page and encode it as JPEG in one process: (pages, seconds)."""
+    start, pages = time.perf_counter(), 0
+    for p in paths:
+        with pymupdf.open(p) as doc:
+            for page in doc:
+                pix = page.get_pixmap(dpi=round(dpi))
+                img = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
+                img.save(io.BytesIO(), "JPEG", quality=quality)
+                pages += 1
+    return pages, time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--copies", type=int, default=10, help="copies of the 8 demo PDFs (16 pages per copy)")
+    ap.add_argument("--num-cpus", type=int, default=2)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        paths = make_inputs(root, args.copies)
+        cfg = DocsConfig(run=RunConfig(num_cpus=args.num_cpus, inputs_per_shard=16, progress=False))
+        pages, floor_s = raw_floor(paths, cfg.pages.dpi, cfg.samples.jpeg_quality)
+        summary = build_docs([str(root / "inputs")], root / "corpus", cfg)
+        # Ray start-up is excluded: the build's own clock starts before init, so time a warm rerun too
+        shutil.rmtree(root / "corpus")
+        start = time.perf_counter()
+        summary = build_docs([str(root / "inputs")], root / "corpus", cfg)
+        pipe_s = time.perf_counter() - start
+    floor_rate, pipe_rate = pages / floor_s, pages / pipe_s
+    print(f"pages: {pages}  samples: {summary.samples}  errors: {summary.errors}")
+    print(f"{'raw floor (render + JPEG, 1 process)':44s} {floor_rate:8.1f} pages/s")
+    print(f"{f'pipeline (full, {args.num_cpus} CPUs, warm Ray)':44s} {pipe_rate:8.1f} pages/s")
+    print(f"{'ratio pipeline / floor':44s} {pipe_rate / floor_rate:8.2f}x  (target >= 1.5x)")
+
+
+if __name__ == "__main__":
+    main()
