@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -96,36 +96,46 @@ class Operator:
         raise NotImplementedError
 
     def run_rows(self, rows: Iterable[Row]) -> Iterator[Row]:
-        """Apply the transform to rows, replacing failures by error rows; keeps counts."""
+        """Apply the transform to rows lazily, replacing failures by error rows; keeps counts.
+
+        Outputs stream as `process` yields them (a 2,000-page PDF is never held whole); when it fails
+        part-way, the outputs already yielded stand and one error row stands for the rest.
+        """
         for row in rows:
             self.counts["in"] += 1
             if is_error(row):
                 self.counts["passed_errors"] += 1
                 yield row
                 continue
-            start = time.perf_counter()
-            try:
-                produced = list(self.process(row))
-            except Reject as r:
-                self.counts[f"{r.category}:{r.error_type}"] += 1
-                yield error_row(row, self.stage, r.error_type, r.reason, r.category)
-                continue
-            except Exception as e:  # noqa: BLE001 - every failure becomes a quarantine row
-                self.counts[f"quarantine:{type(e).__name__}"] += 1
-                log.debug("%s quarantined %s: %s", self.stage, row.get("input_id"), e)
-                yield error_row(row, self.stage, type(e).__name__, str(e))
-                continue
-            finally:
-                self.seconds += time.perf_counter() - start
-            if not produced:
-                self.counts["filtered:NoOutput"] += 1
-                yield error_row(row, self.stage, "NoOutput", f"{self.stage} produced nothing for this input", FILTERED)
-                continue
-            for out in produced:
+            produced = 0
+            outputs = iter(self.process(row))
+            while True:
+                start = time.perf_counter()
+                try:
+                    out = next(outputs)
+                except StopIteration:
+                    break
+                except Reject as r:
+                    self.counts[f"{r.category}:{r.error_type}"] += 1
+                    yield error_row(row, self.stage, r.error_type, r.reason, r.category)
+                    produced += 1
+                    break
+                except Exception as e:  # noqa: BLE001 - every failure becomes a quarantine row
+                    self.counts[f"quarantine:{type(e).__name__}"] += 1
+                    log.debug("%s quarantined %s: %s", self.stage, row.get("input_id"), e)
+                    yield error_row(row, self.stage, type(e).__name__, str(e))
+                    produced += 1
+                    break
+                finally:
+                    self.seconds += time.perf_counter() - start
                 for k in ENVELOPE:
                     out.setdefault(k, row.get(k))
                 self.counts["out"] += 1
+                produced += 1
                 yield out
+            if not produced:
+                self.counts["filtered:NoOutput"] += 1
+                yield error_row(row, self.stage, "NoOutput", f"{self.stage} produced nothing for this input", FILTERED)
 
     def __call__(self, batch: Batch) -> pa.Table:
         return conform(list(self.run_rows(to_rows(batch))), self.output_schema)
@@ -144,3 +154,24 @@ class Filter(Operator):
         if not ok:
             raise Reject(reason, FILTERED, error_type=self.stage)
         yield row
+
+
+class Chain:
+    """Operators applied one after another to Python rows, converted to Arrow once at the end.
+
+    Fusing operators this way avoids an Arrow round trip of every page's pixels between stages;
+    `config` is a sequence of (operator class, operator config) pairs.
+    """
+
+    def __init__(self, config: "Sequence[tuple[type[Operator], Any]]") -> None:
+        self.ops = [op(cfg) for op, cfg in config]
+        self.output_schema = self.ops[-1].output_schema
+
+    def run_rows(self, rows: Iterable[Row]) -> Iterator[Row]:
+        """Rows through every operator in turn, lazily."""
+        for op in self.ops:
+            rows = op.run_rows(rows)
+        return iter(rows)
+
+    def __call__(self, batch: Batch) -> pa.Table:
+        return conform(list(self.run_rows(to_rows(batch))), self.output_schema)

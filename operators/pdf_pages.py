@@ -87,6 +87,15 @@ def page_row(page_index: int, n_pages: int, pixels: np.ndarray, dpi: float | Non
     }
 
 
+def _renders_gray(display_list: pymupdf.DisplayList, rect: pymupdf.Rect, side: int = 256) -> bool:
+    """True when a small RGB render of the page has no colour: antialiasing keeps even thin coloured
+    strokes tinted at this size, and the full render then costs one channel instead of three."""
+    s = side / max(rect.width, rect.height)
+    pix = display_list.get_pixmap(matrix=pymupdf.Matrix(s, s), colorspace=pymupdf.csRGB, alpha=False)
+    a = np.frombuffer(pix.samples, dtype=np.uint8).reshape(pix.height, pix.width, 3)
+    return bool((a[..., 0] == a[..., 1]).all() and (a[..., 1] == a[..., 2]).all())
+
+
 class PdfPages(Operator):
     """Render documents into pages with text-layer regions; see the module docstring."""
 
@@ -155,8 +164,10 @@ class PdfPages(Operator):
             raise ValueError(f"page has an invalid size {rect}")
         scale = fit_scale(rect.width, rect.height, self.config.dpi / 72.0, self.config.max_pixels)
         display_list = page.get_displaylist()  # interpret the page once for pixels and text
-        pix = display_list.get_pixmap(matrix=pymupdf.Matrix(scale, scale), colorspace=pymupdf.csRGB, alpha=False)
+        gray = self.config.color == "gray" or (self.config.color == "auto" and _renders_gray(display_list, rect))
+        pix = display_list.get_pixmap(matrix=pymupdf.Matrix(scale, scale), alpha=False,
+                                      colorspace=pymupdf.csGRAY if gray else pymupdf.csRGB)
         regions = extract_regions(page, pix.width / rect.width, display_list)
-        rgb = np.frombuffer(pix.samples, dtype=np.uint8).reshape(pix.height, pix.width, 3)
-        return page_row(index, n_pages, to_page_pixels(rgb, self.config.color), 72.0 * pix.width / rect.width,
+        pixels = np.frombuffer(pix.samples, dtype=np.uint8).reshape(pix.height, pix.width, pix.n)
+        return page_row(index, n_pages, pixels[..., 0] if gray else pixels, 72.0 * pix.width / rect.width,
                         regions, self.config.min_text_chars)
