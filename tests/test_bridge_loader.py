@@ -1,0 +1,147 @@
+"""The resumable loader over small synthetic corpora (real sink layout): coverage, mixing, budget, resume."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import fsspec
+import pytest
+import torch
+
+from training_bridge.collate import batch_counts
+from training_bridge.loader import BridgeLoader, LoaderConfig
+from training_bridge.meter import ThroughputMeter
+from training_bridge.mixing import Source
+from training_bridge.processor import ByteProcessor
+from training_bridge.stream import StreamConfig
+from training_bridge.synthetic import write_corpus
+
+IMAGES, VIDEOS = [10, 7, 13, 4], [5, 6]
+MAX_TOKENS = 300
+
+
+def tagged(record, images):
+    """ByteProcessor plus `uid`: the sample's corpus (0 images, 1 videos) and number, to follow it."""
+    out = ByteProcessor()(record, images)
+    corpus = 1 if record.task == "video_caption" else 0
+    assert len(images) == (3 if corpus else 1)
+    out["uid"] = torch.tensor([corpus * 1000 + record.meta["n"]])
+    return out
+
+
+@pytest.fixture(scope="module")
+def corpora(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("bridge")
+    write_corpus(root / "images", IMAGES)
+    write_corpus(root / "videos", VIDEOS, kind="video", prefix="vid", size=(32, 24))
+    return root / "images", root / "videos"
+
+
+def _config(corpora, **kw) -> StreamConfig:
+    images, videos = corpora
+    kw.setdefault("shuffle_buffer", 6)
+    return StreamConfig([Source(str(images), 1.0), Source(str(videos), 2.0)], seed=7, max_tokens=MAX_TOKENS, **kw)
+
+
+def _loader(corpora, workers=0, epochs=1, rank=0, world=1, **kw) -> BridgeLoader:
+    return BridgeLoader(_config(corpora, **kw), LoaderConfig(num_workers=workers, epochs=epochs),
+                        rank=rank, world_size=world, processor=tagged)
+
+
+def _uids(batch) -> tuple[int, ...]:
+    return tuple(batch["uid"].flatten().tolist())
+
+
+ALL = sorted([n for n in range(sum(IMAGES))] + [1000 + n for n in range(sum(VIDEOS))])
+
+
+@pytest.mark.parametrize("world,workers", [(1, 0), (2, 0), (2, 2), (3, 2)])
+def test_ranks_and_workers_cover_every_sample_exactly_once(corpora, world, workers):
+    seen = []
+    for rank in range(world):
+        loader = _loader(corpora, workers, rank=rank, world=world)
+        mine = [u for b in loader for u in _uids(b)]
+        assert len(mine) == loader.samples_per_epoch == loader.samples
+        seen += mine
+    assert sorted(seen) == ALL
+
+
+def test_epochs_reshuffle_and_runs_repeat(corpora):
+    def run():
+        loader = _loader(corpora, 0, epochs=2)
+        return [u for b in loader for u in _uids(b)]
+
+    order = run()
+    first, second = order[:len(ALL)], order[len(ALL):]
+    assert sorted(first) == sorted(second) == ALL and first != second
+    assert order == run()
+    assert order != [u for b in _loader(corpora, 0, epochs=2, shuffle_buffer=0) for u in _uids(b)]
+
+
+def test_batches_fill_the_token_budget_greedily(corpora):
+    batches = list(_loader(corpora, 0))
+    tokens = [batch_counts(b)[1] for b in batches]
+    first_sample = [int(b["attention_mask"][0].sum()) for b in batches]
+    assert all(t <= MAX_TOKENS for t in tokens)
+    assert all(t + nxt > MAX_TOKENS for t, nxt in zip(tokens[:-1], first_sample[1:]))
+    b = batches[0]
+    assert b["input_ids"].shape == b["labels"].shape == b["attention_mask"].shape
+    assert (b["labels"][b["attention_mask"] == 0] == -100).all()
+
+
+@pytest.mark.parametrize("workers,checkpoints", [(0, None), (2, [1, 4, 9, 13, 17])])
+def test_resume_after_any_step_yields_the_same_batches(corpora, workers, checkpoints):
+    loader = _loader(corpora, workers, epochs=2)
+    full, states = [], []
+    for batch in loader:
+        full.append(_uids(batch))
+        states.append(copy.deepcopy(loader.state_dict()))
+    assert [_uids(b) for b in _loader(corpora, workers, epochs=2)] == full  # the run itself is deterministic
+    for k in checkpoints or range(1, len(full)):
+        resumed = _loader(corpora, workers, epochs=2)
+        resumed.load_state_dict(states[k - 1])
+        assert [_uids(b) for b in resumed] == full[k:], f"resume after batch {k}"
+        assert resumed.samples == loader.samples and resumed.batches == loader.batches
+
+
+def test_state_is_keyed_by_rank_and_refuses_another_layout(corpora):
+    loader = _loader(corpora, 0, rank=1, world=2)
+    next(iter(loader))
+    state = loader.state_dict()
+    assert state["world_size"] == 2 and set(state) == {"world_size", "dp_rank_1"}
+    with pytest.raises(ValueError, match="world size"):
+        _loader(corpora, 0, rank=1, world=3).load_state_dict(state)
+    with pytest.raises(ValueError, match="dp_rank_0"):
+        _loader(corpora, 0, rank=0, world=2).load_state_dict(state)
+    with pytest.raises(ValueError, match="workers"):
+        _loader(corpora, 2, rank=1, world=2).load_state_dict(state)
+    with pytest.raises(ValueError, match="config"):
+        _loader(corpora, 0, rank=1, world=2, shuffle_buffer=3).load_state_dict(state)
+
+
+def test_reads_a_corpus_through_fsspec(corpora):
+    fs = fsspec.filesystem("memory")
+    for corpus in corpora:
+        for path in corpus.rglob("*"):
+            if path.is_file():
+                fs.pipe(f"/bridge/{corpus.name}/{path.relative_to(corpus)}", path.read_bytes())
+    local = [_uids(b) for b in _loader(corpora, 0)]
+    remote = BridgeLoader(StreamConfig([Source("memory://bridge/images", 1.0), Source("memory://bridge/videos", 2.0)],
+                                       seed=7, max_tokens=MAX_TOKENS, shuffle_buffer=6),
+                          LoaderConfig(num_workers=0, epochs=1), processor=tagged)
+    assert [_uids(b) for b in remote] == local
+
+
+def test_meter_counts_samples_tokens_and_wait(corpora):
+    now = [0.0]
+    meter = ThroughputMeter(clock=lambda: now[0])
+    it = iter(_loader(corpora, 0))
+    for _ in range(3):
+        with meter.wait():
+            batch = next(it)
+            now[0] += 2
+        with meter.step(*batch_counts(batch)):
+            now[0] += 3
+    t = meter.summary()
+    assert t.steps == 3 and t.seconds == 15 and t.wait_seconds == 6 and t.samples > 3 and t.tokens > 0
+    assert t.wait_fraction == pytest.approx(0.4) and t.samples_per_s == pytest.approx(t.samples / 15)

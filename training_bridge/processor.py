@@ -1,0 +1,41 @@
+"""The per-sample processor hook, and a byte-level stand-in until the model's processor is plugged in.
+
+A processor turns one decoded sample into model inputs:
+`Processor = Callable[[SampleRecord, list[PIL.Image.Image]], dict[str, torch.Tensor]]`. The stream calls it
+inside the DataLoader worker; the output must hold a 1-D `input_ids` (or the configured length key), whose
+length is the sample's token count for the batch budget. Raising any exception skips the sample (counted,
+with the exception type as the reason). It must be picklable when workers are spawned, not forked.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from schemas.record import SampleRecord
+
+Processor = Callable[[SampleRecord, list[Image.Image]], dict[str, torch.Tensor]]
+IGNORE_INDEX = -100
+
+
+class ByteProcessor:
+    """UTF-8 bytes of the conversation as `input_ids` (labels on assistant turns only), pixels as uint8.
+
+    `pixel_values` is `(n_images, 3, H, W)` uint8 (a video's frames share one size); text-only samples get
+    none. A stand-in with the hook's shape, for tests and benchmarks; the trainer plugs in the model's.
+    """
+
+    def __call__(self, record: SampleRecord, images: list[Image.Image]) -> dict[str, torch.Tensor]:
+        ids: list[int] = []
+        labels: list[int] = []
+        for turn in record.conversations:
+            text = f"{turn.role}: {turn.content}\n".encode("utf-8")
+            ids.extend(text)
+            labels.extend(text if turn.role == "assistant" else [IGNORE_INDEX] * len(text))
+        out = {"input_ids": torch.tensor(ids, dtype=torch.long), "labels": torch.tensor(labels, dtype=torch.long)}
+        if images:
+            arrays = [np.asarray(im.convert("RGB")) for im in images]
+            out["pixel_values"] = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
+        return out
