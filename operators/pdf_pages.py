@@ -13,7 +13,9 @@ Contract:
   and the base class quarantines it with the exception's type.
 - a page that fails to load or render becomes an error row (stage "render", message "page i: ...",
   `page_index` set); the other pages go on.
-- time budget: `doc_timeout_s` is checked between pages (cooperative: one page that hangs inside MuPDF
+- a row with `page_start`/`page_stop` (DOC_UNIT_SCHEMA, from `SplitDocuments`) renders only those
+  pages; the guards still apply to the whole document.
+- time budget: `doc_timeout_s` (per row: a document or one unit of it) is checked between pages (cooperative: one page that hangs inside MuPDF
   is not interrupted). When it runs out, the pages rendered so far are emitted and one error row with
   error_type "Timeout" stands for the rest of the document.
 """
@@ -141,11 +143,12 @@ class PdfPages(Operator):
                 raise Reject("document has no pages", QUARANTINE, error_type="NoPages")
             if n > cfg.max_pages:
                 raise Reject(f"{n} pages exceed max_pages={cfg.max_pages}", QUARANTINE, error_type="TooManyPages")
-            for i in range(n):
+            first, stop = row.get("page_start") or 0, min(n, row.get("page_stop") or n)
+            for i in range(first, stop):
                 elapsed = time.monotonic() - start
                 if elapsed > cfg.doc_timeout_s:
                     yield error_row(row, STAGE, "Timeout",
-                                    f"stopped after {i} of {n} pages: {elapsed:.1f}s > doc_timeout_s={cfg.doc_timeout_s}")
+                                    f"stopped at page {i} of pages {first}-{stop - 1} of {n}: {elapsed:.1f}s > doc_timeout_s={cfg.doc_timeout_s}")
                     return
                 try:
                     yield self._render(doc, i, n)

@@ -24,7 +24,7 @@ from schemas.tables import INPUT_SCHEMA
 
 log = logging.getLogger(__name__)
 
-BUILD_INPUT_SCHEMA = INPUT_SCHEMA.append(pa.field("meta_json", pa.string()))
+BUILD_INPUT_SCHEMA = INPUT_SCHEMA
 
 
 @dataclass(frozen=True)

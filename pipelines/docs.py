@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from operators.base import Chain
+from operators.doc_split import SplitDocuments, SplitDocumentsConfig
 from operators.doc_samples import DocSamples, DocSamplesConfig
 from operators.filters import RegionFilter, RegionFilterConfig
 from operators.ocr import OcrRegions, OcrRegionsConfig
@@ -25,16 +26,17 @@ DOC_KINDS = {".pdf": "pdf", **{e: "image" for e in (".png", ".jpg", ".jpeg", ".t
 
 @dataclass
 class DocsResources:
-    """CPUs per document task (a fraction lets tasks share a core) and documents per task."""
+    """CPUs per page-range task (a fraction lets tasks share a core) and for the light split stage."""
 
     cpus_per_task: float = 1.0
-    docs_per_task: int = 1
+    split_cpus: float = 0.25
 
 
 @dataclass
 class DocsConfig:
     """Everything that shapes a docs build; recorded in the manifest of every run."""
 
+    split: SplitDocumentsConfig = field(default_factory=SplitDocumentsConfig)
     pages: PdfPagesConfig = field(default_factory=PdfPagesConfig)
     ocr: OcrRegionsConfig = field(default_factory=OcrRegionsConfig)
     filter: RegionFilterConfig = field(default_factory=RegionFilterConfig)
@@ -44,12 +46,16 @@ class DocsConfig:
 
 
 def docs_stages(cfg: DocsConfig) -> list[Stage]:
-    """One fused stage: render → OCR → filter → samples on Python rows, pixels never re-encoded in
-    between (one Ray Data stage per operator measured 3x slower: every page's pixels made an Arrow
-    round trip per stage). The sample seed is the run seed."""
+    """Documents split into page ranges, then one fused stage per range: render → OCR → filter →
+    samples on Python rows, pixels never re-encoded in between (one Ray Data stage per operator
+    measured 3x slower: every page's pixels made an Arrow round trip per stage). The sample seed is
+    the run seed."""
     samples = dataclasses.replace(cfg.samples, seed=cfg.run.seed)
     chain = ((PdfPages, cfg.pages), (OcrRegions, cfg.ocr), (RegionFilter, cfg.filter), (DocSamples, samples))
-    return [Stage(Chain, chain, num_cpus=cfg.resources.cpus_per_task, batch_size=cfg.resources.docs_per_task)]
+    return [
+        Stage(Chain, ((SplitDocuments, cfg.split),), num_cpus=cfg.resources.split_cpus, batch_size=1),
+        Stage(Chain, chain, num_cpus=cfg.resources.cpus_per_task, batch_size=1),
+    ]
 
 
 def build_docs(inputs: list[str], out_dir: Path, cfg: DocsConfig | None = None) -> BuildSummary:

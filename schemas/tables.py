@@ -30,7 +30,16 @@ ENVELOPE_FIELDS = [
 ]
 
 #: A unit of input work: one document, image or video (or one page image of a scan).
-INPUT_SCHEMA = pa.schema(ENVELOPE_FIELDS + [pa.field("kind", pa.string())])
+INPUT_SCHEMA = pa.schema(
+    ENVELOPE_FIELDS
+    + [
+        pa.field("kind", pa.string()),  # pdf | image | video | ... (what the pipeline expects)
+        pa.field("meta_json", pa.string()),  # JSON of the input's metadata (caption, conversations, qa)
+    ]
+)
+
+#: A document split into balanced work units: pages [page_start, page_stop) of one input.
+DOC_UNIT_SCHEMA = INPUT_SCHEMA.append(pa.field("page_start", pa.int32())).append(pa.field("page_stop", pa.int32()))
 
 REGION_TYPE = pa.struct(
     [
