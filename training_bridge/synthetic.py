@@ -1,6 +1,6 @@
 """Small synthetic corpora in the real layout (tars, stats, manifest) for loader tests and benchmarks.
 
-`write_corpus(out_dir, shard_sizes, kind=...)` writes shards through the project's own sink
+`write_corpus(out_dir, shard_sizes, kind=...)` (or `write_shards` for hand-made rows) writes shards through the project's own sink
 (`pipelines.sink.ShardWriter`) and a manifest, so the result is indistinguishable from a built corpus:
 `kind="image"` gives one JPEG per sample, `kind="video"` three frame members `000.jpg`..`002.jpg`.
 Every sample's record carries its number (`meta["n"]`) and the text says it, so a test can tell samples
@@ -48,22 +48,28 @@ def sample_row(n: int, shard_id: int, kind: str, rng: np.random.Generator, size:
             "n_frames": FRAMES if kind == "video" else None, "text_len": len(answer)}
 
 
-def write_corpus(out_dir: Path, shard_sizes: list[int], kind: str = "image", size: tuple[int, int] = (64, 48),
-                 text_len: int = 40, prefix: str = "synth", seed: int = 0) -> int:
-    """Write one shard per entry of `shard_sizes` (samples each) and the manifest; returns the sample count."""
-    rng = np.random.default_rng(seed)
+def write_shards(out_dir: Path, shards: list[list[dict]], prefix: str = "synth", pipeline: str = "synthetic") -> None:
+    """Write sink rows, one list per shard, through `ShardWriter`, then the manifest."""
     prepare_dirs(out_dir)
-    manifest = Manifest(pipeline=f"synthetic-{kind}", prefix=prefix, assignment="synthetic", inputs_per_shard=0,
-                        n_inputs=sum(shard_sizes))
-    n = 0
-    for shard_id, count in enumerate(shard_sizes):
-        writer = ShardWriter(out_dir, prefix, shard_id, manifest.pipeline, "synthetic")
-        for _ in range(count):
-            writer.add(sample_row(n, shard_id, kind, rng, size, text_len, prefix))
-            n += 1
+    manifest = Manifest(pipeline=pipeline, prefix=prefix, assignment="synthetic", inputs_per_shard=0,
+                        n_inputs=sum(len(rows) for rows in shards))
+    for shard_id, rows in enumerate(shards):
+        writer = ShardWriter(out_dir, prefix, shard_id, pipeline, "synthetic")
+        for row in rows:
+            writer.add(row)
         res = writer.close()
         manifest.shards[res.name] = {"shard_id": shard_id, "tar": f"{res.name}.tar" if res.samples else None,
                                      "samples": res.samples, "errors": res.errors, "bytes": res.bytes,
                                      "inputs": len(res.input_ids)}
     manifest.save(out_dir)
-    return n
+
+
+def write_corpus(out_dir: Path, shard_sizes: list[int], kind: str = "image", size: tuple[int, int] = (64, 48),
+                 text_len: int = 40, prefix: str = "synth", seed: int = 0) -> int:
+    """Write one shard per entry of `shard_sizes` (samples each) and the manifest; returns the sample count."""
+    rng = np.random.default_rng(seed)
+    bounds = np.concatenate([[0], np.cumsum(shard_sizes)]).astype(int)
+    shards = [[sample_row(n, shard_id, kind, rng, size, text_len, prefix) for n in range(bounds[shard_id], bounds[shard_id + 1])]
+              for shard_id in range(len(shard_sizes))]
+    write_shards(out_dir, shards, prefix, f"synthetic-{kind}")
+    return int(bounds[-1])
