@@ -17,6 +17,7 @@ each package gets an ``<image>`` block, the other frames an empty string; no ima
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,8 +126,8 @@ class MiniCPMVProcessor:
     def __call__(
         self,
         messages: list[dict[str, str]],
-        images: list[Image.Image] = (),
-        videos: list[Video] = (),
+        images: Sequence[Image.Image] = (),
+        videos: Sequence[Video] = (),
         add_generation_prompt: bool = False,
         thinking: bool = False,
         max_length: int | None = None,

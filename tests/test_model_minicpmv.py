@@ -10,6 +10,15 @@ from model.processor import MiniCPMVProcessor, Video, collate
 from model.vision import bucket_position_ids
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The tiny model gains nothing from threads, and on busy 2-core machines they thrash."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def setup():
     torch.manual_seed(0)
@@ -113,16 +122,7 @@ def test_gradients_reach_every_trainable_part():
     assert all(p.grad is not None for p in model.resampler.parameters())
 
 
-@pytest.fixture
-def one_thread():
-    """Small models gain nothing from threads, and oversubscribed CI cores make them thrash."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_tiny_model_overfits_real_samples(one_thread):
+def test_tiny_model_overfits_real_samples():
     torch.manual_seed(0)
     config = tiny()
     model = MiniCPMV(config).train()
