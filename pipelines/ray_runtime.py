@@ -25,7 +25,8 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     if address:
         ray.init(address=address, **kwargs)
     else:
-        ray.init(num_cpus=num_cpus, **kwargs)
+        # "local": always a fresh local instance, even when `ray start` left a cluster running here
+        ray.init(address="local", num_cpus=num_cpus, **kwargs)
     log.info("ray resources: %s", ray.cluster_resources())
 
 
