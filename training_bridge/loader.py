@@ -79,11 +79,16 @@ class BridgeLoader(Stateful):
         """Batches from the current state on; the state advances as each batch is handed out."""
         while self.config.epochs is None or self.epoch < self.config.epochs:
             self.stream.set_epoch_state(self.epoch, self.positions, self.next_worker)
+            fresh, delivered = not any(self.positions), 0
             for batch, progress in self._dataloader():
                 self._advance(progress)
                 if batch is not None:
                     self.batches += 1
+                    delivered += 1
                     yield batch
+            if fresh and not delivered and self.config.epochs is None:
+                raise RuntimeError(f"rank {self.rank}: an epoch delivered no batch ({self.samples_per_epoch} "
+                                   f"samples per epoch, skipped: {dict(self.failures)}); endless iteration would spin")
             log.info("rank %d finished epoch %d: %d samples, %d skipped", self.rank, self.epoch, self.samples,
                      sum(self.failures.values()))
             self.epoch += 1

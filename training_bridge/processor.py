@@ -23,8 +23,9 @@ IGNORE_INDEX = -100
 class ByteProcessor:
     """UTF-8 bytes of the conversation as `input_ids` (labels on assistant turns only), pixels as uint8.
 
-    `pixel_values` is `(n_images, 3, H, W)` uint8 (a video's frames share one size); text-only samples get
-    none. A stand-in with the hook's shape, for tests and benchmarks; the trainer plugs in the model's.
+    `pixel_values` is `(n_images, H, W, 3)` uint8, channels last as decoded (a video's frames share one
+    size); text-only samples get none. A stand-in with the hook's shape, for tests and benchmarks; the
+    trainer plugs in the model's.
     """
 
     def __call__(self, record: SampleRecord, images: list[Image.Image]) -> dict[str, torch.Tensor]:
@@ -36,6 +37,7 @@ class ByteProcessor:
             labels.extend(text if turn.role == "assistant" else [IGNORE_INDEX] * len(text))
         out = {"input_ids": torch.tensor(ids, dtype=torch.long), "labels": torch.tensor(labels, dtype=torch.long)}
         if images:
-            arrays = [np.asarray(im.convert("RGB")) for im in images]
-            out["pixel_values"] = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
+            rgb = [im if im.mode == "RGB" else im.convert("RGB") for im in images]
+            pixels = np.array(rgb[0])[None] if len(rgb) == 1 else np.stack([np.asarray(im) for im in rgb])
+            out["pixel_values"] = torch.from_numpy(pixels)
         return out

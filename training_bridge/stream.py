@@ -101,7 +101,8 @@ class ShardStream(IterableDataset):
         """Per source, the pieces logical `worker` of this rank reads this epoch."""
         consumers = self.world_size * num_workers
         consumer = self.rank * num_workers + worker
-        return [partition(idx, self.config.seed, self.epoch, s, consumers)[consumer] for s, idx in enumerate(self.indexes)]
+        return [partition(idx, self.config.seed, self.epoch, s, consumers)[consumer]
+                for s, idx in enumerate(self.indexes)]
 
     def samples_per_epoch(self, num_workers: int) -> int:
         """Samples this rank reads per epoch (before failures), the same every epoch."""
@@ -117,7 +118,8 @@ class ShardStream(IterableDataset):
         mix_rng = random.Random(derived_seed(self.config.seed, self.epoch, consumer, 0))
         buf_rng = random.Random(derived_seed(self.config.seed, self.epoch, consumer, 1))
         lengths = [sum(len(p) for p in ps) for ps in pieces]
-        reads = ((s, next(per_source[s])) for s in interleave(mix_rng, lengths, [src.weight for src in self.config.sources]))
+        weights = [src.weight for src in self.config.sources]
+        reads = ((s, next(per_source[s])) for s in interleave(mix_rng, lengths, weights))
         return shuffled(reads, self.config.shuffle_buffer, buf_rng)
 
     # -- one sample --------------------------------------------------------------------------------------------

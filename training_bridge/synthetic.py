@@ -1,7 +1,8 @@
 """Small synthetic corpora in the real layout (tars, stats, manifest) for loader tests and benchmarks.
 
-`write_corpus(out_dir, shard_sizes, kind=...)` (or `write_shards` for hand-made rows) writes shards through the project's own sink
-(`pipelines.sink.ShardWriter`) and a manifest, so the result is indistinguishable from a built corpus:
+`write_corpus(out_dir, shard_sizes, kind=...)` (or `write_shards` for hand-made rows) writes shards
+through the project's own sink (`pipelines.sink.ShardWriter`) and a manifest, so the result is
+indistinguishable from a built corpus:
 `kind="image"` gives one JPEG per sample, `kind="video"` three frame members `000.jpg`..`002.jpg`.
 Every sample's record carries its number (`meta["n"]`) and the text says it, so a test can tell samples
 apart after decoding.
@@ -69,7 +70,7 @@ def write_corpus(out_dir: Path, shard_sizes: list[int], kind: str = "image", siz
     """Write one shard per entry of `shard_sizes` (samples each) and the manifest; returns the sample count."""
     rng = np.random.default_rng(seed)
     bounds = np.concatenate([[0], np.cumsum(shard_sizes)]).astype(int)
-    shards = [[sample_row(n, shard_id, kind, rng, size, text_len, prefix) for n in range(bounds[shard_id], bounds[shard_id + 1])]
-              for shard_id in range(len(shard_sizes))]
+    shards = [[sample_row(n, shard_id, kind, rng, size, text_len, prefix) for n in range(lo, hi)]
+              for shard_id, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:]))]
     write_shards(out_dir, shards, prefix, f"synthetic-{kind}")
     return int(bounds[-1])
