@@ -32,7 +32,7 @@ def tagged(record, images):
 @pytest.fixture(scope="module")
 def corpora(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("bridge")
-    write_corpus(root / "images", IMAGES)
+    write_corpus(root / "images", IMAGES, text_len=150)  # varied lengths: workers end at different batches
     write_corpus(root / "videos", VIDEOS, kind="video", prefix="vid", size=(32, 24))
     return root / "images", root / "videos"
 
@@ -89,7 +89,9 @@ def test_batches_fill_the_token_budget_greedily(corpora):
     assert (b["labels"][b["attention_mask"] == 0] == -100).all()
 
 
-@pytest.mark.parametrize("workers,checkpoints", [(0, None), (2, [1, 4, 9, 13, 17])])
+# With 2 workers, worker 0 ends epoch 0 after batch 19 and worker 1 delivers 20-22 alone: the checkpoints
+# cover a resume inside that tail, at the epoch boundary, and inside epoch 1.
+@pytest.mark.parametrize("workers,checkpoints", [(0, None), (2, [1, 9, 19, 20, 21, 22, 30, 42])])
 def test_resume_after_any_step_yields_the_same_batches(corpora, workers, checkpoints):
     loader = _loader(corpora, workers, epochs=2)
     full, states = [], []
@@ -102,6 +104,13 @@ def test_resume_after_any_step_yields_the_same_batches(corpora, workers, checkpo
         resumed.load_state_dict(states[k - 1])
         assert [_uids(b) for b in resumed] == full[k:], f"resume after batch {k}"
         assert resumed.samples == loader.samples and resumed.batches == loader.batches
+
+
+def test_endless_iteration_refuses_a_rank_without_samples(corpora):
+    loader = _loader(corpora, 0, rank=0, world=100, epochs=None)  # 45 samples for 100 ranks: rank 0 gets none
+    assert loader.samples_per_epoch == 0
+    with pytest.raises(RuntimeError, match="no batch"):
+        next(iter(loader))
 
 
 def test_state_is_keyed_by_rank_and_refuses_another_layout(corpora):
