@@ -155,3 +155,27 @@ def test_decompression_bomb_is_refused_before_decoding(tmp_path):
     corpus = _corpus_with(tmp_path, {"ext": "png", "data": buf.getvalue()})
     loader = _run(corpus, limits=DecodeLimits(max_image_pixels=1_000_000))
     assert loader.failures == {"too-many-pixels": 1} and loader.samples == 2
+
+
+def test_mutated_sample_bytes_only_ever_raise_sample_error(clean):
+    from training_bridge.decode import decode_sample
+    from training_bridge.shards import CorpusIndex
+    from training_bridge.tar_members import SampleError, parse_members
+
+    index = CorpusIndex.load(str(clean))
+    key = index.keys[0].as_py()
+    with open(index.shard_urls[0], "rb") as f:
+        original = f.read(int(index.sizes[0]))
+    rng = np.random.default_rng(0)
+    outcomes = set()
+    for _ in range(300):
+        data = bytearray(original)
+        for at in rng.integers(0, len(data), int(rng.integers(1, 4))):
+            data[at] = int(rng.integers(0, 256))
+        cut = len(data) if rng.random() < 0.8 else int(rng.integers(0, len(data)))
+        try:
+            decode_sample(parse_members(bytes(data[:cut]), key, 1 << 20), DecodeLimits())
+            outcomes.add("ok")
+        except SampleError as e:
+            outcomes.add(e.reason)
+    assert "ok" in outcomes and {"corrupt-header", "truncated"} <= outcomes

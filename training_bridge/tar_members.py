@@ -31,7 +31,10 @@ class SampleError(Exception):
 
 def _octal(field: bytes) -> int:
     text = field.rstrip(b"\0 ").lstrip(b" ")
-    return int(text, 8) if text else 0
+    try:
+        return int(text, 8) if text else 0
+    except ValueError as e:
+        raise SampleError("corrupt-header", f"bad number {field!r}") from e
 
 
 def _checksum_ok(header: bytes) -> bool:
