@@ -12,10 +12,14 @@ and which one delivers next; on resume that one is mapped to physical worker 0 (
 continues where it stopped. A finished worker restarts finished and leaves the cycle on its first turn,
 as it would have.
 
+Ranks read the same number of samples per epoch (to one sample per corpus and worker), but batches are
+sized by tokens, so their batch counts differ: run a fixed number of steps over endless epochs, or agree
+on the end of an epoch across ranks.
+
 Like torchtitan's `BaseDataLoader(Stateful)`, the state is keyed by data-parallel rank and checked
 against the world size, worker count and a fingerprint of the corpora and config: resuming on another
-layout is refused rather than silently reshuffled. Batches are pinned when CUDA is available, and each
-worker prefetches `prefetch_factor` batches.
+layout is refused rather than silently reshuffled (the processor is not fingerprinted: keep it fixed).
+Batches are pinned when CUDA is available, and each worker prefetches `prefetch_factor` batches.
 """
 from __future__ import annotations
 
@@ -58,7 +62,6 @@ class BridgeLoader(Stateful):
     def __init__(self, stream: StreamConfig, config: LoaderConfig | None = None, *, rank: int = 0,
                  world_size: int = 1, processor: Processor | None = None, collate: Collate | None = None) -> None:
         self.config = config or LoaderConfig()
-        self.stream_config = stream
         indexes = [CorpusIndex.load(s.url) for s in stream.sources]
         self.stream = ShardStream(stream, indexes, rank, world_size, processor, collate)
         self.rank, self.world_size = rank, world_size

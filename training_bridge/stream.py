@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import logging
 import random
-from functools import partial
-from itertools import chain
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import chain
 from typing import Any, Iterator
 
 import numpy as np
