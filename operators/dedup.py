@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from operators.base import Operator, Reject, Row
-from pipelines.build import BUILD_INPUT_SCHEMA
-from schemas.tables import DUPLICATE
+from schemas.tables import DUPLICATE, INPUT_SCHEMA
 
 HASH_BITS = 64
 
@@ -126,7 +125,7 @@ class DropDuplicates(Operator):
     """Input rows → same: drops the inputs the decision marks, with category `duplicate` and its reason."""
 
     stage = "dedup"
-    output_schema = BUILD_INPUT_SCHEMA
+    output_schema = INPUT_SCHEMA
 
     def __init__(self, config: DropDuplicatesConfig) -> None:
         super().__init__()

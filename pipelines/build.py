@@ -24,8 +24,6 @@ from schemas.tables import INPUT_SCHEMA
 
 log = logging.getLogger(__name__)
 
-BUILD_INPUT_SCHEMA = INPUT_SCHEMA
-
 
 @dataclass(frozen=True)
 class InputItem:
@@ -79,7 +77,7 @@ def _input_rows(items: list[tuple[int, int, InputItem]]) -> pa.Table:
                  meta_json=json.dumps(it.meta, sort_keys=True))
             for sid, seq, it in items
         ],
-        schema=BUILD_INPUT_SCHEMA,
+        schema=INPUT_SCHEMA,
     )
 
 

@@ -34,11 +34,11 @@ from operators.image_ops import (
 from operators.image_samples import ImageSample, ImageSampleConfig
 from operators.manifest_inputs import collect_inputs
 from operators.media_text import conversation_from_meta
-from pipelines.build import BUILD_INPUT_SCHEMA, BuildSummary, InputItem, RunConfig, run_build
+from pipelines.build import BuildSummary, InputItem, RunConfig, run_build
 from pipelines.config import to_dict
 from pipelines.ray_runtime import Stage, apply_stage, init_ray
 from pipelines.sink import atomic_write_parquet
-from schemas.tables import IMAGE_FINGERPRINT_SCHEMA
+from schemas.tables import IMAGE_FINGERPRINT_SCHEMA, INPUT_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def fingerprint_table(items: list[InputItem], cfg: ImagesConfig) -> pa.Table:
     init_ray(cfg.run.address, cfg.run.num_cpus)
     rows = pa.Table.from_pylist(
         [dict(input_id=it.input_id, source=it.source, shard_id=0, seq=i, kind=it.kind, meta_json="{}")
-         for i, it in enumerate(items)], schema=BUILD_INPUT_SCHEMA)
+         for i, it in enumerate(items)], schema=INPUT_SCHEMA)
     n = cfg.resources.batch_size
     ds = ray.data.from_arrow([rows.slice(i, n) for i in range(0, rows.num_rows, n)])
     ds = apply_stage(ds, Stage(ImageFingerprint, cfg.fingerprint, cfg.resources.cpus, n))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,63 +14,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.demo_corpus import generate_demo_corpus
+from pipelines.local_cluster import LocalCluster
 
 MMCORPUS = [sys.executable, "-m", "pipelines.cli"]
-RAY = str(Path(sys.executable).with_name("ray"))
-# Ray 2.5x+ turns token authentication on for `ray start` clusters; this throwaway loopback cluster
-# runs without it (a real cluster shares its token: see README, "Running on a Ray cluster").
-ENV = {**os.environ, "RAY_AUTH_MODE": "disabled"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(args: list[str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen([RAY, "start", "--block", *args], stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            start_new_session=True, env=ENV)
-
-
-def _kill(p: subprocess.Popen) -> None:
-    try:
-        os.killpg(p.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    p.wait()
-
-
-def _wait_nodes(address: str, n: int, timeout: float = 90) -> None:
-    code = (f"import ray; ray.init(address='{address}', logging_level='ERROR'); "
-            f"print(sum(1 for x in ray.nodes() if x['Alive']))")
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
-        if out.returncode == 0 and out.stdout.strip().splitlines()[-1:] == [str(n)]:
-            return
-        time.sleep(2)
-    raise TimeoutError(f"the Ray cluster at {address} never had {n} live nodes")
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """A Ray head (1 CPU) and a second node (1 CPU) on this machine; yields (address, worker process)."""
-    tmp = tmp_path_factory.mktemp("cluster")
-    port = _free_port()
-    address = f"127.0.0.1:{port}"
-    head = _start(["--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
-                   "--node-ip-address=127.0.0.1"], tmp / "head.log")
-    worker = None
-    try:
-        _wait_nodes(address, 1)
-        worker = _start([f"--address={address}", "--num-cpus=1", "--node-ip-address=127.0.0.1"], tmp / "worker.log")
-        _wait_nodes(address, 2)
-        yield address, worker
-    finally:
-        if worker is not None:
-            _kill(worker)
-        _kill(head)
+    """A Ray head (1 CPU) and a second node (1 CPU) on this machine."""
+    with LocalCluster([1, 1], tmp_path_factory.mktemp("cluster")) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
@@ -86,12 +38,12 @@ def inputs(tmp_path_factory) -> Path:
     return d
 
 
-def _build(inputs: Path, out: Path, address: str | None) -> subprocess.Popen:
+def _build(inputs: Path, out: Path, cluster: LocalCluster | None) -> subprocess.Popen:
     cmd = [*MMCORPUS, "docs", "build", str(inputs), "--out", str(out), "--inputs-per-shard", "1", "--no-progress",
            "--set", "pages.dpi=100"]
-    cmd += ["--address", address] if address else ["--num-cpus", "2"]
+    cmd += ["--address", cluster.address] if cluster else ["--num-cpus", "2"]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                            env=ENV)
+                            env=cluster.env if cluster else None)
 
 
 def _finish(p: subprocess.Popen, timeout: float = 300) -> str:
@@ -121,18 +73,16 @@ def reference(inputs, tmp_path_factory) -> list[str]:
 
 
 def test_build_uses_both_nodes(cluster, inputs, reference, tmp_path):
-    address, _ = cluster
-    log = _finish(_build(inputs, tmp_path / "c", address))
+    log = _finish(_build(inputs, tmp_path / "c", cluster))
     assert _keys(tmp_path / "c") == reference
     assert "'CPU': 2.0" in log  # the driver saw the resources of both nodes
 
 
 def test_worker_node_dies_mid_build(cluster, inputs, reference, tmp_path):
-    address, worker = cluster
     out = tmp_path / "c"
-    p = _build(inputs, out, address)
+    p = _build(inputs, out, cluster)
     _wait_for_shards(out, 2, p)
-    _kill(worker)  # the second node and every task on it are gone
+    cluster.kill_node(1)  # the second node and every task on it are gone
     _finish(p)
     keys = _keys(out)
     assert len(keys) == len(set(keys))  # nothing duplicated

@@ -9,30 +9,44 @@ log = logging.getLogger(__name__)
 
 DEMO_HELP = """\
 Generate the embedded demo corpus (PDFs with real prose in one to three columns, headings, tables and
-several fonts; scanned pages with no text layer, so OCR runs) and build it exactly as a user's
-corpus would be built. Writes into --out:
+several fonts; scanned pages with no text layer, so OCR runs; short h264 videos, one rotated) and
+build them exactly as a user's corpora would be built. Writes into --out:
 
-  inputs/                 the generated documents
+  inputs/                 the generated documents and videos
   docs/                   the document corpus (shards/, stats/, errors/, manifest.json)
+  videos/                 the video corpus: frames sampled, grouped into packages, temporal ids
   docs-contact-sheet.png  samples at each noise level with their corrupted regions outlined
+  catalog.duckdb          DuckDB views over both corpora (mmcorpus stats query demo_out/catalog.duckdb "SQL")
+  report.html             the statistics report with plots
 
 Rerunning resumes; nothing is downloaded.
 """
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from pipelines.catalog import build_catalog
+    from pipelines.cli_args import report
     from pipelines.contact_sheet import contact_sheet
     from pipelines.demo_corpus import generate_demo_corpus
+    from pipelines.demo_videos import write_demo_videos
     from pipelines.docs import DocsConfig, build_docs
-    from pipelines.cli_args import report
+    from pipelines.report import write_report
+    from pipelines.videos import VideosConfig, build_videos
 
     out = Path(args.out)
-    inputs = out / "inputs" / "docs"
-    generate_demo_corpus(inputs, seed=args.seed)
-    cfg = DocsConfig()
-    cfg.run.num_cpus, cfg.run.seed, cfg.run.progress = args.num_cpus, args.seed, not args.no_progress
-    status = report(build_docs([str(inputs)], out / "docs", cfg))
+    docs_in, videos_in = out / "inputs" / "docs", out / "inputs" / "videos"
+    generate_demo_corpus(docs_in, seed=args.seed)
+    write_demo_videos(videos_in)
+    docs_cfg, videos_cfg = DocsConfig(), VideosConfig()
+    for run in (docs_cfg.run, videos_cfg.run):
+        run.num_cpus, run.seed, run.progress = args.num_cpus, args.seed, not args.no_progress
+    status = report(build_docs([str(docs_in)], out / "docs", docs_cfg))
+    status |= report(build_videos([str(videos_in)], out / "videos", videos_cfg))
     contact_sheet(out / "docs", out / "docs-contact-sheet.png")
+    corpora = [out / "docs", out / "videos"]
+    db, _ = build_catalog(corpora, out / "catalog.duckdb")
+    write_report(corpora, out / "report.html")
+    log.info("done: %s; try: mmcorpus stats query %s \"SELECT corpus, task, count(*) FROM samples GROUP BY ALL\"", out, db)
     return status
 
 
