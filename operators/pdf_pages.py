@@ -148,7 +148,8 @@ class PdfPages(Operator):
                 elapsed = time.monotonic() - start
                 if elapsed > cfg.doc_timeout_s:
                     yield error_row(row, STAGE, "Timeout",
-                                    f"stopped at page {i} of pages {first}-{stop - 1} of {n}: {elapsed:.1f}s > doc_timeout_s={cfg.doc_timeout_s}")
+                                    f"stopped before page {i}: {i - first} of pages {first}..{stop - 1} (of {n}) done in "
+                                    f"{elapsed:.1f}s > doc_timeout_s={cfg.doc_timeout_s}")
                     return
                 try:
                     yield self._render(doc, i, n)

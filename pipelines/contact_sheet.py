@@ -55,7 +55,7 @@ def contact_sheet(corpus_dir: str | Path, out_png: str | Path, per_level: int = 
             rec = json.loads(s.members[f"{key}.json"])
             regions = rec.get("regions") or []
             x0, y0, x1, y1 = _zoom_box(regions, img.width, img.height)
-            ax.imshow(img.crop((int(x0), int(y0), int(x1), int(y1))))
+            ax.imshow(img.crop((int(x0), int(y0), int(x1), int(y1))), cmap="gray", vmin=0, vmax=255)  # gray pages: no colormap
             for r in regions:
                 b = r["bbox"]
                 ax.add_patch(patches.Rectangle((b[0] - x0, b[1] - y0), b[2] - b[0], b[3] - b[1], fill=False,

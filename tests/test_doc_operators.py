@@ -141,7 +141,7 @@ def test_guards_quarantine_documents(two_column_pdf: Path, tmp_path: Path) -> No
 def test_doc_timeout_emits_done_pages_and_a_timeout_row(two_column_pdf: Path) -> None:
     rows = PdfPages(PdfPagesConfig(doc_timeout_s=0.0))([input_row(two_column_pdf)]).to_pylist()
     assert [r["error_type"] for r in rows] == ["Timeout"]
-    assert rows[0]["input_id"] == "two-column.pdf" and "0 of 1 pages" in rows[0]["error_message"]
+    assert rows[0]["input_id"] == "two-column.pdf" and "0 of pages 0..0 (of 1) done" in rows[0]["error_message"]
 
 
 # --- fixtures from the shared folder -------------------------------------------------------------
