@@ -78,6 +78,19 @@ def test_build_uses_both_nodes(cluster, inputs, reference, tmp_path):
     assert "'CPU': 2.0" in log  # the driver saw the resources of both nodes
 
 
+def test_video_build_across_both_nodes(cluster, tmp_path):
+    from pipelines.demo_videos import write_demo_videos
+
+    videos = write_demo_videos(tmp_path / "videos")
+    cmd = [*MMCORPUS, "videos", "build", str(tmp_path / "videos"), "--out", str(tmp_path / "v"), "--no-progress",
+           "--address", cluster.address]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=cluster.env, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    stats = pq.read_table(tmp_path / "v" / "stats").to_pylist()
+    assert {r["input_id"] for r in stats} and len(stats) == len(videos)
+    assert all(r["n_frames"] > 0 for r in stats)
+
+
 def test_worker_node_dies_mid_build(cluster, inputs, reference, tmp_path):
     out = tmp_path / "c"
     p = _build(inputs, out, cluster)
