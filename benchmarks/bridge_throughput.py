@@ -86,7 +86,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=2400, help="synthetic corpus: samples (in 8 shards)")
     ap.add_argument("--size", type=int, nargs=2, default=(512, 384), help="synthetic corpus: image width height")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--max-tokens", type=int, default=4096)
+    ap.add_argument("--max-tokens", type=int, default=16384)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--step-ms", type=float, default=0.0, help="simulated training step for the data-wait fraction")
     args = ap.parse_args()

@@ -187,7 +187,8 @@ class ShardStream(IterableDataset):
                     failures[e.reason] += 1
                     seen[e.reason] += 1
                     level = logging.WARNING if seen[e.reason] <= LOUD_FAILURES else logging.DEBUG
-                    log.log(level, "skipping sample %s of %s: %s", item[1], self.indexes[item[0]].url, e)
+                    index = self.indexes[item[0]]
+                    log.log(level, "skipping sample %s of %s: %s", index.keys[item[1]].as_py(), index.url, e)
                     position += 1
                     continue
                 if not budget.fits(tokens):
