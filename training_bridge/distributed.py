@@ -1,0 +1,139 @@
+"""Process group, device and model wrapping for `torchrun` (DDP or FSDP) and for plain single-process runs.
+
+    env = init_distributed()                 # reads RANK / WORLD_SIZE / LOCAL_RANK set by torchrun
+    model = wrap_model(model, env, "auto", precision="auto")
+    ...
+    shutdown(env)
+
+Without torchrun (or with one process) there is no process group: rank 0 of 1, no wrapping, and the
+collectives here are no-ops, so the same loop runs in CPU tests. Backend: NCCL on CUDA, gloo on CPU.
+DDP keeps fp32 weights and the loop autocasts to bf16; FSDP (FSDP2 `fully_shard`, one unit per LLM
+decoder layer plus the root) shards weights and optimizer state and computes in bf16 with fp32 reductions.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    """This process' place: `rank` of `world_size`, and the device it computes on."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed() -> DistEnv:
+    """Join the torchrun process group when there is one; pick `cuda:LOCAL_RANK` or the CPU."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        log.info("rank %d of %d on %s", rank, world, device)
+    return DistEnv(rank, world, local_rank, device)
+
+
+def resolve_parallel(parallel: str, env: DistEnv) -> str:
+    """`"auto"` → "ddp" with several processes, else "none"; validates the name."""
+    if parallel not in ("auto", "none", "ddp", "fsdp"):
+        raise ValueError(f"parallel must be auto, none, ddp or fsdp, not {parallel!r}")
+    if parallel == "auto":
+        return "ddp" if env.distributed else "none"
+    if parallel != "none" and not env.distributed:
+        log.info("parallel=%s with one process: running unwrapped", parallel)
+        return "none"
+    return parallel
+
+
+def wrap_model(model: nn.Module, env: DistEnv, parallel: str, precision: str = "auto") -> nn.Module:
+    """`model` on `env.device`, wrapped for `parallel` (see `resolve_parallel`).
+
+    DDP finds unused parameters, because a text-only batch leaves the vision encoder without gradients.
+    """
+    mode = resolve_parallel(parallel, env)
+    model.to(env.device)
+    if mode == "none":
+        return model
+    if mode == "ddp":
+        ids = [env.device.index] if env.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+    bf16 = precision == "bf16" or (precision == "auto" and env.device.type == "cuda")
+    policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if bf16 else MixedPrecisionPolicy()
+    for layer in model.llm.model.layers:
+        fully_shard(layer, mp_policy=policy)
+    fully_shard(model.vpm, mp_policy=policy)
+    fully_shard(model, mp_policy=policy)
+    return model
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module inside a DDP wrapper (FSDP2 modules are their own module)."""
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def no_sync(model: nn.Module, skip: bool):
+    """DDP's `no_sync()` for micro-batches that only accumulate (`skip` True), else a null context."""
+    if skip and isinstance(model, nn.parallel.DistributedDataParallel):
+        return model.no_sync()
+    return contextlib.nullcontext()
+
+
+def all_reduce_sum(value: float, env: DistEnv) -> float:
+    """Sum of `value` over all ranks (the value itself in one process)."""
+    if not env.distributed:
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=env.device)
+    dist.all_reduce(t)
+    return float(t.item())
+
+
+def all_reduce_gradients(model: nn.Module, env: DistEnv) -> None:
+    """Sum every trainable parameter's gradient over ranks (missing gradients count as zeros).
+
+    For loops that normalise their loss by a global count themselves and may run a different number of
+    backward passes per rank (RL, DPO), instead of DDP's per-backward averaging.
+    """
+    if not env.distributed:
+        return
+    for p in model.parameters():
+        if p.requires_grad:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            dist.all_reduce(p.grad)
+
+
+def barrier(env: DistEnv) -> None:
+    if env.distributed:
+        dist.barrier()
+
+
+def shutdown(env: DistEnv) -> None:
+    """Leave the process group, if this process joined one."""
+    if env.distributed and dist.is_initialized():
+        dist.destroy_process_group()

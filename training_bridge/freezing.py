@@ -1,0 +1,42 @@
+"""Stage-wise freezing (PAPER.md section 10): which of vision encoder, resampler and LLM are trained.
+
+    resampler  PT-1: only the 3D-Resampler (captions)
+    vision     PT-2: vision encoder + resampler, LLM frozen (OCR-rich data, captions)
+    all        PT-3, SFT, RL, DPO: every parameter
+
+`apply_stage(model, stage)` sets `requires_grad` and returns the trainable parameter counts per part;
+the optimizer is then built over `trainable_parameters(model)` only.
+"""
+from __future__ import annotations
+
+import logging
+
+from torch import nn
+
+from model.minicpmv import MiniCPMV
+
+log = logging.getLogger(__name__)
+
+#: stage → (vpm, resampler, llm) trainable
+STAGES: dict[str, tuple[bool, bool, bool]] = {
+    "resampler": (False, True, False),
+    "vision": (True, True, False),
+    "all": (True, True, True),
+}
+
+
+def apply_stage(model: MiniCPMV, stage: str) -> dict[str, int]:
+    """Freeze `model` for `stage`; `{part: trainable parameters}` for vpm, resampler, llm."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown freeze stage {stage!r}; choose one of {sorted(STAGES)}")
+    vpm, resampler, llm = STAGES[stage]
+    model.set_trainable(vpm=vpm, resampler=resampler, llm=llm)
+    counts = {name: sum(p.numel() for p in getattr(model, name).parameters() if p.requires_grad)
+              for name in ("vpm", "resampler", "llm")}
+    log.info("freeze stage %r: trainable parameters %s", stage, counts)
+    return counts
+
+
+def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The parameters the optimizer updates."""
+    return [p for p in model.parameters() if p.requires_grad]

@@ -1,0 +1,130 @@
+"""The seam between the data side and the model: build the model, process records, batch, score tokens.
+
+* `build_model(spec, seed)`: a `MiniCPMV` and its `MiniCPMVProcessor` from a `ModelSpec` (checkpoint,
+  released weights, or a fresh preset seeded by `seed`).
+* `RecordProcessor`: the stream's `Processor` hook: a `SampleRecord` and its decoded images (or video
+  frames, grouped by the record's `temporal_ids`) through the model processor, as a plain dict the
+  DataLoader can pickle. `model_collate` turns a list of those into the batch `MiniCPMV.forward` takes.
+* `token_logprobs`: log-probabilities of the labelled tokens of a batch (SFT loss, GRPO, RLPR, DPO).
+* `autocast(device, precision)`: bf16 autocast on CUDA when asked (or "auto"), nothing on CPU.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+from typing import Any
+
+import torch
+from PIL import Image
+
+from model.checkpoint import load_checkpoint, load_official
+from model.config import CONFIGS
+from model.minicpmv import MiniCPMV
+from model.processor import IGNORE_INDEX, MiniCPMVProcessor, ProcessedSample, Video, collate
+from model.tokenizer import load_tokenizer
+from schemas.record import SampleRecord
+from training_bridge.train_config import ModelSpec
+
+log = logging.getLogger(__name__)
+
+
+def build_model(spec: ModelSpec, seed: int = 0) -> tuple[MiniCPMV, MiniCPMVProcessor]:
+    """The model (fp32, on CPU) and its processor, as the module docstring says."""
+    if spec.init:
+        model = load_checkpoint(spec.init)
+        log.info("loaded %s", spec.init)
+    else:
+        torch.manual_seed(seed)
+        model = MiniCPMV(CONFIGS[spec.preset]())
+        if spec.official:
+            load_official(model, spec.official)
+    config = model.config
+    if spec.max_slice_nums is not None:
+        config = dataclasses.replace(config, slicing=dataclasses.replace(config.slicing, max_slice_nums=spec.max_slice_nums))
+    tokenizer = load_tokenizer(spec.tokenizer) if spec.tokenizer else None
+    return model, MiniCPMVProcessor.from_config(config, tokenizer)
+
+
+def record_messages(record: SampleRecord) -> list[dict[str, str]]:
+    """The record's conversation as chat-template messages."""
+    return [{"role": t.role, "content": t.content} for t in record.conversations]
+
+
+def record_media(record: SampleRecord, images: list[Image.Image]) -> tuple[list[Image.Image], list[Video]]:
+    """`(images, videos)`: decoded frames form one video when the record carries temporal ids."""
+    if record.temporal_ids:
+        return [], [Video(frames=images, packages=record.temporal_ids)]
+    return images, []
+
+
+def sample_to_dict(sample: ProcessedSample) -> dict[str, Any]:
+    """A `ProcessedSample` as a dict (`input_ids` first: the stream counts its length)."""
+    return {f.name: getattr(sample, f.name) for f in dataclasses.fields(sample)}
+
+
+class RecordProcessor:
+    """The stream's processor hook for SFT: the record's full conversation with assistant labels.
+
+    Raises (and the stream skips the sample, counted by reason) when the markers and media disagree or
+    the sample has no trained token.
+    """
+
+    def __init__(self, processor: MiniCPMVProcessor) -> None:
+        self.processor = processor
+
+    def __call__(self, record: SampleRecord, images: list[Image.Image]) -> dict[str, Any]:
+        imgs, videos = record_media(record, images)
+        sample = self.processor(record_messages(record), imgs, videos)
+        if not bool((sample.labels != IGNORE_INDEX).any()):
+            raise ValueError("no assistant tokens to train")
+        return sample_to_dict(sample)
+
+
+def model_collate(samples: list[dict[str, Any]], pad_token_id: int) -> dict[str, Any]:
+    """`RecordProcessor` outputs → one right-padded model batch (`model.processor.collate`)."""
+    return collate([ProcessedSample(**s) for s in samples], pad_token_id)
+
+
+def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """Tensors, and lists of tensors, of a model batch moved to `device`."""
+    out: dict[str, Any] = {}
+    for key, value in batch.items():
+        if isinstance(value, torch.Tensor):
+            out[key] = value.to(device, non_blocking=True)
+        elif isinstance(value, list) and value and isinstance(value[0], torch.Tensor):
+            out[key] = [v.to(device, non_blocking=True) for v in value]
+        else:
+            out[key] = value
+    return out
+
+
+def label_tokens(batch: dict[str, Any]) -> int:
+    """Tokens that carry the loss (labels shifted by one, as the model predicts the next token)."""
+    return int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
+
+
+def token_logprobs(model: torch.nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(logp, mask)`, both `(B, T-1)`: log p(token t+1 | ..t) at labelled positions (0 elsewhere), and the mask.
+
+    Only labelled positions go through the log-softmax, in fp32.
+    """
+    logits = model(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], pixel_values=batch["pixel_values"],
+        tgt_sizes=batch["tgt_sizes"], image_bound=batch["image_bound"], temporal_ids=batch["temporal_ids"],
+    ).logits[:, :-1]
+    targets = batch["labels"][:, 1:]
+    mask = targets != IGNORE_INDEX
+    picked = logits[mask].float()
+    values = picked.gather(-1, targets[mask].unsqueeze(-1)).squeeze(-1) - torch.logsumexp(picked, dim=-1)
+    logp = torch.zeros(targets.shape, dtype=values.dtype, device=values.device)
+    return logp.masked_scatter(mask, values), mask
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast for "bf16", or "auto" on CUDA; no autocast otherwise."""
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if precision not in ("auto", "fp32"):
+        raise ValueError(f"precision must be auto, bf16 or fp32, not {precision!r}")
+    return contextlib.nullcontext()
