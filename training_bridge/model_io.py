@@ -121,6 +121,11 @@ def token_logprobs(model: torch.nn.Module, batch: dict[str, Any]) -> tuple[torch
     return logp.masked_scatter(mask, values), mask
 
 
+def chunks(items: list[int], size: int) -> list[list[int]]:
+    """Consecutive pieces of at most `size` items (micro-batches)."""
+    return [items[i : i + size] for i in range(0, len(items), max(size, 1))]
+
+
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
     """bf16 autocast for "bf16", or "auto" on CUDA; no autocast otherwise."""
     if precision == "bf16" or (precision == "auto" and device.type == "cuda"):

@@ -1,0 +1,347 @@
+"""Hybrid GRPO (PAPER.md section 9): the loss, and the RL loop top to bottom.
+
+    result = train_rl(RLConfig(...))        # or: mmcorpus train rl --config configs/train_rl.yaml
+
+Each step:
+1. Take `prompts_per_step` prompts (a seeded permutation per epoch of this rank's prompts) and give
+   `long_fraction` of them long mode, the rest short; the mode is set by the template only.
+2. Sample `group_size` responses per prompt with the policy's own `generate` at `temperature`.
+3. Reward each response (`rewards.py`): accuracy (rule-based for short references; RLPR for free-form
+   ones in long mode), format, repetition penalty, and in long mode the group-standardised preference
+   score of the final answer, weighted. Free-form groups are std-filtered (RLPR).
+4. Advantage = (R - group mean) / group std; groups without variance carry no signal and are skipped.
+5. `epochs` passes of `minibatches` optimizer steps over the rollouts; loss = PPO-clipped ratio times
+   advantage (ratio clipped to [1 - clip_low, 1 + clip_high]), **no KL and no entropy term**, averaged
+   over all response tokens of the minibatch on all ranks ("token") or per sequence ("sequence"). Old
+   log-probs come from a no-grad pass before the first update when there is more than one update per
+   step, else the ratio is 1 and its gradient is the policy gradient.
+6. Log reward terms, accuracy per mode, mode counts, clipping; checkpoint (weights, optimizer, LR
+   scheduler, RNG, the std-filter threshold) every `save_every` steps.
+
+With several processes each rank runs its own prompts; gradients are summed across ranks by hand
+(`distributed.all_reduce_gradients`) so ranks may skip different groups. FSDP is not supported here
+(generation needs whole weights); DDP-style replication is.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from pipelines.config import to_dict
+from training_bridge.checkpointing import latest_checkpoint, load_training_state, save_model, save_training_state
+from training_bridge.distributed import (DistEnv, all_reduce_gradients, all_reduce_sum, init_distributed,
+                                         resolve_parallel, shutdown)
+from training_bridge.freezing import apply_stage
+from training_bridge.model_io import autocast, build_model, chunks, to_device, token_logprobs
+from training_bridge.optim import build_optimizer, clip_gradients
+from training_bridge.rewards import (PreferenceModel, RewardParts, StdFilter, combine, load_preference_model,
+                                     parse_response, rlpr_score, similarity, standardize, verify_short)
+from training_bridge.rl_tasks import FREE_FORM, Prompt, load_prompts
+from training_bridge.rollout import Rollout, continuation_batch, make_rollouts, render_prompt, sample_group
+from training_bridge.runlog import MetricsLog
+from training_bridge.sft import seed_everything, set_threads
+from training_bridge.stream import derived_seed
+from training_bridge.train_config import RLConfig
+
+log = logging.getLogger(__name__)
+
+
+def grpo_token_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
+                    clip_low: float, clip_high: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token clipped surrogate loss `(B, T)` (zero off the mask), and where clipping was active.
+
+    `-min(r A, clip(r, 1 - clip_low, 1 + clip_high) A)` with `r = exp(logp - old_logp)`; no KL, no entropy.
+    """
+    ratio = torch.exp(logp - old_logp)
+    adv = advantages[:, None].to(logp.dtype)
+    loss = -torch.minimum(ratio * adv, ratio.clamp(1 - clip_low, 1 + clip_high) * adv)
+    clipped = ((ratio < 1 - clip_low) & (adv < 0)) | ((ratio > 1 + clip_high) & (adv > 0))
+    return loss * mask, clipped & mask
+
+
+def group_advantages(rewards: list[float]) -> list[float]:
+    """(R - mean) / std over one prompt's group (zeros when it does not vary)."""
+    return standardize(rewards)
+
+
+@dataclass
+class StepStats:
+    """What one RL step logs."""
+
+    reward: float
+    accuracy: float
+    format: float
+    repetition: float
+    rm: float
+    accuracy_short: float | None
+    accuracy_long: float | None
+    n_short: int
+    n_long: int
+    kept_groups: int
+    groups: int
+    loss: float = 0.0
+    clip_fraction: float = 0.0
+    response_tokens: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class RLResult:
+    history: list[StepStats] = field(default_factory=list)
+    final_model: Path | None = None
+
+
+class HybridGRPO:
+    """The policy, its optimizer and the reward machinery; `step()` runs one RL step (module docstring)."""
+
+    def __init__(self, cfg: RLConfig, env: DistEnv, prompts: list[Prompt], rm: PreferenceModel | None) -> None:
+        if resolve_parallel(cfg.run.parallel, env) == "fsdp":
+            raise ValueError("RL generates with whole weights: use parallel none or ddp (replicated), not fsdp")
+        self.cfg, self.env, self.prompts, self.rm = cfg, env, prompts, rm
+        self.model, self.processor = build_model(cfg.model, cfg.run.seed)
+        apply_stage(self.model, "all")
+        self.model.to(env.device)
+        self.optimizer, self.scheduler = build_optimizer(self.model, cfg.optim, cfg.run.steps)
+        self.std_filter = StdFilter(cfg.reward.std_filter_momentum)
+        self.pad_id = self.processor.tokenizer.pad_token_id
+        self.think_close = self.processor.tokenizer.token_id("</think>")
+
+    # -- 1. prompts and modes --------------------------------------------------------------------------------
+    def pick(self, step: int) -> list[tuple[int, str]]:
+        """(prompt index, mode) for this step: seeded epoch permutations of the prompts; `long_fraction` of
+        them in long mode (the count rounded stochastically, so the expected share is exact), chosen at random."""
+        g, n, seed = self.cfg.grpo, len(self.prompts), self.cfg.run.seed
+        indices = []
+        for j in range(g.prompts_per_step):
+            position = step * g.prompts_per_step + j
+            order = list(range(n))
+            random.Random(derived_seed(seed, self.env.rank, position // n)).shuffle(order)
+            indices.append(order[position % n])
+        rng = random.Random(derived_seed(seed, self.env.rank, step, 1))
+        n_long = int(g.prompts_per_step * g.long_fraction + rng.random())
+        long = set(rng.sample(range(g.prompts_per_step), n_long))
+        return [(index, "long" if j in long else "short") for j, index in enumerate(indices)]
+
+    # -- 3. rewards ------------------------------------------------------------------------------------------
+    def group_rewards(self, prompt: Prompt, rollouts: list[Rollout], prompt_sample) -> tuple[list[RewardParts], bool]:
+        """Reward terms of one group, and whether it is free-form scored by RLPR (std-filtered)."""
+        rc = self.cfg.reward
+        mode = rollouts[0].mode
+        parsed = [parse_response(r.text, mode) for r in rollouts]
+        rlpr = False
+        done = [r.terminated for r in rollouts]
+        if prompt.answer_type != FREE_FORM:
+            accuracy = [verify_short(p.answer, prompt.reference) if p.well_formed and d else 0.0
+                        for p, d in zip(parsed, done)]
+        elif mode == "long":
+            accuracy, rlpr = self.rlpr(prompt, prompt_sample, rollouts, parsed), True
+        elif rc.short_free_form == "similarity":
+            accuracy = [similarity(p.answer, prompt.reference) if p.well_formed and d else 0.0
+                        for p, d in zip(parsed, done)]
+        else:
+            accuracy = [0.0] * len(rollouts)
+        rm_scores = None
+        if mode == "long" and self.rm is not None:
+            rm_scores = self.rm.score([prompt.question] * len(parsed), [p.answer for p in parsed],
+                                      [prompt.reference] * len(parsed))
+        parts = combine(accuracy, parsed, done, [r.response_ids for r in rollouts],
+                        rm_scores, rc.format_weight, rc.repetition_weight, rc.rm_weight, rc.repetition_ngram)
+        return parts, rlpr
+
+    @torch.no_grad()
+    def rlpr(self, prompt: Prompt, prompt_sample, rollouts: list[Rollout], parsed) -> list[float]:
+        """RLPR accuracy: reference-token probability after each reasoning, debiased by the no-reasoning one.
+
+        With reasoning: long prompt + generated reasoning through `</think>` + "\\n\\n" + reference + end of turn
+        (the generated answer replaced by the reference). Without: the short prompt (empty think block) +
+        reference + end of turn. Truncated or ill-formed responses score 0.
+        """
+        tok = self.processor.tokenizer
+        ref, eos = tok.encode(prompt.reference), tok.token_id("<|im_end|>")
+        without = self.reference_probs([render_prompt(self.processor, prompt, "short")], [ref + [eos]], len(ref))[0]
+        rows = [i for i, (r, p) in enumerate(zip(rollouts, parsed)) if r.terminated and p.well_formed]
+        conts = [rollouts[i].response_ids[: rollouts[i].response_ids.index(self.think_close) + 1]
+                 + tok.encode("\n\n") + ref + [eos] for i in rows]
+        scores = [0.0] * len(rollouts)
+        for i, p_with in zip(rows, self.reference_probs([prompt_sample] * len(rows), conts, len(ref))):
+            scores[i] = rlpr_score(p_with, without)
+        return scores
+
+    def reference_probs(self, prompts, continuations: list[list[int]], n_ref: int) -> list[torch.Tensor]:
+        """Probabilities of the `n_ref` reference tokens just before each continuation's end-of-turn token."""
+        out = []
+        mb = self.cfg.grpo.micro_batch_size
+        for i in range(0, len(prompts), mb):
+            batch = to_device(continuation_batch(prompts[i : i + mb], continuations[i : i + mb], self.pad_id), self.env.device)
+            with autocast(self.env.device, self.cfg.run.precision):
+                logp, mask = token_logprobs(self.model, batch)
+            for row, m in zip(logp, mask):
+                values = row[m]
+                out.append(values[-1 - n_ref : -1].exp())
+        return out
+
+    # -- the step --------------------------------------------------------------------------------------------
+    def step(self, step: int) -> StepStats:
+        g, env = self.cfg.grpo, self.env
+        picks = self.pick(step)
+        self.model.eval()
+        rollouts: list[Rollout] = []
+        samples = {}
+        for index, mode in picks:
+            sample = render_prompt(self.processor, self.prompts[index], mode)
+            max_new = g.max_new_tokens if mode == "long" else g.max_new_tokens_short
+            out = sample_group(self.model, self.processor, sample, g.group_size, max_new, g.temperature, env.device,
+                               self.cfg.run.precision)
+            samples[len(rollouts) // g.group_size] = sample
+            rollouts += make_rollouts(index, mode, out, self.processor)
+
+        parts: list[RewardParts] = []
+        advantages: list[float] = []
+        kept_groups, rlpr_stds = 0, []
+        for k, (index, _) in enumerate(picks):
+            group = rollouts[k * g.group_size : (k + 1) * g.group_size]
+            terms, rlpr = self.group_rewards(self.prompts[index], group, samples[k])
+            parts += terms
+            totals = [t.total for t in terms]
+            std = float(torch.tensor(totals).std()) if len(totals) > 1 else 0.0
+            keep = std > 1e-6 and (not rlpr or not self.cfg.reward.std_filter or self.std_filter.keep(std))
+            if rlpr:
+                rlpr_stds.append(std)
+            kept_groups += keep
+            advantages += group_advantages(totals) if keep else [0.0] * len(group)
+        self.std_filter.update(rlpr_stds)
+
+        self.model.train()
+        loss, clip_fraction = self.update(step, rollouts, samples, advantages)
+        self.scheduler.step()
+        return self.stats(rollouts, parts, kept_groups, len(picks), loss, clip_fraction)
+
+    # -- 5. the update ---------------------------------------------------------------------------------------
+    def update(self, step: int, rollouts: list[Rollout], samples: dict[int, Any], advantages: list[float]
+               ) -> tuple[float, float]:
+        g, env = self.cfg.grpo, self.env
+        active = [i for i, a in enumerate(advantages) if a != 0.0]
+        if all_reduce_sum(len(active), env) == 0:
+            return 0.0, 0.0
+        prompt_of = [samples[i // g.group_size] for i in range(len(rollouts))]
+        old: dict[int, torch.Tensor] = {}
+        if g.epochs * g.minibatches > 1:
+            with torch.no_grad():
+                for chunk in chunks(active, g.micro_batch_size):
+                    logp, mask = self._logprobs(chunk, rollouts, prompt_of)
+                    old.update({i: row[m] for i, row, m in zip(chunk, logp, mask)})
+        rng = random.Random(derived_seed(self.cfg.run.seed, env.rank, step, 2))
+        loss_total, clipped, counted = 0.0, 0.0, 0.0
+        for _ in range(g.epochs):
+            order = list(active)
+            rng.shuffle(order)
+            for mb in _split(order, g.minibatches):
+                if g.loss_agg == "token":
+                    local = sum(len(rollouts[i].response_ids) for i in mb)
+                elif g.loss_agg == "sequence":
+                    local = len(mb)
+                else:
+                    raise ValueError(f"loss_agg must be token or sequence, not {g.loss_agg!r}")
+                denom = max(all_reduce_sum(local, env), 1.0)
+                for chunk in chunks(mb, g.micro_batch_size):
+                    logp, mask = self._logprobs(chunk, rollouts, prompt_of)
+                    old_logp = logp.detach().clone()
+                    if old:
+                        old_logp[mask] = torch.cat([old[i] for i in chunk])
+                    adv = torch.tensor([advantages[i] for i in chunk], device=logp.device)
+                    token_loss, clip = grpo_token_loss(logp, old_logp, adv, mask, g.clip_low, g.clip_high)
+                    if g.loss_agg == "token":
+                        loss = token_loss.sum() / denom
+                    else:
+                        loss = (token_loss.sum(-1) / mask.sum(-1).clamp(min=1)).sum() / denom
+                    loss.backward()
+                    loss_total += float(loss.detach())
+                    clipped += float(clip.sum())
+                    counted += float(mask.sum())
+                all_reduce_gradients(self.model, env)
+                clip_gradients(self.model, self.cfg.optim.grad_clip)
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+        return loss_total / (g.epochs * g.minibatches), clipped / max(counted, 1.0)
+
+    def _logprobs(self, chunk: list[int], rollouts: list[Rollout], prompt_of: list[Any]):
+        batch = continuation_batch([prompt_of[i] for i in chunk], [rollouts[i].response_ids for i in chunk], self.pad_id)
+        with autocast(self.env.device, self.cfg.run.precision):
+            return token_logprobs(self.model, to_device(batch, self.env.device))
+
+    # -- 6. logs ---------------------------------------------------------------------------------------------
+    def stats(self, rollouts: list[Rollout], parts: list[RewardParts], kept: int, groups: int, loss: float,
+              clip_fraction: float) -> StepStats:
+        def mean(values: list[float]) -> float | None:
+            return sum(values) / len(values) if values else None
+
+        by_mode = {m: [p.accuracy for r, p in zip(rollouts, parts) if r.mode == m] for m in ("short", "long")}
+        return StepStats(
+            reward=mean([p.total for p in parts]), accuracy=mean([p.accuracy for p in parts]),
+            format=mean([p.format for p in parts]), repetition=mean([p.repetition for p in parts]),
+            rm=mean([p.rm for p in parts]), accuracy_short=mean(by_mode["short"]), accuracy_long=mean(by_mode["long"]),
+            n_short=sum(r.mode == "short" for r in rollouts) // self.cfg.grpo.group_size,
+            n_long=sum(r.mode == "long" for r in rollouts) // self.cfg.grpo.group_size,
+            kept_groups=kept, groups=groups, loss=loss, clip_fraction=clip_fraction,
+            response_tokens=mean([float(len(r.response_ids)) for r in rollouts]),
+        )
+
+
+def _split(items: list[int], parts: int) -> list[list[int]]:
+    """`parts` near-equal consecutive pieces (some may be empty, so every rank takes the same optimizer steps)."""
+    n = len(items)
+    return [items[k * n // parts : (k + 1) * n // parts] for k in range(parts)]
+
+
+def train_rl(cfg: RLConfig, prompts: list[Prompt] | None = None, rm: PreferenceModel | None = None) -> RLResult:
+    """Run (or resume) hybrid GRPO; `prompts` and `rm` default to the config's corpora and reward model."""
+    env = init_distributed()
+    try:
+        set_threads(cfg.run.cpu_threads)
+        seed_everything(cfg.run.seed)
+        prompts = prompts if prompts is not None else load_prompts(cfg.data, cfg.tasks, env)
+        rm = rm if rm is not None else load_preference_model(cfg.reward.rm, env.device)
+        return _loop(HybridGRPO(cfg, env, prompts, rm), cfg, env)
+    finally:
+        shutdown(env)
+
+
+def _loop(trainer: HybridGRPO, cfg: RLConfig, env: DistEnv) -> RLResult:
+    run, out_dir = cfg.run, Path(cfg.run.out_dir)
+    step = 0
+    checkpoint = latest_checkpoint(out_dir) if run.resume else None
+    if checkpoint is not None:
+        resumed = load_training_state(checkpoint, env, trainer.model, trainer.optimizer, trainer.scheduler)
+        trainer.std_filter.load_state_dict(resumed.extra["std_filter"])
+        step = resumed.step
+        log.info("resumed from %s at step %d", checkpoint, step)
+    else:
+        seed_everything(derived_seed(run.seed, env.rank) % (2**31))  # ranks sample different rollouts
+    metrics = MetricsLog(out_dir, env.is_main)
+    if checkpoint is None:
+        metrics.write(0, {"config": to_dict(cfg)}, echo=False)
+    result = RLResult()
+    bar = tqdm(total=run.steps, initial=step, desc="rl", disable=not (run.progress and env.is_main))
+    while step < run.steps:
+        stats = trainer.step(step)
+        step += 1
+        result.history.append(stats)
+        bar.update(1)
+        bar.set_postfix(reward=f"{stats.reward:.3f}", acc=f"{stats.accuracy:.2f}")
+        if step % run.log_every == 0 or step == run.steps:
+            metrics.write(step, stats.as_dict())
+        if step == run.steps or (run.save_every and step % run.save_every == 0):
+            save_training_state(out_dir, step, env, trainer.model, trainer.optimizer, trainer.scheduler,
+                                extra={"std_filter": trainer.std_filter.state_dict()}, keep=run.keep_checkpoints)
+    bar.close()
+    result.final_model = out_dir / "final" / "model"
+    save_model(trainer.model, result.final_model, env)
+    return result
