@@ -7,7 +7,8 @@
    by `rlaif.collect_pairs` with the configured verifier and saved there.
 3. The reference model is the initial policy: its sequence log-probs of every chosen and rejected
    response are computed once, before training, and stored with the pairs.
-4. Each step takes `batch_size` pairs over all ranks (a seeded permutation per epoch), in micro-batches
+4. Each step takes `batch_size` pairs over all ranks (a seeded permutation per epoch; never a pair twice in
+   one step: a rank with fewer pairs than its share of the batch uses each once), in micro-batches
    of `micro_batch_size`; loss = -log sigmoid(beta * ((log pi(c) - log ref(c)) - (log pi(r) - log ref(r))))
    averaged over the step's pairs; gradients summed over ranks.
 5. Logs loss, mean implicit reward margin, preference accuracy; checkpoints like the other stages.
@@ -139,7 +140,7 @@ def _train(cfg: DPOConfig, env: DistEnv, prompts: list[Prompt] | None, verifier:
     policy.train()
     bar = tqdm(total=run.steps, initial=step, desc="dpo", disable=not (run.progress and env.is_main))
     while step < run.steps:
-        chosen_rows = _batch_rows(len(pairs), local_batch, step, run.seed, env.rank)
+        chosen_rows = _batch_rows(len(pairs), min(local_batch, len(pairs)), step, run.seed, env.rank)
         denom = max(all_reduce_sum(len(chosen_rows), env), 1.0)
         loss_sum = margin_sum = correct = 0.0
         for chunk in chunks(chosen_rows, cfg.dpo.micro_batch_size):
