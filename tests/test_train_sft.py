@@ -3,7 +3,6 @@ stage freezing, and the data-wait fraction from the run's throughput meter."""
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 from pathlib import Path
 
@@ -19,8 +18,6 @@ from training_bridge.train_config import DataSpec, ModelSpec, OptimConfig, SFTCo
 from train_corpus import docs_corpus, one_thread  # noqa: F401  (fixture)
 
 STEPS = 8
-
-log = logging.getLogger(__name__)
 
 
 def _config(corpus: Path, out: Path, **run) -> dict:

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 import torch.distributed as dist
@@ -97,11 +98,22 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
-def no_sync(model: nn.Module, skip: bool):
-    """DDP's `no_sync()` for micro-batches that only accumulate (`skip` True), else a null context."""
+@contextlib.contextmanager
+def no_sync(model: nn.Module, skip: bool) -> Iterator[None]:
+    """Gradient sync off for micro-batches that only accumulate (`skip` True), on for the last one.
+
+    DDP: its `no_sync()` context. FSDP2: `set_requires_gradient_sync(not skip)`. Forward and backward of the
+    micro-batch both belong inside the context.
+    """
+    from torch.distributed.fsdp import FSDPModule
+
+    if isinstance(model, FSDPModule):
+        model.set_requires_gradient_sync(not skip)
     if skip and isinstance(model, nn.parallel.DistributedDataParallel):
-        return model.no_sync()
-    return contextlib.nullcontext()
+        with model.no_sync():
+            yield
+    else:
+        yield
 
 
 def all_reduce_sum(value: float, env: DistEnv) -> float:

@@ -30,6 +30,7 @@ from schemas.record import SampleRecord, Turn, sample_key
 from training_bridge.distributed import DistEnv
 from training_bridge.loader import BridgeLoader, LoaderConfig
 from training_bridge.model_io import record_media
+from training_bridge.sft import stream_config
 from training_bridge.synthetic import write_shards
 from training_bridge.train_config import DataSpec, TaskConfig
 
@@ -127,8 +128,6 @@ def collate_prompts(samples: list[dict[str, Any]]) -> list[Prompt]:
 
 def load_prompts(data: DataSpec, tasks: TaskConfig, env: DistEnv) -> list[Prompt]:
     """One epoch of this rank's share of `data.corpora`, turned into prompts (at most `tasks.max_prompts`)."""
-    from training_bridge.sft import stream_config
-
     stream = stream_config(data, pad_id=0)
     stream.length_key, stream.max_tokens = _COUNT_KEY, 1 << 30
     loader = BridgeLoader(stream, LoaderConfig(num_workers=data.num_workers, epochs=1), rank=env.rank,

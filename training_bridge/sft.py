@@ -129,11 +129,12 @@ def _train(cfg: SFTConfig, env: DistEnv) -> SFTResult:
             loss_sum = 0.0
             for i, batch in enumerate(micro):
                 batch = to_device(batch, env.device)
-                with no_sync(model, skip=i < len(micro) - 1), autocast(env.device, run.precision):
-                    logp, _ = token_logprobs(model, batch)
-                    # DDP averages gradients over ranks: scale by world size to get sum / all tokens.
+                with no_sync(model, skip=i < len(micro) - 1):
+                    with autocast(env.device, run.precision):
+                        logp, _ = token_logprobs(model, batch)
+                    # DDP and FSDP average gradients over ranks: scale by world size to get sum / all tokens.
                     loss = -logp.sum() * env.world_size / max(step_tokens, 1.0)
-                loss.backward()
+                    loss.backward()
                 loss_sum += -float(logp.detach().sum())
             grad_norm = clip_gradients(model, cfg.optim.grad_clip)
             optimizer.step()
