@@ -140,3 +140,17 @@ def test_configs_load_from_yaml_and_reject_typos(tmp_path):
     path.write_text("grpo: {group_sise: 8}\n")
     with pytest.raises(ConfigError, match="group_sise"):
         load_config(RLConfig, path)
+
+
+def test_judge_verifier_scores_claims_with_a_model():
+    from PIL import Image
+
+    from model.processor import MiniCPMVProcessor
+    from training_bridge.rlaif import JudgeVerifier
+
+    torch.manual_seed(0)
+    model = MiniCPMV(tiny())
+    processor = MiniCPMVProcessor.from_config(tiny())
+    prompt = Prompt("p", "<image>\nDescribe.", "ref", "free_form", images=[Image.new("RGB", (64, 48), "white")])
+    scores = JudgeVerifier(model, processor, torch.device("cpu"), "fp32").score(prompt, ["A claim.", "Another one."])
+    assert len(scores) == 2 and all(0.0 < s < 1.0 for s in scores) and scores[0] != scores[1]

@@ -15,7 +15,7 @@ Each step:
    over all response tokens of the minibatch on all ranks ("token") or per sequence ("sequence"). Old
    log-probs come from a no-grad pass before the first update when there is more than one update per
    step, else the ratio is 1 and its gradient is the policy gradient.
-6. Log reward terms, accuracy per mode, mode counts, clipping; checkpoint (weights, optimizer, LR
+6. Log reward terms, accuracy per mode, mode counts, clipping (over all ranks); checkpoint (weights, optimizer, LR
    scheduler, RNG, the std-filter threshold) every `save_every` steps.
 
 With several processes each rank runs its own prompts; gradients are summed across ranks by hand
@@ -91,6 +91,20 @@ class StepStats:
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
+
+    def across_ranks(self, env: DistEnv) -> "StepStats":
+        """Counts summed and means averaged over ranks (a mode no rank sampled stays None)."""
+        if not env.distributed:
+            return self
+        out = {}
+        for key, value in self.__dict__.items():
+            if isinstance(value, int):
+                out[key] = int(all_reduce_sum(value, env))
+            else:
+                present = all_reduce_sum(float(value is not None), env)
+                total = all_reduce_sum(value or 0.0, env)
+                out[key] = total / present if present else None
+        return StepStats(**out)
 
 
 @dataclass
@@ -331,7 +345,7 @@ def _loop(trainer: HybridGRPO, cfg: RLConfig, env: DistEnv) -> RLResult:
     result = RLResult()
     bar = tqdm(total=run.steps, initial=step, desc="rl", disable=not (run.progress and env.is_main))
     while step < run.steps:
-        stats = trainer.step(step)
+        stats = trainer.step(step).across_ranks(env)
         step += 1
         result.history.append(stats)
         bar.update(1)
