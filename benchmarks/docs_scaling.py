@@ -1,5 +1,6 @@
 """Scaling of the docs pipeline: pages/s at 1 and 2 CPUs of local Ray, and across two Ray nodes
-(1 CPU each) on this machine. Each configuration warms its Ray up on a small build first.
+(1 CPU each) on this machine. Each configuration runs in its own process (one Ray driver each) and
+warms its Ray up on a small build before the timed one.
 
     python benchmarks/docs_scaling.py --copies 20
 """
@@ -7,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
-
-import ray
 
 from pipelines.build import RunConfig
 from pipelines.demo_corpus import generate_demo_corpus
@@ -35,13 +35,27 @@ def make_inputs(root: Path, copies: int) -> tuple[Path, Path, int]:
     return inputs, warm, pages
 
 
-def timed_build(inputs: Path, warm: Path, root: Path, run: RunConfig) -> float:
+def timed_build(inputs: Path, warm: Path, out: Path, run: RunConfig) -> float:
     """Seconds of a build on an already started Ray (the warm-up build starts it)."""
-    ray.shutdown()
-    build_docs([str(warm)], root / f"warm-{time.time_ns()}", DocsConfig(run=run))
+    build_docs([str(warm)], out / "warm", DocsConfig(run=run))
     start = time.perf_counter()
-    build_docs([str(inputs)], root / f"out-{time.time_ns()}", DocsConfig(run=run))
+    build_docs([str(inputs)], out / "corpus", DocsConfig(run=run))
     return time.perf_counter() - start
+
+
+def measure(inputs: Path, warm: Path, out: Path, cpus: int | None, address: str | None, env: dict | None) -> float:
+    """Seconds of the timed build, run in a fresh process so each configuration has its own driver."""
+    code = ("import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); import docs_scaling as d; "
+            "from pipelines.build import RunConfig; "
+            "r = RunConfig(num_cpus=int(sys.argv[5]) if sys.argv[5] != '-' else None, "
+            "address=None if sys.argv[6] == '-' else sys.argv[6], inputs_per_shard=16, progress=False); "
+            "print('SECONDS', d.timed_build(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]), r))")
+    proc = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), str(inputs), str(warm), str(out),
+                           str(cpus) if cpus else "-", address or "-"], capture_output=True, text=True, env=env)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("SECONDS")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"build failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    return float(lines[-1].split()[1])
 
 
 def main() -> None:
@@ -54,13 +68,11 @@ def main() -> None:
         root = Path(tmp)
         inputs, warm, pages = make_inputs(root, args.copies)
         for cpus in (1, 2):
-            s = timed_build(inputs, warm, root, RunConfig(num_cpus=cpus, inputs_per_shard=16, progress=False))
+            s = measure(inputs, warm, root / f"local{cpus}", cpus, None, None)
             rows.append((f"local Ray, {cpus} CPU", pages / s))
         with LocalCluster([1, 1], root / "cluster") as cluster:
-            os.environ["RAY_AUTH_MODE"] = "disabled"
-            s = timed_build(inputs, warm, root, RunConfig(address=cluster.address, inputs_per_shard=16, progress=False))
+            s = measure(inputs, warm, root / "cluster-out", None, cluster.address, cluster.env)
             rows.append(("two Ray nodes, 1 CPU each", pages / s))
-            ray.shutdown()
     base = rows[0][1]
     print(f"pages per build: {pages}")
     print(f"{'configuration':32s} {'pages/s':>9s} {'ratio vs 1 CPU':>15s}")
