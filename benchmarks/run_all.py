@@ -24,7 +24,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("docs_scaling.py", ["--copies", "6"], ["--copies", "20"]),
     ("docs_memory.py", ["--docs", "5", "--pages-per-doc", "100"], ["--docs", "50", "--pages-per-doc", "200"]),
     ("image_throughput.py", ["--images", "40"], ["--images", "120"]),
-    ("video_throughput.py", ["--videos", "8", "--repeats", "1"], ["--videos", "24", "--repeats", "3"]),
+    ("video_throughput.py", ["--videos", "24", "--repeats", "1"], ["--videos", "192", "--repeats", "2"]),
     ("stats_query.py", ["--rows", "200000"], []),
     ("bridge_throughput.py", ["--samples", "600", "--repeats", "1"], []),
     ("visual_tokens.py", [], []),

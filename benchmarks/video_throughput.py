@@ -68,7 +68,7 @@ def raw_floor(paths: list[Path], quality: int) -> tuple[int, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--videos", type=int, default=24, help="number of input videos")
+    ap.add_argument("--videos", type=int, default=192, help="number of input videos (fewer: start-up weighs more)")
     ap.add_argument("--fixture", type=Path, help="copy this video instead of generating two clips")
     ap.add_argument("--seconds", type=int, default=20, help="length of the generated clips")
     ap.add_argument("--size", default="640x360", help="size of the generated clips")
