@@ -40,6 +40,7 @@ def corpora(tmp_path_factory) -> tuple[Path, Path]:
 def _config(corpora, **kw) -> StreamConfig:
     images, videos = corpora
     kw.setdefault("shuffle_buffer", 6)
+    kw.setdefault("mixing", "sizes")  # coverage and resume tests: every sample exactly once
     return StreamConfig([Source(str(images), 1.0), Source(str(videos), 2.0)], seed=7, max_tokens=MAX_TOKENS, **kw)
 
 
@@ -106,6 +107,34 @@ def test_resume_after_any_step_yields_the_same_batches(corpora, workers, checkpo
         assert resumed.samples == loader.samples and resumed.batches == loader.batches
 
 
+def test_weighted_mixing_gives_each_corpus_its_weight_share(corpora):
+    # weights 1 : 2 over 34 images and 11 videos: an epoch of 45 samples holds 15 images and 30 videos
+    for workers, world in [(0, 1), (2, 2)]:
+        uids = [u for rank in range(world) for b in _loader(corpora, workers, rank=rank, world=world, mixing="weights")
+                for u in _uids(b)]
+        videos = [u for u in uids if u >= 1000]
+        assert len(uids) == len(ALL) and abs(len(videos) - 30) <= 2 * world * max(workers, 1)
+        assert set(videos) == {u for u in ALL if u >= 1000}  # the small corpus repeats, none of it is missed
+        images = [u for u in uids if u < 1000]
+        assert len(set(images)) == len(images)  # the large corpus is subsampled, without repeats
+    two_epochs = [u for b in _loader(corpora, 0, epochs=2, mixing="weights") for u in _uids(b)]
+    first, second = two_epochs[:len(ALL)], two_epochs[len(ALL):]
+    assert {u for u in first if u < 1000} != {u for u in second if u < 1000}  # another subset every epoch
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_resume_is_exact_with_weighted_mixing(corpora, workers):
+    loader = _loader(corpora, workers, epochs=2, mixing="weights")
+    full, states = [], []
+    for batch in loader:
+        full.append(_uids(batch))
+        states.append(copy.deepcopy(loader.state_dict()))
+    for k in range(1, len(full), 3):
+        resumed = _loader(corpora, workers, epochs=2, mixing="weights")
+        resumed.load_state_dict(states[k - 1])
+        assert [_uids(b) for b in resumed] == full[k:], f"resume after batch {k}"
+
+
 def test_endless_iteration_refuses_a_rank_without_samples(corpora):
     loader = _loader(corpora, 0, rank=0, world=100, epochs=None)  # 45 samples for 100 ranks: rank 0 gets none
     assert loader.samples_per_epoch == 0
@@ -136,7 +165,7 @@ def test_reads_a_corpus_through_fsspec(corpora):
                 fs.pipe(f"/bridge/{corpus.name}/{path.relative_to(corpus)}", path.read_bytes())
     local = [_uids(b) for b in _loader(corpora, 0)]
     remote = BridgeLoader(StreamConfig([Source("memory://bridge/images", 1.0), Source("memory://bridge/videos", 2.0)],
-                                       seed=7, max_tokens=MAX_TOKENS, shuffle_buffer=6),
+                                       seed=7, max_tokens=MAX_TOKENS, shuffle_buffer=6, mixing="sizes"),
                           LoaderConfig(num_workers=0, epochs=1), processor=tagged)
     assert [_uids(b) for b in remote] == local
 

@@ -1,16 +1,25 @@
-"""Weighted interleaving of several corpora (documents, images, videos), deterministic given the seed.
+"""Weighted mixing of several corpora (documents, images, videos), deterministic given the seed.
 
 Each worker reads its share of every corpus; `interleave` decides, read by read, which corpus the next
-sample comes from: a corpus not yet exhausted in this epoch, with probability proportional to its weight.
-An epoch therefore holds every sample of every corpus exactly once; the weights set how the corpora are
-spread over the epoch (equal to their sizes: evenly; larger: that corpus comes earlier). To see a corpus
-twice per epoch, list it twice: each listing is partitioned and shuffled with its own seed.
+sample comes from, with probability proportional to its weight among the corpora with samples left.
+Two mixing modes (`StreamConfig.mixing`):
+
+- "weights": each corpus's share of an epoch is its weight's share (`quotas`, largest remainder): a
+  corpus given more than its size repeats (pass after pass over its samples), one given less is
+  subsampled (its first samples of this epoch's order, a different subset every epoch). The epoch keeps
+  the length of all corpora together, so `samples_per_epoch` and resume work as in "sizes".
+- "sizes": every sample of every corpus exactly once per epoch; the weights only set how the corpora are
+  spread over it.
 """
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Sequence
+
+MIX_WEIGHTS = "weights"
+MIX_SIZES = "sizes"
+MIXING_MODES = (MIX_WEIGHTS, MIX_SIZES)
 
 
 @dataclass(frozen=True)
@@ -42,3 +51,17 @@ def interleave(rng: random.Random, lengths: list[int], weights: list[float]) -> 
         if left[s] == 0:
             active.remove(s)
         yield s
+
+
+def quotas(lengths: Sequence[int], weights: Sequence[float]) -> list[int]:
+    """Samples each source gives an epoch of `sum(lengths)` samples, split by weight (largest remainder,
+    ties to the lower source number); a source with no samples gets none and its weight goes to the rest."""
+    live = [s for s, n in enumerate(lengths) if n > 0]
+    if not live:
+        return [0] * len(lengths)
+    total, wsum = sum(lengths), sum(weights[s] for s in live)
+    exact = {s: total * weights[s] / wsum for s in live}
+    q = {s: int(exact[s]) for s in live}
+    for s in sorted(live, key=lambda s: (q[s] - exact[s], s))[: total - sum(q.values())]:
+        q[s] += 1
+    return [q.get(s, 0) for s in range(len(lengths))]

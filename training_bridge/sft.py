@@ -34,7 +34,7 @@ from training_bridge.distributed import DistEnv, all_reduce_sum, init_distribute
 from training_bridge.freezing import apply_stage
 from training_bridge.loader import BridgeLoader, LoaderConfig
 from training_bridge.meter import Throughput, ThroughputMeter
-from training_bridge.mixing import Source
+from training_bridge.mixing import MIX_SIZES, MIX_WEIGHTS, Source
 from training_bridge.model_io import RecordProcessor, autocast, build_model, label_tokens, model_collate, to_device, token_logprobs
 from training_bridge.optim import build_optimizer, clip_gradients
 from training_bridge.runlog import MetricsLog
@@ -61,8 +61,10 @@ def stream_config(data: DataSpec, pad_id: int) -> StreamConfig:
     weights = data.weights or [1.0] * len(data.corpora)
     if len(weights) != len(data.corpora):
         raise ValueError(f"{len(data.corpora)} corpora but {len(weights)} weights")
+    mixing = MIX_WEIGHTS if data.weights else MIX_SIZES  # no weights: every sample once per epoch
     return StreamConfig([Source(u, w) for u, w in zip(data.corpora, weights)], seed=data.seed,
-                        shuffle_buffer=data.shuffle_buffer, max_tokens=data.max_tokens, pad_id=pad_id)
+                        shuffle_buffer=data.shuffle_buffer, max_tokens=data.max_tokens, pad_id=pad_id,
+                        mixing=mixing)
 
 
 def seed_everything(seed: int) -> None:

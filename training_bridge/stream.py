@@ -1,7 +1,7 @@
 """The streaming dataset: one (rank, worker)'s share of every corpus → decoded, processed, batched samples.
 
 Per epoch, each consumer `c = rank * num_workers + worker` (of `world_size * num_workers`) reads its pieces
-of every corpus (`shards.partition`), interleaves the corpora by weight (`mixing.interleave`), shuffles
+of every corpus (`shards.partition`), mixes the corpora by weight (`mixing`), shuffles
 through a buffer (`order.shuffled`), then per sample: parse the tar range (`tar_members`), decode
 (`decode`), process (`processor`), and form batches under the token budget (`collate.TokenBudget`).
 
@@ -29,7 +29,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from training_bridge.collate import Collate, TokenBudget, pad_collate
 from training_bridge.decode import DecodeLimits, decode_sample
-from training_bridge.mixing import Source, interleave
+from training_bridge.mixing import MIX_WEIGHTS, MIXING_MODES, Source, interleave, quotas
 from training_bridge.order import READ, shuffled
 from training_bridge.processor import ByteProcessor, Processor
 from training_bridge.reader import RangeReader
@@ -56,6 +56,11 @@ class StreamConfig:
     pad_id: int = 0
     max_member_bytes: int = 256 << 20
     decode: DecodeLimits = field(default_factory=DecodeLimits)
+    mixing: str = MIX_WEIGHTS  # "weights": shares by weight; "sizes": every sample once (`mixing`)
+
+    def __post_init__(self) -> None:
+        if self.mixing not in MIXING_MODES:
+            raise ValueError(f"mixing must be one of {MIXING_MODES}, got {self.mixing!r}")
 
 
 @dataclass
@@ -72,6 +77,12 @@ class Progress:
 def derived_seed(*parts: int) -> int:
     """A 64-bit seed from integers, via numpy's SeedSequence (no Python hash randomisation)."""
     return int(np.random.SeedSequence(list(parts)).generate_state(2, np.uint64)[0])
+
+
+def _passes(pieces: list[Piece]) -> Iterator[int]:
+    """The sample numbers of `pieces` in order, pass after pass (a corpus weighted above its size repeats)."""
+    while True:
+        yield from chain.from_iterable(range(p.start, p.stop) for p in pieces)
 
 
 class ShardStream(IterableDataset):
@@ -114,12 +125,13 @@ class ShardStream(IterableDataset):
         """READ/EMIT events of logical `worker`'s epoch: mixed, then shuffled sample numbers."""
         consumer = self.rank * num_workers + worker
         pieces = self.pieces(worker, num_workers)
-        per_source = [chain.from_iterable(range(p.start, p.stop) for p in ps) for ps in pieces]
+        per_source = [_passes(ps) for ps in pieces]
         mix_rng = random.Random(derived_seed(self.config.seed, self.epoch, consumer, 0))
         buf_rng = random.Random(derived_seed(self.config.seed, self.epoch, consumer, 1))
         lengths = [sum(len(p) for p in ps) for ps in pieces]
         weights = [src.weight for src in self.config.sources]
-        reads = ((s, next(per_source[s])) for s in interleave(mix_rng, lengths, weights))
+        counts = quotas(lengths, weights) if self.config.mixing == MIX_WEIGHTS else lengths
+        reads = ((s, next(per_source[s])) for s in interleave(mix_rng, counts, weights))
         return shuffled(reads, self.config.shuffle_buffer, buf_rng)
 
     # -- one sample --------------------------------------------------------------------------------------------

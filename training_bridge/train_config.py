@@ -32,7 +32,7 @@ class DataSpec:
     """Corpora read through `training_bridge.loader.BridgeLoader` (one mixing weight per corpus)."""
 
     corpora: list[str] = field(default_factory=list)  # corpus folders or fsspec URLs
-    weights: list[float] = field(default_factory=list)  # [] : all 1.0
+    weights: list[float] = field(default_factory=list)  # each corpus's share of an epoch; [] : by corpus size
     seed: int = 0
     shuffle_buffer: int = 256
     max_tokens: int = 8192  # token budget per micro-batch; longer samples are skipped (counted)
