@@ -60,6 +60,8 @@ _SCRIPTS = [
 def detect_language(text: str) -> str:
     """A cheap script heuristic: the language of the most frequent non-Latin script if it makes up at
     least 30% of the letters ("ja" wins over "zh" when kana are present), else "en"."""
+    if text.isascii():  # no non-Latin script can occur: skip the per-character loop
+        return "en"
     counts: dict[str, int] = {}
     letters = 0
     for c in text:

@@ -172,6 +172,7 @@ class PdfPages(Operator):
         pix = display_list.get_pixmap(matrix=pymupdf.Matrix(scale, scale), alpha=False,
                                       colorspace=pymupdf.csGRAY if gray else pymupdf.csRGB)
         regions = extract_regions(page, pix.width / rect.width, display_list)
-        pixels = np.frombuffer(pix.samples, dtype=np.uint8).reshape(pix.height, pix.width, pix.n)
+        # a view of the pixmap's memory: page_row copies it once, while `pix` is still alive here
+        pixels = np.frombuffer(pix.samples_mv, dtype=np.uint8).reshape(pix.height, pix.width, pix.n)
         return page_row(index, n_pages, pixels[..., 0] if gray else pixels, 72.0 * pix.width / rect.width,
                         regions, self.config.min_text_chars)
