@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from operators.base import Operator, Reject, Row
-from operators.media_text import DEFAULT_PROMPTS, conversation_from_meta, meta_of
+from operators.base import Operator, Row
+from operators.media_text import DEFAULT_PROMPTS, meta_of, sample_conversation
 from schemas.record import SampleRecord, sample_key
-from schemas.tables import FILTERED, SINK_SCHEMA
+from schemas.tables import SINK_SCHEMA
 
 EXT = {"jpeg": "jpg", "png": "png"}
 
@@ -37,10 +37,7 @@ class ImageSample(Operator):
 
     def process(self, row: Row) -> Iterable[Row]:
         meta = meta_of(row)
-        try:
-            task, turns = conversation_from_meta(meta, "image", self.cfg.caption_prompt)
-        except ValueError as e:
-            raise Reject(str(e), FILTERED, "no_text") from e
+        task, turns = sample_conversation(meta, "image", self.cfg.caption_prompt)
         key = sample_key(row["input_id"], "image")
         record = SampleRecord(
             key=key,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from operators.base import Reject
 from schemas.record import (
     TASK_CAPTION,
     TASK_CONVERSATION,
@@ -23,6 +24,7 @@ from schemas.record import (
     TASK_VIDEO_QA,
     Turn,
 )
+from schemas.tables import FILTERED
 
 PLACEHOLDERS = {"image": "<image>", "video": "<video>"}
 USER_ROLES = {"user", "human"}
@@ -75,6 +77,15 @@ def with_placeholder(turns: list[Turn], media: str) -> list[Turn]:
     if out[-1].role != "assistant":
         raise ValueError("a conversation must end with an assistant turn")
     return out
+
+
+def sample_conversation(meta: dict[str, Any], media: str, prompt: str | None = None) -> tuple[str, list[Turn]]:
+    """`conversation_from_meta` for a sample operator: an input without usable text is dropped with
+    `Reject` (category filtered, error_type "no_text") and the reason."""
+    try:
+        return conversation_from_meta(meta, media, prompt)
+    except ValueError as e:
+        raise Reject(str(e), FILTERED, "no_text") from e
 
 
 def conversation_from_meta(meta: dict[str, Any], media: str, prompt: str | None = None) -> tuple[str, list[Turn]]:

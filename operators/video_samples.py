@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from operators.base import Operator, Reject, Row
-from operators.media_text import DEFAULT_PROMPTS, conversation_from_meta, meta_of
+from operators.base import Operator, Row
+from operators.media_text import DEFAULT_PROMPTS, meta_of, sample_conversation
 from schemas.record import SampleRecord, sample_key
-from schemas.tables import FILTERED, SINK_SCHEMA
+from schemas.tables import SINK_SCHEMA
 
 
 @dataclass
@@ -42,10 +42,7 @@ class VideoSample(Operator):
 
     def process(self, row: Row) -> Iterable[Row]:
         meta = meta_of(row)
-        try:
-            task, turns = conversation_from_meta(meta, "video", self.cfg.caption_prompt)
-        except ValueError as e:
-            raise Reject(str(e), FILTERED, "no_text") from e
+        task, turns = sample_conversation(meta, "video", self.cfg.caption_prompt)
         key = sample_key(row["input_id"], "video", row["policy"])
         frames = row["frames"]
         store = "frames" if frames is not None else "original"
