@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
+import sys
 from dataclasses import asdict
+from functools import partial
 
 from pipelines.build import BuildSummary
+from pipelines.config import load_config
 
 log = logging.getLogger(__name__)
 
@@ -70,3 +74,27 @@ def dump_yaml(cfg: object) -> str:
     import yaml
 
     return yaml.safe_dump(asdict(cfg), sort_keys=False)
+
+
+def register_build(sub: argparse._SubParsersAction, name: str, noun: str, description: str, inputs_help: str,
+                   target: str) -> None:
+    """Add `NAME build`; `target` is "module:ConfigClass:build_function", imported when the command runs."""
+    raw = argparse.RawDescriptionHelpFormatter
+    group = sub.add_parser(name, help=f"{noun} corpora", description=description, formatter_class=raw)
+    gsub = group.add_subparsers(dest=f"{name}_command", required=True, metavar="SUBCOMMAND")
+    b = gsub.add_parser("build", help=f"build or resume a {noun} corpus", description=description,
+                        epilog=BUILD_EPILOG, formatter_class=raw)
+    add_build_args(b, inputs_help)
+    b.set_defaults(func=partial(_run_build, name, target))
+
+
+def _run_build(name: str, target: str, args: argparse.Namespace) -> int:
+    module, config_class, build_function = target.split(":")
+    mod = importlib.import_module(module)
+    cfg = load_config(getattr(mod, config_class), args.config, run_overrides(args))
+    if args.print_config:
+        sys.stdout.write(dump_yaml(cfg))
+        return 0
+    if not args.out or not args.inputs:
+        raise SystemExit(f"{name} build needs INPUT... and --out DIR (see --help)")
+    return report(getattr(mod, build_function)(args.inputs, args.out, cfg))

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from pipelines.cli_args import BUILD_EPILOG, add_build_args, dump_yaml, report, run_overrides
-from pipelines.config import load_config
+from pipelines.cli_args import register_build
 
 IMAGES_HELP = """\
 Pack images with their captions or conversations into MiniCPM-V 4.5 samples ({key}.jpg + {key}.json).
@@ -21,24 +19,8 @@ decision is written to DIR/dedup/duplicates.parquet and each dropped image to DI
 """
 
 
-def _build(args: argparse.Namespace) -> int:
-    from pipelines.images import ImagesConfig, build_images
-
-    cfg = load_config(ImagesConfig, args.config, run_overrides(args))
-    if args.print_config:
-        sys.stdout.write(dump_yaml(cfg))
-        return 0
-    if not args.out or not args.inputs:
-        raise SystemExit("images build needs INPUT... and --out DIR (see --help)")
-    return report(build_images(args.inputs, args.out, cfg))
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `images build`."""
-    images = sub.add_parser("images", help="image-text corpora", description=IMAGES_HELP,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    isub = images.add_subparsers(dest="images_command", required=True, metavar="SUBCOMMAND")
-    b = isub.add_parser("build", help="build or resume an image corpus", description=IMAGES_HELP,
-                        epilog=BUILD_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_build_args(b, "image folders (with .txt/.json sidecars), manifests (.parquet/.jsonl/.csv), images, globs")
-    b.set_defaults(func=_build)
+    register_build(sub, "images", "image", IMAGES_HELP,
+                   "image folders (with .txt/.json sidecars), manifests (.parquet/.jsonl/.csv), images, globs",
+                   "pipelines.images:ImagesConfig:build_images")

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from pipelines.cli_args import BUILD_EPILOG, add_build_args, dump_yaml, report, run_overrides
-from pipelines.config import load_config
+from pipelines.cli_args import register_build
 
 VIDEOS_HELP = """\
 Pack videos with their captions or question-answer pairs into MiniCPM-V 4.5 samples: {key}.000.jpg,
@@ -24,24 +22,8 @@ frames that decode when enough survive (frames.min_decoded_fraction), else they 
 """
 
 
-def _build(args: argparse.Namespace) -> int:
-    from pipelines.videos import VideosConfig, build_videos
-
-    cfg = load_config(VideosConfig, args.config, run_overrides(args))
-    if args.print_config:
-        sys.stdout.write(dump_yaml(cfg))
-        return 0
-    if not args.out or not args.inputs:
-        raise SystemExit("videos build needs INPUT... and --out DIR (see --help)")
-    return report(build_videos(args.inputs, args.out, cfg))
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `videos build`."""
-    videos = sub.add_parser("videos", help="video corpora", description=VIDEOS_HELP,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    vsub = videos.add_subparsers(dest="videos_command", required=True, metavar="SUBCOMMAND")
-    b = vsub.add_parser("build", help="build or resume a video corpus", description=VIDEOS_HELP,
-                        epilog=BUILD_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_build_args(b, "video folders (with .txt/.json sidecars), manifests (.parquet/.jsonl/.csv), videos, globs")
-    b.set_defaults(func=_build)
+    register_build(sub, "videos", "video", VIDEOS_HELP,
+                   "video folders (with .txt/.json sidecars), manifests (.parquet/.jsonl/.csv), videos, globs",
+                   "pipelines.videos:VideosConfig:build_videos")
