@@ -21,6 +21,12 @@ Each step:
 With several processes each rank runs its own prompts; gradients are summed across ranks by hand
 (`distributed.all_reduce_gradients`) so ranks may skip different groups. FSDP is not supported here
 (generation needs whole weights); DDP-style replication is.
+
+Why not TRL's GRPOTrainer: it expects a `PreTrainedModel` with a Hugging Face processor (our model
+slices images itself and generates from input embeddings), sums the reward functions before the group
+normalisation (the paper standardises only the preference score within the group, then weights it),
+gives reward functions no access to the policy (RLPR needs its probabilities), and has no per-prompt
+mode assignment or RLPR std filter. The clipped loss itself is a few lines (`grpo_token_loss`).
 """
 from __future__ import annotations
 
