@@ -21,6 +21,7 @@ from pipelines.manifest import Manifest, assignment_digest
 from pipelines.ray_runtime import Stage, apply_stage, init_ray
 from pipelines.sink import ShardResult, completed_shards, prepare_dirs, shard_name, write_stream
 from schemas.tables import INPUT_SCHEMA
+from pipelines.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +87,11 @@ def _check_resume(out_dir: Path, pipeline: str, prefix: str, digest: str, per_sh
     if m is None:
         return Manifest(pipeline=pipeline, prefix=prefix, assignment=digest, inputs_per_shard=per_shard, n_inputs=n)
     if m.pipeline != pipeline or m.prefix != prefix:
-        raise SystemExit(
+        raise UserError(
             f"{out_dir} holds a '{m.pipeline}' corpus (prefix '{m.prefix}'); build '{pipeline}' into another --out folder."
         )
     if m.assignment != digest:
-        raise SystemExit(
+        raise UserError(
             f"{out_dir} was started with different inputs or shard size; resuming would renumber shards. "
             "Use the same inputs and --inputs-per-shard, or a new --out folder."
         )

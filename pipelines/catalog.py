@@ -33,6 +33,7 @@ import duckdb
 
 from pipelines.manifest import MANIFEST
 from pipelines.sink import ERRORS, STATS
+from pipelines.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def register_fsspec(con: duckdb.DuckDBPyConnection, paths: Sequence[str], force:
             try:
                 fs = fsspec.filesystem(scheme)
             except (ImportError, ValueError) as e:
-                raise SystemExit(f"cannot read {scheme}:// through fsspec ({e}); install its fsspec package "
+                raise UserError(f"cannot read {scheme}:// through fsspec ({e}); install its fsspec package "
                                  f"(s3fs, gcsfs, adlfs) or let DuckDB's httpfs read it (drop --fsspec)") from e
             if not con.filesystem_is_registered(fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]):
                 con.register_filesystem(fs)
@@ -115,7 +116,7 @@ def connect(database: str = ":memory:", *, read_only: bool = False, init_sql: st
 
 
 def read_manifest(con: duckdb.DuckDBPyConnection, path: str) -> dict:
-    """The parsed `manifest.json` of a corpus folder (local or URL); SystemExit with advice when absent."""
+    """The parsed `manifest.json` of a corpus folder (local or URL); UserError with advice when absent."""
     mpath = f"{path.rstrip('/')}/{MANIFEST}"
     try:
         if is_url(path):
@@ -123,7 +124,7 @@ def read_manifest(con: duckdb.DuckDBPyConnection, path: str) -> dict:
         else:
             text = Path(mpath).read_text()
     except (FileNotFoundError, IndexError, duckdb.Error) as e:
-        raise SystemExit(f"no {MANIFEST} in {path}: {NOT_A_CORPUS} ({type(e).__name__})") from e
+        raise UserError(f"no {MANIFEST} in {path}: {NOT_A_CORPUS} ({type(e).__name__})") from e
     return json.loads(text)
 
 
@@ -154,17 +155,17 @@ def _labels(paths: Sequence[str]) -> list[str]:
 def resolve_corpora(con: duckdb.DuckDBPyConnection, dirs: Sequence[str | os.PathLike]) -> list[Corpus]:
     """Check each folder is a corpus (manifest + stats files) and give it a label."""
     if not dirs:
-        raise SystemExit("no corpus folder given")
+        raise UserError("no corpus folder given")
     paths = [normalize(d) for d in dirs]
     corpora = []
     for label, path in zip(_labels(paths), paths):
         m = read_manifest(con, path)
         prefix, pipeline = m.get("prefix"), m.get("pipeline")
         if not prefix:
-            raise SystemExit(f"{path}/{MANIFEST} has no 'prefix': {NOT_A_CORPUS}")
+            raise UserError(f"{path}/{MANIFEST} has no 'prefix': {NOT_A_CORPUS}")
         c = Corpus(label=label, path=path, pipeline=pipeline or "", prefix=prefix)
         if not _has_files(con, c.file(STATS, f"{prefix}-*.parquet")):
-            raise SystemExit(f"no {STATS}/{prefix}-*.parquet under {path}: {NOT_A_CORPUS} "
+            raise UserError(f"no {STATS}/{prefix}-*.parquet under {path}: {NOT_A_CORPUS} "
                              "(a build writes a shard's stats file when the shard is complete)")
         corpora.append(c)
     return corpora
@@ -253,7 +254,7 @@ def default_db(dirs: Sequence[str | os.PathLike]) -> Path:
     """`DIR/catalog.duckdb` beside the first corpus; a URL corpus needs an explicit database path."""
     first = str(dirs[0])
     if is_url(first):
-        raise SystemExit(f"{first} is remote: give a local database file with --db PATH (e.g. --db corpus.duckdb)")
+        raise UserError(f"{first} is remote: give a local database file with --db PATH (e.g. --db corpus.duckdb)")
     return Path(normalize(first)) / CATALOG_FILE
 
 
@@ -306,7 +307,7 @@ def open_catalog(target: str | os.PathLike | Sequence[str | os.PathLike], *, ini
         t = str(targets[0])
         if not is_url(t) and t.endswith(".duckdb"):
             if not Path(t).is_file():
-                raise SystemExit(f"no catalog database {t}: create it with `mmcorpus stats catalog DIR... --db {t}`")
+                raise UserError(f"no catalog database {t}: create it with `mmcorpus stats catalog DIR... --db {t}`")
             return _open_file(t, init_sql, use_fsspec)
         if not is_url(t) and (Path(t) / CATALOG_FILE).is_file():
             log.debug("using %s", Path(t) / CATALOG_FILE)

@@ -8,6 +8,7 @@ import pkgutil
 import sys
 
 import pipelines.commands
+from pipelines.errors import UserError
 
 DESCRIPTION = """\
 mmcorpus builds MiniCPM-V 4.5 training corpora and trains on them.
@@ -46,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.func(args) or 0)
+    except UserError as e:
+        logging.getLogger("mmcorpus").error("%s", e)
+        return 2
     except BrokenPipeError:  # `mmcorpus ... | head`: the reader left; not an error
         sys.stderr.close()
         return 0

@@ -11,6 +11,7 @@ from functools import partial
 
 from pipelines.build import BuildSummary
 from pipelines.config import load_config
+from pipelines.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -96,5 +97,5 @@ def _run_build(name: str, target: str, args: argparse.Namespace) -> int:
         sys.stdout.write(dump_yaml(cfg))
         return 0
     if not args.out or not args.inputs:
-        raise SystemExit(f"{name} build needs INPUT... and --out DIR (see --help)")
+        raise UserError(f"{name} build needs INPUT... and --out DIR (see --help)")
     return report(getattr(mod, build_function)(args.inputs, args.out, cfg))

@@ -17,6 +17,7 @@ from PIL import Image  # noqa: E402
 
 from pipelines.show import fetch_sample  # noqa: E402
 from pipelines.sink import STATS  # noqa: E402
+from pipelines.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def contact_sheet(corpus_dir: str | Path, out_png: str | Path, per_level: int = 
     chosen = {lv: sorted((r for r in stats if r["noise_level"] == lv), key=lambda r: r["key"])[:per_level] for lv in LEVELS}
     levels = [lv for lv in LEVELS if chosen[lv]]
     if not levels:
-        raise SystemExit(f"{corpus_dir} holds no document samples to show")
+        raise UserError(f"{corpus_dir} holds no document samples to show")
     fig, axes = plt.subplots(len(levels), per_level, figsize=(6 * per_level, 6.2 * len(levels)), squeeze=False)
     for i, lv in enumerate(levels):
         for j in range(per_level):

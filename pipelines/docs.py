@@ -20,6 +20,7 @@ from pipelines.build import BuildSummary, RunConfig, run_build
 from pipelines.config import to_dict
 from pipelines.inputs import expand_inputs
 from pipelines.ray_runtime import Stage
+from pipelines.errors import UserError
 
 DOC_KINDS = {".pdf": "pdf", **{e: "image" for e in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")}}
 
@@ -66,6 +67,6 @@ def build_docs(inputs: list[str], out_dir: Path, cfg: DocsConfig | None = None) 
     cfg = cfg or DocsConfig()
     items = expand_inputs(inputs, DOC_KINDS)
     if not items:
-        raise SystemExit(f"no PDFs or page images found in {inputs}")
+        raise UserError(f"no PDFs or page images found in {inputs}")
     return run_build(pipeline="docs", inputs=items, stages=docs_stages(cfg), out_dir=Path(out_dir), run=cfg.run,
                      config_record=to_dict(cfg))

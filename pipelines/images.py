@@ -39,6 +39,7 @@ from pipelines.config import to_dict
 from pipelines.ray_runtime import Stage, apply_stage, init_ray
 from pipelines.sink import atomic_write_parquet
 from schemas.tables import IMAGE_FINGERPRINT_SCHEMA, INPUT_SCHEMA
+from pipelines.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ def build_images(inputs: list[str], out_dir: Path, cfg: ImagesConfig | None = No
     out_dir = Path(out_dir)
     items = collect_inputs(inputs, "image")
     if not items:
-        raise SystemExit(f"no images found in {inputs}")
+        raise UserError(f"no images found in {inputs}")
     decision = dedup_pass(items, out_dir, cfg)
     return run_build(pipeline="images", inputs=items, stages=images_stages(cfg, decision), out_dir=out_dir,
                      run=cfg.run, config_record=to_dict(cfg))

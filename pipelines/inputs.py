@@ -15,6 +15,7 @@ from pathlib import Path
 import fsspec
 
 from pipelines.build import InputItem
+from pipelines.errors import UserError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
@@ -58,7 +59,7 @@ def _expand_one(spec: str, exts: set[str]) -> list[tuple[str, str]]:
         return [(p, os.path.relpath(p, root)) for p in sorted(glob.glob(spec, recursive=True)) if Path(p).is_file()]
     if path.is_file():
         return [(str(path), path.name)]
-    raise FileNotFoundError(f"input {spec!r} is not a file, folder, glob, @list file or URL")
+    raise UserError(f"input {spec!r} is not a file, folder, glob, @list file or URL: check the path")
 
 
 def expand_inputs(specs: list[str], kinds: dict[str, str]) -> list[InputItem]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pipelines.catalog import NOT_A_CORPUS, connect, is_url, read_manifest, normalize, sql_str
 from pipelines.sink import SHARDS, STATS
+from pipelines.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class Sample:
 
 
 def locate(corpus_dir: str | os.PathLike, key: str, *, init_sql: str | None = None, use_fsspec: bool | None = None) -> Location:
-    """The stats row of `key` (or of the only key starting with it); SystemExit with advice otherwise."""
+    """The stats row of `key` (or of the only key starting with it); UserError with advice otherwise."""
     path = normalize(corpus_dir)
     con = connect(init_sql=init_sql, urls=[path], use_fsspec=use_fsspec)
     try:
@@ -58,17 +59,17 @@ def locate(corpus_dir: str | os.PathLike, key: str, *, init_sql: str | None = No
                 "WHERE starts_with(key, ?) ORDER BY key LIMIT 6", [key]
             ).fetchall()
         except Exception as e:  # duckdb.IOException when nothing matches the glob
-            raise SystemExit(f"no {STATS}/{prefix}-*.parquet under {path}: {NOT_A_CORPUS} ({e})") from e
+            raise UserError(f"no {STATS}/{prefix}-*.parquet under {path}: {NOT_A_CORPUS} ({e})") from e
     finally:
         con.close()
     exact = [r for r in rows if r[0] == key]
     if exact:
         rows = exact
     if not rows:
-        raise SystemExit(f"no sample with key {key!r} in {path}; list some with: "
+        raise UserError(f"no sample with key {key!r} in {path}; list some with: "
                          f"mmcorpus stats query {corpus_dir} \"SELECT key, task, shard FROM samples LIMIT 10\"")
     if len(rows) > 1:
-        raise SystemExit(f"{key!r} is the start of several keys ({', '.join(r[0] for r in rows[:5])}, ...): give more characters")
+        raise UserError(f"{key!r} is the start of several keys ({', '.join(r[0] for r in rows[:5])}, ...): give more characters")
     k, shard, offset, size, members = rows[0]
     return Location(k, shard, int(offset), int(size), list(members or []))
 

@@ -17,6 +17,7 @@ from operators.video_samples import VideoSample, VideoSampleConfig
 from pipelines.build import BuildSummary, RunConfig, run_build
 from pipelines.config import to_dict
 from pipelines.ray_runtime import Stage
+from pipelines.errors import UserError
 
 
 @dataclass
@@ -52,6 +53,6 @@ def build_videos(inputs: list[str], out_dir: Path, cfg: VideosConfig | None = No
     cfg = cfg or VideosConfig()
     items = collect_inputs(inputs, "video")
     if not items:
-        raise SystemExit(f"no videos found in {inputs}")
+        raise UserError(f"no videos found in {inputs}")
     return run_build(pipeline="videos", inputs=items, stages=videos_stages(cfg), out_dir=Path(out_dir), run=cfg.run,
                      config_record=to_dict(cfg))

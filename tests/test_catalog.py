@@ -23,6 +23,7 @@ from pipelines.catalog import CATALOG_FILE, build_catalog, open_catalog, sql_str
 from pipelines.ray_runtime import Stage
 from schemas.record import SampleRecord, Turn, sample_key
 from schemas.tables import DUPLICATE, ERROR_SCHEMA, FILTERED, SINK_SCHEMA, STATS_SCHEMA
+from pipelines.errors import UserError
 
 TASKS = ("ocr", "reconstruct", "infer_masked", "transcribe_page")
 NOISE = {"ocr": "light", "reconstruct": "medium", "infer_masked": "masked", "transcribe_page": "none"}
@@ -189,10 +190,10 @@ def test_catalog_sees_new_shards_without_refresh(corpora, tmp_path):
 
 
 def test_clear_errors_for_folders_that_are_not_corpora(tmp_path):
-    with pytest.raises(SystemExit, match="is it a corpus folder built by mmcorpus"):
+    with pytest.raises(UserError, match="is it a corpus folder built by mmcorpus"):
         build_catalog([tmp_path])
     (tmp_path / "manifest.json").write_text(json.dumps({"prefix": "docs", "pipeline": "docs"}))
-    with pytest.raises(SystemExit, match=r"no stats/docs-\*\.parquet under"):
+    with pytest.raises(UserError, match=r"no stats/docs-\*\.parquet under"):
         open_catalog(tmp_path)
 
 
@@ -211,7 +212,7 @@ def test_tables_doc_lists_every_column():
         assert f"`{name}`" in doc, f"docs/TABLES.md does not document column {name}"
 
 
-def test_stats_cli_catalog_and_query_formats(corpora, tmp_path, capsys):
+def test_stats_cli_catalog_and_query_formats(corpora, tmp_path, capsys, caplog):
     from pipelines.cli import main
 
     d = str(corpora["images"])
@@ -231,8 +232,8 @@ def test_stats_cli_catalog_and_query_formats(corpora, tmp_path, capsys):
     assert pq.read_table(tmp_path / "q.parquet").num_rows == sum(r["n"] for r in got)
     assert main(["stats", "query", db, "SELECT * FROM samples", "--max-rows", "3"]) == 0
     assert "first 3 rows shown" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="add --out FILE"):
-        main(["stats", "query", db, sql, "--format", "csv"])
+    assert main(["stats", "query", db, sql, "--format", "csv"]) == 2  # a user error: advice, exit status 2
+    assert "add --out FILE" in caplog.text
 
 
 def to_memory_fs(src: Path, name: str) -> str:
@@ -249,7 +250,7 @@ def to_memory_fs(src: Path, name: str) -> str:
 def test_url_corpus_through_fsspec(corpora, tmp_path):
     """A URL corpus is read in place (here fsspec's memory://, standing in for s3:// or gs://)."""
     url = to_memory_fs(corpora["images"], "bucket-a/corpus-images")
-    with pytest.raises(SystemExit, match="give a local database file with --db"):
+    with pytest.raises(UserError, match="give a local database file with --db"):
         build_catalog([url])
     db, cs = build_catalog([url, corpora["videos"]], tmp_path / "remote.duckdb")
     assert cs[0].path == url and cs[0].label == "corpus-images"

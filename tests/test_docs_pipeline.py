@@ -12,6 +12,7 @@ from pipelines.build import RunConfig
 from pipelines.demo_corpus import generate_demo_corpus
 from pipelines.docs import DocsConfig, build_docs
 from pipelines.manifest import Manifest
+from pipelines.errors import UserError
 
 
 def _cfg(seed: int = 0) -> DocsConfig:
@@ -108,7 +109,7 @@ def test_resume_skips_completed_shards_and_redoes_partial_ones(ray_session, buil
 
 
 def test_changed_inputs_are_refused(ray_session, built, demo_inputs):
-    with pytest.raises(SystemExit, match="different inputs"):
+    with pytest.raises(UserError, match="different inputs"):
         build_docs(demo_inputs[:2], built, _cfg())
 
 

@@ -11,6 +11,7 @@ from pipelines.cli import main
 from pipelines.show import IndexMismatch, fetch_sample, parse_members, read_range
 from schemas.record import SampleRecord
 from test_catalog import corpora  # noqa: F401 - the session's test corpora (module fixture)
+from pipelines.errors import UserError
 
 
 def tar_members(tar_path) -> dict[str, bytes]:
@@ -52,7 +53,7 @@ def test_fetch_sample_by_key_and_prefix(corpora):  # noqa: F811
     rec = SampleRecord.from_json(s.members[f"{row['key']}.json"])
     assert rec.key == row["key"] and rec.input_id == row["input_id"]
     assert fetch_sample(d, row["key"][:12]).location == s.location
-    with pytest.raises(SystemExit, match="no sample with key"):
+    with pytest.raises(UserError, match="no sample with key"):
         fetch_sample(d, "ffffffffffffffffffff-nope")
 
 

@@ -6,6 +6,7 @@ import json
 import sys
 
 from pipelines.show import Sample, describe_member, fetch_sample, write_members
+from pipelines.errors import UserError
 
 EPILOG = """\
 The sample is read with one seek and one read of `size` bytes at `offset` in shards/{shard}, as the
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if args.member:
         name = f"{sample.location.key}.{args.member.lstrip('.')}"
         if name not in sample.members:
-            raise SystemExit(f"{sample.location.key} has no member .{args.member}; it has: "
+            raise UserError(f"{sample.location.key} has no member .{args.member}; it has: "
                              + ", ".join(n.split(".", 1)[1] for n in sample.members))
         sys.stdout.buffer.write(sample.members[name])
         sys.stdout.buffer.flush()

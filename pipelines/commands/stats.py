@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from pipelines.catalog import CATALOG_FILE, build_catalog, is_url, normalize, open_catalog, sql_str
+from pipelines.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ def run_query(args: argparse.Namespace) -> int:
                 print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
             return 0
         if not args.out:
-            raise SystemExit(f"--format {args.format} writes a file: add --out FILE")
+            raise UserError(f"--format {args.format} writes a file: add --out FILE")
         options = {"csv": "FORMAT csv, HEADER true", "json": "FORMAT json, ARRAY true", "parquet": "FORMAT parquet"}[args.format]
         out = args.out if is_url(args.out) else str(Path(args.out).expanduser().resolve())
         con.execute(f"COPY ({sql}) TO {sql_str(out)} ({options})")
@@ -196,7 +197,7 @@ def run_report(args: argparse.Namespace) -> int:
     else:
         local = [d for d in args.dirs if not is_url(d)]
         if not local:
-            raise SystemExit("every DIR is remote: give the report file with --out FILE.html")
+            raise UserError("every DIR is remote: give the report file with --out FILE.html")
         out = Path(normalize(local[0])) / "report.html"
     path = write_report(args.dirs, out, init_sql=args.init_sql, use_fsspec=args.fsspec)
     print(f"report {path}")
