@@ -17,11 +17,11 @@ from typing import Any
 import pyarrow as pa
 from tqdm import tqdm
 
+from pipelines.errors import UserError
 from pipelines.manifest import Manifest, assignment_digest
 from pipelines.ray_runtime import Stage, apply_stage, init_ray
 from pipelines.sink import ShardResult, completed_shards, prepare_dirs, shard_name, write_stream
 from schemas.tables import INPUT_SCHEMA
-from pipelines.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -31,9 +31,9 @@ from typing import Sequence
 
 import duckdb
 
+from pipelines.errors import UserError
 from pipelines.manifest import MANIFEST
 from pipelines.sink import ERRORS, STATS
-from pipelines.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pyarrow.dataset as pads  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from pipelines.errors import UserError  # noqa: E402
 from pipelines.show import fetch_sample  # noqa: E402
 from pipelines.sink import STATS  # noqa: E402
-from pipelines.errors import UserError
 
 log = logging.getLogger(__name__)
 

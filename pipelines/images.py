@@ -36,10 +36,10 @@ from operators.manifest_inputs import collect_inputs
 from operators.media_text import conversation_from_meta
 from pipelines.build import BuildSummary, InputItem, RunConfig, run_build
 from pipelines.config import to_dict
+from pipelines.errors import UserError
 from pipelines.ray_runtime import Stage, apply_stage, init_ray
 from pipelines.sink import atomic_write_parquet
 from schemas.tables import IMAGE_FINGERPRINT_SCHEMA, INPUT_SCHEMA
-from pipelines.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.catalog import NOT_A_CORPUS, connect, is_url, read_manifest, normalize, sql_str
-from pipelines.sink import SHARDS, STATS
+from pipelines.catalog import NOT_A_CORPUS, connect, is_url, normalize, read_manifest, sql_str
 from pipelines.errors import UserError
+from pipelines.sink import SHARDS, STATS
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from operators.video_frames import VideoFrames, VideoFramesConfig
 from operators.video_samples import VideoSample, VideoSampleConfig
 from pipelines.build import BuildSummary, RunConfig, run_build
 from pipelines.config import to_dict
-from pipelines.ray_runtime import Stage
 from pipelines.errors import UserError
+from pipelines.ray_runtime import Stage
 
 
 @dataclass

@@ -20,10 +20,10 @@ from PIL import Image
 from operators.base import Operator, Reject
 from pipelines.build import InputItem, RunConfig, run_build
 from pipelines.catalog import CATALOG_FILE, build_catalog, open_catalog, sql_str
+from pipelines.errors import UserError
 from pipelines.ray_runtime import Stage
 from schemas.record import SampleRecord, Turn, sample_key
 from schemas.tables import DUPLICATE, ERROR_SCHEMA, FILTERED, SINK_SCHEMA, STATS_SCHEMA
-from pipelines.errors import UserError
 
 TASKS = ("ocr", "reconstruct", "infer_masked", "transcribe_page")
 NOISE = {"ocr": "light", "reconstruct": "medium", "infer_masked": "masked", "transcribe_page": "none"}

@@ -11,8 +11,8 @@ import pytest
 from pipelines.build import RunConfig
 from pipelines.demo_corpus import generate_demo_corpus
 from pipelines.docs import DocsConfig, build_docs
-from pipelines.manifest import Manifest
 from pipelines.errors import UserError
+from pipelines.manifest import Manifest
 
 
 def _cfg(seed: int = 0) -> DocsConfig:

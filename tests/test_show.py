@@ -8,10 +8,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.cli import main
+from pipelines.errors import UserError
 from pipelines.show import IndexMismatch, fetch_sample, parse_members, read_range
 from schemas.record import SampleRecord
 from test_catalog import corpora  # noqa: F401 - the session's test corpora (module fixture)
-from pipelines.errors import UserError
 
 
 def tar_members(tar_path) -> dict[str, bytes]:

@@ -5,8 +5,8 @@ import argparse
 import json
 import sys
 
-from pipelines.show import Sample, describe_member, fetch_sample, write_members
 from pipelines.errors import UserError
+from pipelines.show import Sample, describe_member, fetch_sample, write_members
 
 EPILOG = """\
 The sample is read with one seek and one read of `size` bytes at `offset` in shards/{shard}, as the
