@@ -6,6 +6,8 @@ benchmark reports both: the measured wall ratio, and the ratio the pipeline reac
 """
 from __future__ import annotations
 
+import os
+
 import psutil
 
 
@@ -25,3 +27,14 @@ def tree_cpu_seconds() -> dict[int, float]:
 def cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
     """CPU seconds spent between two `tree_cpu_seconds` snapshots (processes that ended are lost)."""
     return sum(v - before.get(pid, 0.0) for pid, v in after.items())
+
+
+def print_ratios(unit: str, n: int, floor: tuple[float, float], pipeline: tuple[float, float], num_cpus: int,
+                 width: int) -> None:
+    """The three ratio lines every throughput benchmark ends with: wall-clock ratio, CPU ms per `unit`,
+    and the ratio reached with `num_cpus` cores kept busy; `floor`/`pipeline` are (seconds, CPU seconds)."""
+    (floor_s, floor_cpu), (pipe_s, pipe_cpu) = floor, pipeline
+    print(f"{'ratio pipeline / floor (wall clock)':{width}s} {floor_s / pipe_s:8.2f}x  (target >= 1.5x)")
+    print(f"{f'CPU ms per {unit}: floor / pipeline':{width}s} {1000 * floor_cpu / n:8.2f} / {1000 * pipe_cpu / n:.2f}")
+    print(f"{f'ratio with {num_cpus} cores kept busy (CPU time)':{width}s} "
+          f"{num_cpus * floor_cpu / pipe_cpu:8.2f}x  (load average {os.getloadavg()[0]:.1f})")

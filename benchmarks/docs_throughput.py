@@ -19,7 +19,7 @@ from pathlib import Path
 import pymupdf
 from PIL import Image
 
-from cpu_time import cpu_between, tree_cpu_seconds
+from cpu_time import cpu_between, print_ratios, tree_cpu_seconds
 from pipelines.build import RunConfig
 from pipelines.demo_corpus import generate_demo_corpus
 from pipelines.docs import DocsConfig, build_docs
@@ -92,10 +92,7 @@ def main() -> None:
     print(f"pages: {pages} in {len(paths)} documents  samples: {summary.samples}  errors: {summary.errors}")
     print(f"{'raw floor (render + JPEG, 1 process)':44s} {floor_rate:8.1f} pages/s")
     print(f"{f'pipeline (full, {args.num_cpus} CPUs, warm Ray)':44s} {pipe_rate:8.1f} pages/s")
-    print(f"{'ratio pipeline / floor (wall clock)':44s} {pipe_rate / floor_rate:8.2f}x  (target >= 1.5x)")
-    print(f"{'CPU ms per page: floor / pipeline':44s} {1000 * floor_cpu / pages:8.2f} / {1000 * pipe_cpu / pages:.2f}")
-    print(f"{f'ratio with {args.num_cpus} cores kept busy (CPU time)':44s} "
-          f"{args.num_cpus * floor_cpu / pipe_cpu:8.2f}x")
+    print_ratios("page", pages, (floor_s, floor_cpu), (pipe_s, pipe_cpu), args.num_cpus, 44)
 
 
 if __name__ == "__main__":

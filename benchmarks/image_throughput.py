@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import io
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from operators.image_ops import PIXEL_BUDGET, fit_within
 from pipelines.build import RunConfig
 from pipelines.images import ImagesConfig, build_images
 
-from cpu_time import cpu_between, tree_cpu_seconds  # beside this script
+from cpu_time import cpu_between, print_ratios, tree_cpu_seconds  # beside this script
 
 log = logging.getLogger("image_throughput")
 SIZES = ((1024, 768), (2048, 1536), (4032, 3024))
@@ -118,10 +117,7 @@ def main() -> None:
     print(f"{f'pipeline (full incl. dedup pass, {args.num_cpus} CPUs, warm Ray)':55s} {n / pipe_s:8.1f} images/s")
     if i2d_s is not None:
         print(f"{f'img2dataset ({args.num_cpus} processes, file:// URLs)':55s} {n / i2d_s:8.1f} images/s")
-    print(f"{'ratio pipeline / floor (wall clock)':55s} {floor_s / pipe_s:8.2f}x  (target >= 1.5x)")
-    print(f"{'CPU ms per image: floor / pipeline':55s} {1000 * floor_cpu / n:8.1f} / {1000 * pipe_cpu / n:.1f}")
-    print(f"{f'ratio with {args.num_cpus} cores kept busy (CPU time)':55s} "
-          f"{args.num_cpus * floor_cpu / pipe_cpu:8.2f}x  (load average {os.getloadavg()[0]:.1f})")
+    print_ratios("image", n, (floor_s, floor_cpu), (pipe_s, pipe_cpu), args.num_cpus, 55)
 
 
 if __name__ == "__main__":

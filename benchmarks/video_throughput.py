@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import io
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -29,7 +28,7 @@ from pipelines.build import RunConfig
 from pipelines.demo_videos import write_video
 from pipelines.videos import VideosConfig, build_videos
 
-from cpu_time import cpu_between, tree_cpu_seconds  # beside this script
+from cpu_time import cpu_between, print_ratios, tree_cpu_seconds  # beside this script
 
 log = logging.getLogger("video_throughput")
 
@@ -102,10 +101,7 @@ def main() -> None:
     print(f"videos: {len(paths)}  sampled frames: {frames}  samples: {summary.samples}  errors: {summary.errors}")
     print(f"{'raw floor (decord get_batch + JPEG, 1 process)':50s} {floor_rate:8.1f} frames/s")
     print(f"{f'pipeline (full, {args.num_cpus} CPUs, warm Ray)':50s} {pipe_rate:8.1f} frames/s")
-    print(f"{'ratio pipeline / floor (wall clock)':50s} {pipe_rate / floor_rate:8.2f}x  (target >= 1.5x)")
-    print(f"{'CPU ms per frame: floor / pipeline':50s} {1000 * floor_cpu / frames:8.2f} / {1000 * pipe_cpu / frames:.2f}")
-    print(f"{f'ratio with {args.num_cpus} cores kept busy (CPU time)':50s} "
-          f"{args.num_cpus * floor_cpu / pipe_cpu:8.2f}x  (load average {os.getloadavg()[0]:.1f})")
+    print_ratios("frame", frames, (floor_s, floor_cpu), (pipe_s, pipe_cpu), args.num_cpus, 50)
 
 
 if __name__ == "__main__":
