@@ -39,6 +39,8 @@ def printable(text: str) -> tuple[str, float]:
     """`text` without unprintable characters (keeping newlines and tabs), and its printable ratio."""
     if not text:
         return "", 0.0
+    if "\ufffd" not in text and text.replace("\n", "").replace("\t", "").isprintable():
+        return text.strip(), 1.0  # str.isprintable refuses a superset of _UNPRINTABLE: nothing to drop
     kept = [c for c in text if c in "\n\t" or (unicodedata.category(c) not in _UNPRINTABLE and c != "\ufffd")]
     return "".join(kept).strip(), len(kept) / len(text)
 

@@ -89,6 +89,27 @@ def test_regions_inside_page_and_match_text(two_column_page: dict) -> None:
     assert title["bbox"][0] == pytest.approx(144, abs=2) and title["bbox"][1] < 160 < title["bbox"][3]
 
 
+def test_pages_without_colour_travel_gray_and_coloured_ones_rgb(two_column_page: dict, tmp_path: Path) -> None:
+    assert two_column_page["channels"] == 1  # black text on white
+    doc = pymupdf.open()
+    for colour in ((0.8, 0.1, 0.1), (0.4, 0.4, 0.4), None):
+        page = doc.new_page(width=300, height=200)
+        page.insert_text((20, 40), "A line of text long enough to be a page.", fontsize=11)
+        if colour:  # a thin stroke: a thumbnail render would blur it to almost grey
+            page.draw_line((20, 60), (280, 60), color=colour, width=0.3)
+    pil = Image.new("RGB", (64, 64), (20, 120, 200))
+    buf = io.BytesIO()
+    pil.save(buf, "PNG")
+    doc[2].insert_image(pymupdf.Rect(20, 80, 84, 144), stream=buf.getvalue())
+    path = tmp_path / "colours.pdf"
+    doc.save(path)
+    rows = PdfPages()([input_row(path)]).to_pylist()
+    assert [r["channels"] for r in rows] == [3, 1, 3]  # red stroke, grey stroke, blue photo
+    red = page_pixels(rows[0])
+    assert (red[..., 0].astype(int) - red[..., 2] > 40).any()
+    assert PdfPages(PdfPagesConfig(color="rgb"))([input_row(path)]).to_pylist()[1]["channels"] == 3
+
+
 def test_reading_order_two_columns_left_first(two_column_page: dict) -> None:
     blocks = sorted((r for r in two_column_page["regions"] if r["granularity"] == "block"), key=lambda r: r["order"])
     texts = [" ".join(b["text"].split()) for b in blocks]
