@@ -6,6 +6,7 @@ crash renumbers nothing: it skips completed shards, redoes the rest, and ends wi
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -47,6 +48,10 @@ class RunConfig:
     seed: int = 0
     progress: bool = True
     max_rows_in_flight_mb: int = 512  # Ray Data memory budget for in-flight blocks
+    # who writes sample bytes: "workers" (tasks write part files under --out, which every node must
+    # mount; the driver splices them into shards), "driver" (bytes travel to the driver, which writes
+    # them), "auto" (workers on local Ray, driver on a cluster)
+    sink: str = "auto"
 
 
 @dataclass
@@ -96,6 +101,12 @@ def _check_resume(out_dir: Path, pipeline: str, prefix: str, digest: str, per_sh
             "Use the same inputs and --inputs-per-shard, or a new --out folder."
         )
     return m
+
+
+def _workers_write(run: RunConfig) -> bool:
+    if run.sink not in ("auto", "workers", "driver"):
+        raise UserError(f"run.sink must be auto, workers or driver, not {run.sink!r}")
+    return run.sink == "workers" or (run.sink == "auto" and not run.address)
 
 
 def run_build(
@@ -148,6 +159,8 @@ def run_build(
         per_block = max(1, min(16, table.num_rows // 32))  # few inputs: one per block, for parallelism;
         # many: up to 16 per block, since every block costs the scheduler (measured +12% pages/s)
         ds = ray.data.from_arrow([table.slice(i, per_block) for i in range(0, table.num_rows, per_block)])
+        if _workers_write(run):
+            stages = [*stages[:-1], dataclasses.replace(stages[-1], spill_dir=str(out_dir.resolve()))]
         for st in stages:
             ds = apply_stage(ds, st)
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+
+from operators.base import conform, to_rows
+from pipelines.spill import SpillWriter
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +30,10 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         ray.init(address=address, **kwargs)
     else:
         # "local": always a fresh local instance, even when `ray start` left a cluster running here
+        # keep idle workers: Ray's default (as many as CPUs, killed after 1 s idle) restarts workers
+        # between a build's stages and builds, and each restart re-imports PyMuPDF & co (~1.5 s CPU)
+        cpus = num_cpus or os.cpu_count() or 1
+        kwargs["_system_config"] = {"num_workers_soft_limit": 4 * cpus + 4}
         ray.init(address="local", num_cpus=num_cpus, **kwargs)
     log.info("ray resources: %s", ray.cluster_resources())
 
@@ -36,6 +44,10 @@ class Stage:
 
     `actors`: run in a pool of that many long-lived actors (for operators with an expensive setup such
     as OCR models); None runs stateless tasks that reuse one operator instance per worker process.
+    `rows_per_block`: re-cut the stage's input into blocks of at most this many rows first (streaming),
+    so that one task never gets more work than that, whatever size blocks the previous stage made.
+    `spill_dir`: a corpus folder; the stage's samples are written there by the task
+    (`pipelines.spill`) and only their references and stats travel on.
     """
 
     op: type
@@ -43,6 +55,8 @@ class Stage:
     num_cpus: float = 1.0
     batch_size: int = 4
     actors: int | None = None
+    rows_per_block: int | None = None
+    spill_dir: str | None = None
 
 
 _INSTANCES: dict[tuple[type, str], Any] = {}
@@ -56,26 +70,45 @@ def _instance(op: type, config: Any) -> Any:
     return _INSTANCES[k]
 
 
+def _apply(op: Any, batch: pa.Table, spill_dir: str | None) -> pa.Table:
+    if spill_dir is None:
+        return op(batch)
+    rows = SpillWriter(Path(spill_dir)).spill(list(op.run_rows(to_rows(batch))))
+    return conform(rows, op.output_schema)
+
+
 class _TaskFn:
     """A picklable stateless callable that applies a cached operator instance to a batch."""
 
-    def __init__(self, op: type, config: Any) -> None:
-        self.op, self.config = op, config
+    def __init__(self, op: type, config: Any, spill_dir: str | None) -> None:
+        self.op, self.config, self.spill_dir = op, config, spill_dir
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        return _instance(self.op, self.config)(batch)
+        return _apply(_instance(self.op, self.config), batch, self.spill_dir)
+
+
+class _ActorFn:
+    """An actor's callable: one operator instance for the actor's lifetime."""
+
+    def __init__(self, op: type, config: Any, spill_dir: str | None) -> None:
+        self.instance, self.spill_dir = op(config), spill_dir
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        return _apply(self.instance, batch, self.spill_dir)
 
 
 def apply_stage(ds: Any, stage: Stage) -> Any:
     """`ds.map_batches` for one stage, as tasks or as an actor pool."""
     from ray.data import ActorPoolStrategy
 
+    if stage.rows_per_block:
+        ds = ds.repartition(target_num_rows_per_block=stage.rows_per_block)
     common = dict(batch_size=stage.batch_size, batch_format="pyarrow", num_cpus=stage.num_cpus)
     if stage.actors:
         return ds.map_batches(
-            stage.op,
-            fn_constructor_kwargs={"config": stage.config},
+            _ActorFn,
+            fn_constructor_kwargs={"op": stage.op, "config": stage.config, "spill_dir": stage.spill_dir},
             compute=ActorPoolStrategy(min_size=1, max_size=stage.actors),
             **common,
         )
-    return ds.map_batches(_TaskFn(stage.op, stage.config), **common)
+    return ds.map_batches(_TaskFn(stage.op, stage.config, stage.spill_dir), **common)

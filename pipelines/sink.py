@@ -3,30 +3,31 @@
 Rows arrive in shard order (shard ids are contiguous in the stream). For each shard the sink writes
 
 - `shards/{prefix}-{shard:06d}.tar` to a hidden temp name, fsyncs and renames it (readers never see a
-  half shard); members of a sample are adjacent, with fixed metadata so equal samples give equal bytes;
+  half shard); members of a sample are adjacent, with fixed metadata so equal samples give equal bytes
+  (`pipelines.tar_format`). A row whose bytes a worker already wrote to a part file
+  (`pipelines.spill`) is copied from there in the kernel; the part files go once the shard is done;
 - `errors/{prefix}-{shard:06d}.parquet`: every error row (quarantined, filtered, duplicate);
 - `stats/{prefix}-{shard:06d}.parquet` **last**: one row per sample with its byte offset and size in the
   tar. Its presence marks the shard complete, so a rerun skips it.
 """
 from __future__ import annotations
 
-import io
 import logging
 import os
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, BinaryIO, Iterable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.spill import TMP_PREFIX, parts_dir
+from pipelines.tar_format import archive_tail, sample_blocks
 from schemas.tables import ERROR_SCHEMA, SAMPLE_STAT_FIELDS, SCHEMA_VERSION, STATS_SCHEMA
 
 log = logging.getLogger(__name__)
 
 SHARDS, STATS, ERRORS = "shards", "stats", "errors"
-TMP_PREFIX = ".tmp-"
 
 
 def shard_name(prefix: str, shard_id: int) -> str:
@@ -63,8 +64,9 @@ class ShardWriter:
         self.name = shard_name(prefix, shard_id)
         self.tar_path = out_dir / SHARDS / f"{self.name}.tar"
         self._tmp = self.tar_path.with_name(TMP_PREFIX + self.tar_path.name)
-        self._file: io.BufferedWriter | None = None
-        self._tar: tarfile.TarFile | None = None
+        self._file: BinaryIO | None = None
+        self._size = 0
+        self._parts: dict[str, BinaryIO] = {}
         self.stats: list[dict[str, Any]] = []
         self.errors: list[dict[str, Any]] = []
         self.input_ids: list[str] = []
@@ -99,23 +101,22 @@ class ShardWriter:
         if key in self._keys:
             raise ValueError(f"duplicate sample key {key!r} in shard {self.name}")
         self._keys.add(key)
-        if self._tar is None:
+        if self._file is None:
             self._file = open(self._tmp, "wb")
-            self._tar = tarfile.open(fileobj=self._file, mode="w", format=tarfile.USTAR_FORMAT)
-        start = self._tar.offset
-        names = []
-        for m in row["members"]:
-            name = f"{key}.{m['ext']}"
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode = len(m["data"]), 0, 0o644
-            self._tar.addfile(info, io.BytesIO(m["data"]))
-            names.append(name)
+        start = self._size
+        if row.get("part") is not None:
+            names = [f"{key}.{m['ext']}" for m in row["members"]]
+            self._copy_part(row["part"], int(row["part_offset"]), int(row["part_size"]))
+        else:
+            blocks, names = sample_blocks(key, [(m["ext"], m["data"]) for m in row["members"]])
+            self._file.write(blocks)
+            self._size += len(blocks)
         stat = {f.name: row.get(f.name) for f in SAMPLE_STAT_FIELDS}
         stat.update(
             key=key,
             shard=f"{self.name}.tar",
             offset=start,
-            size=self._tar.offset - start,
+            size=self._size - start,
             members=names,
             input_id=row["input_id"],
             source=row.get("source"),
@@ -125,11 +126,34 @@ class ShardWriter:
         )
         self.stats.append(stat)
 
+    def _copy_part(self, part: str, offset: int, size: int) -> None:
+        """Append `size` bytes at `offset` of a worker's part file to the tar, in the kernel."""
+        assert self._file is not None
+        if "/" in part or not part.startswith(TMP_PREFIX):
+            raise ValueError(f"invalid part file name {part!r}")
+        if part not in self._parts:
+            self._parts[part] = open(parts_dir(self.out_dir) / part, "rb")
+        src = self._parts[part]
+        self._file.flush()
+        done = 0
+        while done < size:
+            n = os.copy_file_range(src.fileno(), self._file.fileno(), size - done, offset + done)
+            if n == 0:
+                raise ValueError(f"part file {part} ends before byte {offset + size}")
+            done += n
+        self._size += size
+
+    def _drop_parts(self) -> None:
+        for part, f in self._parts.items():
+            f.close()
+            (parts_dir(self.out_dir) / part).unlink(missing_ok=True)
+        self._parts.clear()
+
     def close(self) -> ShardResult:
         """Finish the tar (fsync + rename), then the error table, then the stats table (the marker)."""
         nbytes = 0
-        if self._tar is not None and self._file is not None:
-            self._tar.close()
+        if self._file is not None:
+            self._file.write(archive_tail(self._size))
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
@@ -137,6 +161,7 @@ class ShardWriter:
             nbytes = self.tar_path.stat().st_size
         atomic_write_parquet(pa.Table.from_pylist(self.errors, schema=ERROR_SCHEMA), self.out_dir / ERRORS / f"{self.name}.parquet")
         atomic_write_parquet(pa.Table.from_pylist(self.stats, schema=STATS_SCHEMA), self.out_dir / STATS / f"{self.name}.parquet")
+        self._drop_parts()
         return ShardResult(self.shard_id, self.name, len(self.stats), len(self.errors), nbytes, self.input_ids)
 
     def abort(self) -> None:
@@ -144,12 +169,12 @@ class ShardWriter:
         if self._file is not None:
             self._file.close()
         self._tmp.unlink(missing_ok=True)
+        self._drop_parts()
 
 
 def prepare_dirs(out_dir: Path) -> None:
-    """Create the corpus folders and remove temp files a crashed run left behind."""
-    for sub in (SHARDS, STATS, ERRORS):
-        d = out_dir / sub
+    """Create the corpus folders and remove temp files (and part files) a crashed run left behind."""
+    for d in [out_dir / sub for sub in (SHARDS, STATS, ERRORS)] + [parts_dir(out_dir)]:
         d.mkdir(parents=True, exist_ok=True)
         for stale in d.glob(TMP_PREFIX + "*"):
             log.info("removing partial file from an interrupted run: %s", stale)

@@ -90,6 +90,18 @@ def test_same_seed_same_keys_and_bytes_other_seed_differs(ray_session, built, de
     assert other.ok and _tar_digests(tmp_path / "other") != _tar_digests(built)
 
 
+def test_driver_written_and_worker_written_shards_are_identical(ray_session, built, demo_inputs, tmp_path):
+    assert not list((built / ".parts").iterdir())  # local Ray: workers wrote parts, all spliced and removed
+    cfg = _cfg()
+    cfg.run.sink = "driver"
+    assert build_docs(demo_inputs, tmp_path / "driver", cfg).ok
+    assert _tar_digests(tmp_path / "driver") == _tar_digests(built)
+    assert pq.read_table(tmp_path / "driver" / "stats").drop(["run_id"]).equals(pq.read_table(built / "stats").drop(["run_id"]))
+    cfg.run.sink = "nodes"
+    with pytest.raises(UserError, match="run.sink"):
+        build_docs(demo_inputs, tmp_path / "bad", cfg)
+
+
 def test_resume_skips_completed_shards_and_redoes_partial_ones(ray_session, built, demo_inputs, tmp_path):
     out = tmp_path / "resumed"
     shutil.copytree(built, out)
@@ -99,10 +111,11 @@ def test_resume_skips_completed_shards_and_redoes_partial_ones(ray_session, buil
     # and a half-written temp tar left behind
     shard_files[-1].unlink()
     (out / "shards" / ".tmp-docs-000099.tar").write_bytes(b"partial")
+    (out / ".parts" / ".tmp-part-000099-dead.tar").write_bytes(b"a crashed task's part")
     summary = build_docs(demo_inputs, out, _cfg())
     assert summary.ok and summary.shards_written == 1 and summary.inputs_skipped > 0
     assert _tar_digests(out) == _tar_digests(built)
-    assert not list((out / "shards").glob(".tmp-*"))
+    assert not list((out / "shards").glob(".tmp-*")) and not list((out / ".parts").iterdir())
     keys = [r["key"] for r in pq.read_table(out / "stats").to_pylist()]
     assert sorted(keys) == sorted(r["key"] for r in pq.read_table(built / "stats").to_pylist())
     assert Manifest.load(out).totals()["samples"] == len(keys)
