@@ -56,6 +56,22 @@ class ShardResult:
     input_ids: list[str]
 
 
+def _copy_range(src: BinaryIO, dst: BinaryIO, offset: int, size: int) -> int:
+    """Copy up to `size` bytes at `offset` of `src` to the end of `dst`; bytes copied (0 at end of file).
+    In the kernel where it can (`copy_file_range`, Linux); read and write elsewhere (macOS, or file
+    systems that refuse it)."""
+    if hasattr(os, "copy_file_range"):
+        try:
+            return os.copy_file_range(src.fileno(), dst.fileno(), size, offset)
+        except OSError:
+            pass
+    src.seek(offset)
+    data = src.read(min(size, 1 << 24))
+    dst.write(data)
+    dst.flush()
+    return len(data)
+
+
 class ShardWriter:
     """Writes one shard: the tar as samples arrive, the tables on `close`."""
 
@@ -137,7 +153,7 @@ class ShardWriter:
         self._file.flush()
         done = 0
         while done < size:
-            n = os.copy_file_range(src.fileno(), self._file.fileno(), size - done, offset + done)
+            n = _copy_range(src, self._file, offset + done, size - done)
             if n == 0:
                 raise ValueError(f"part file {part} ends before byte {offset + size}")
             done += n

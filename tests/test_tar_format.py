@@ -27,3 +27,35 @@ def test_pieces_equal_tarfile_output(seed: int) -> None:
     assert body + archive_tail(len(body)) == ref.getvalue()
     with tarfile.open(fileobj=io.BytesIO(body + archive_tail(len(body)))) as tar:
         assert [m.name for m in tar.getmembers()] == [f"{k}.{e}" for k, ms in samples for e, _ in ms]
+
+
+def test_spliced_parts_equal_driver_written_shard(tmp_path, monkeypatch) -> None:
+    """The sink copies part-file ranges (kernel copy, or read/write where the OS has none) into the same bytes."""
+    import os
+
+    from pipelines.sink import ShardWriter, prepare_dirs
+    from pipelines.spill import SpillWriter, parts_dir
+
+    def rows():
+        return [{"input_id": f"in{i}", "source": "s", "shard_id": 0, "seq": i, "key": f"k{i:03d}",
+                 "members": [{"ext": "jpg", "data": bytes([i]) * (700 * i + 1)}, {"ext": "json", "data": b"{}"}]}
+                for i in range(6)]
+
+    def write(out, rows_):
+        w = ShardWriter(out, "t", 0, "test", "run")
+        for r in rows_:
+            w.add(r)
+        w.close()
+        return (out / "shards" / "t-000000.tar").read_bytes()
+
+    prepare_dirs(tmp_path / "a")
+    direct = write(tmp_path / "a", rows())
+    for name in ("b", "c"):
+        if name == "c":
+            monkeypatch.delattr(os, "copy_file_range", raising=False)
+        out = tmp_path / name
+        prepare_dirs(out)
+        spilled = SpillWriter(out).spill(rows()[:3]) + SpillWriter(out).spill(rows()[3:])  # two tasks, two parts
+        assert all(r["part"] and r["members"][0]["data"] is None for r in spilled)
+        assert write(out, spilled) == direct
+        assert not list(parts_dir(out).iterdir())
