@@ -102,6 +102,13 @@ def test_driver_written_and_worker_written_shards_are_identical(ray_session, bui
         build_docs(demo_inputs, tmp_path / "bad", cfg)
 
 
+def test_split_by_ray_stage_equals_split_in_driver(ray_session, built, demo_inputs, tmp_path):
+    cfg = _cfg()
+    cfg.resources.driver_split_max_docs = 0  # as for URLs or very many documents: a Ray split stage
+    assert build_docs(demo_inputs, tmp_path / "ray_split", cfg).ok
+    assert _tar_digests(tmp_path / "ray_split") == _tar_digests(built)
+
+
 def test_resume_skips_completed_shards_and_redoes_partial_ones(ray_session, built, demo_inputs, tmp_path):
     out = tmp_path / "resumed"
     shutil.copytree(built, out)
