@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from schemas.tables import SCHEMA_VERSION
@@ -25,6 +25,17 @@ def sample_key(*parts: object) -> str:
     """A stable, dot-free key for a sample from its identity (source id, page/clip, region, variant)."""
     h = hashlib.blake2b("\x1f".join(str(p) for p in parts).encode("utf-8"), digest_size=10)
     return h.hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """`value` as JSON-ready builtins: `dataclasses.asdict` without its deep copies (~0.3 ms a sample)."""
+    if is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 @dataclass
@@ -70,7 +81,7 @@ class SampleRecord:
 
     def to_json(self) -> bytes:
         """Canonical JSON bytes (sorted keys) so equal records give equal bytes."""
-        return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return json.dumps(_plain(self), sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     @staticmethod
     def from_json(data: bytes | str) -> "SampleRecord":
