@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.spill import TMP_PREFIX, parts_dir
-from pipelines.tar_format import archive_tail, sample_blocks
+from pipelines.tar_format import archive_tail, member_names, sample_blocks
 from schemas.tables import ERROR_SCHEMA, SAMPLE_STAT_FIELDS, SCHEMA_VERSION, STATS_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class ShardWriter:
             self._file = open(self._tmp, "wb")
         start = self._size
         if row.get("part") is not None:
-            names = [f"{key}.{m['ext']}" for m in row["members"]]
+            names = member_names(key, [m["ext"] for m in row["members"]])
             self._copy_part(row["part"], int(row["part_offset"]), int(row["part_size"]))
         else:
             blocks, names = sample_blocks(key, [(m["ext"], m["data"]) for m in row["members"]])

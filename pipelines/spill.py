@@ -37,7 +37,7 @@ class SpillWriter:
         files: dict[int, tuple[str, BinaryIO]] = {}
         try:
             for row in rows:
-                if row.get("error_type") is not None or row.get("part") is not None:
+                if row.get("error_type") is not None:
                     continue
                 sid = int(row["shard_id"])
                 if sid not in files:

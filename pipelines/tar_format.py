@@ -21,9 +21,14 @@ def member_blocks(name: str, data: bytes) -> bytes:
     return header + data + b"\0" * (-len(data) % BLOCK)
 
 
+def member_names(key: str, exts: Sequence[str]) -> list[str]:
+    """The tar names of a sample's members: `{key}.{ext}`."""
+    return [f"{key}.{ext}" for ext in exts]
+
+
 def sample_blocks(key: str, members: Sequence[tuple[str, bytes]]) -> tuple[bytes, list[str]]:
     """The adjacent members `{key}.{ext}` of one sample, and their names."""
-    names = [f"{key}.{ext}" for ext, _ in members]
+    names = member_names(key, [ext for ext, _ in members])
     return b"".join(member_blocks(n, data) for n, (_, data) in zip(names, members)), names
 
 
