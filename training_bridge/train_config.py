@@ -23,7 +23,7 @@ class ModelSpec:
     preset: str = "tiny"  # a key of model.config.CONFIGS
     init: str | None = None
     official: str | None = None
-    tokenizer: str | None = None  # local tokenizer folder; None: the config's offline byte tokenizer
+    tokenizer: str | None = None  # local tokenizer folder; None: `official`'s (or `init`'s) folder; byte ids for tiny only
     max_slice_nums: int | None = None  # processor override (published: 9); 1 keeps CPU runs cheap
 
 
