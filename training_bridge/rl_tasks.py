@@ -130,7 +130,8 @@ def load_prompts(data: DataSpec, tasks: TaskConfig, env: DistEnv) -> list[Prompt
     """One epoch of this rank's share of `data.corpora`, turned into prompts (at most `tasks.max_prompts`)."""
     stream = stream_config(data, pad_id=0)
     stream.length_key, stream.max_tokens = _COUNT_KEY, 1 << 30
-    loader = BridgeLoader(stream, LoaderConfig(num_workers=data.num_workers, epochs=1), rank=env.rank,
+    loader = BridgeLoader(stream, LoaderConfig(num_workers=data.num_workers, epochs=1,
+                                                       max_skipped=data.max_skipped), rank=env.rank,
                           world_size=env.world_size, processor=PromptProcessor(tasks.kinds), collate=collate_prompts)
     prompts: list[Prompt] = []
     for batch in loader:

@@ -35,7 +35,10 @@ class DataSpec:
     weights: list[float] = field(default_factory=list)  # each corpus's share of an epoch; [] : by corpus size
     seed: int = 0
     shuffle_buffer: int = 256
-    max_tokens: int = 8192  # token budget per micro-batch; longer samples are skipped (counted)
+    max_tokens: int = 16384  # token budget per micro-batch; longer samples are skipped (an official-policy video: 11,520 visual tokens)
+    max_images: int = 1080  # images plus video frames per sample (the paper's training bound); more: skipped
+    max_image_pixels: int = 40_000_000  # per image or frame; larger: skipped
+    max_skipped: float | None = 0.01  # share of a corpus's epoch that may be skipped before the run stops; null: no limit
     num_workers: int = 2
     prefetch_factor: int = 2
 
