@@ -96,12 +96,13 @@ class SFTConfig:
 class TaskConfig:
     """RL and RLAIF prompts derived from corpus records (`training_bridge.rl_tasks`).
 
-    kinds: "region_count" and "page_number" (short answers, rule-verified), "region_text" (the record's
-    own question with its region text as a free-form reference: RLPR), "record" (the record's own
-    question and answer, for RLAIF-V sampling).
+    kinds (`rl_tasks`): "region_text" (OCR / reconstruct / masked targets) and "caption_qa" (caption and QA
+    records), the defaults: answers checkable from the image, rule-based in short mode, RLPR in long mode;
+    "transcribe"; "record" (any record's own question and answer, for RLAIF-V sampling); "region_count"
+    and "page_number" reward guessing: opt-in only, warned in the run manifest.
     """
 
-    kinds: list[str] = field(default_factory=lambda: ["region_count", "page_number", "region_text"])
+    kinds: list[str] = field(default_factory=lambda: ["region_text", "caption_qa"])
     max_prompts: int | None = None  # per rank, after reading the corpus once
 
 
@@ -131,7 +132,7 @@ class RewardConfig:
     repetition_weight: float = 1.0  # [ours] scale of the penalty in [-1, 0]
     repetition_ngram: int = 4  # [ours] token n-grams counted as repeats
     rm_weight: float = 0.5  # paper: 0.5
-    rm: str = "overlap"  # "none" | "overlap" (built-in lexical stand-in) | a local sequence-classification RM folder
+    rm: str = "policy"  # judge on the image: "policy" | a VLM checkpoint folder; "none"; text-only stand-ins by name: "overlap" | "text:DIR"
     std_filter: bool = True  # RLPR: drop free-form prompts whose group reward std is below the running threshold
     std_filter_momentum: float = 0.99  # RLPR: EMA of the mean group std that sets the threshold
     short_free_form: str = "similarity"  # [ours] free-form prompts in short mode (no reasoning to debias): "similarity" | "none"
@@ -158,7 +159,7 @@ class RLAIFConfig:
     max_new_tokens: int = 512  # [ours]
     temperature: float = 1.0
     thinking: bool = False  # sample in long mode; claims come from the final answer either way
-    verifier: str = "overlap"  # "overlap" (built-in, against the record's text) | a checkpoint folder (yes/no judge)
+    verifier: str = "policy"  # yes/no claim judge on the image: "policy" | a VLM checkpoint folder; text-only stand-in: "overlap"
     reject_below: float = 0.5  # a claim scoring below this counts as rejected
     min_gap: float = 1.0  # [ours] least difference of response scores (-rejected claims) for a pair
     pairs_per_prompt: int = 2  # [ours]
