@@ -13,10 +13,9 @@ from model.config import tiny
 from model.minicpmv import MiniCPMV
 from model.processor import MiniCPMVProcessor
 from schemas.record import SampleRecord, Turn
-from training_bridge.distributed import init_distributed
-from training_bridge.grpo import HybridGRPO, train_rl
+from training_bridge.grpo import train_rl
 from training_bridge.judges import ClaimJudgeRM, load_preference_model, load_verifier, run_warnings
-from training_bridge.rewards import OverlapPreferenceModel, RewardParts
+from training_bridge.rewards import RewardParts, StdFilter, keep_group
 from training_bridge.rl_tasks import FREE_FORM, Prompt, prompts_from_record
 from training_bridge.rlaif import JudgeVerifier, OverlapVerifier
 from training_bridge.train_config import (DPOConfig, GRPOConfig, ModelSpec, RewardConfig, RLConfig, TaskConfig,
@@ -69,16 +68,16 @@ def test_stand_ins_are_warned_in_log_and_manifest(tmp_path, caplog):
 
 
 def test_rlpr_std_filter_reads_the_rlpr_reward_not_the_total():
-    trainer = HybridGRPO(RLConfig(model=ModelSpec(max_slice_nums=1), reward=RewardConfig(rm="none")),
-                         init_distributed(), prompts=[])
-    trainer.std_filter.threshold = 0.3
+    std_filter = StdFilter()
+    std_filter.threshold = 0.3
     # RLPR reward flat, total spread by the format term: the group says nothing about the reference
     flat = [RewardParts(0.5, f, 0.0, 0.0) for f in (0.0, 0.5, 0.0, 0.5)]
-    assert trainer.keep_group(flat, rlpr=True) == (False, 0.0)
+    assert keep_group(flat, True, std_filter) == (False, 0.0)
     spread = [RewardParts(a, 0.5, 0.0, 0.0) for a in (0.0, 0.9, 0.1, 1.0)]
-    keep, std = trainer.keep_group(spread, rlpr=True)
+    keep, std = keep_group(spread, True, std_filter)
     assert keep and std == pytest.approx(float(torch.tensor([0.0, 0.9, 0.1, 1.0]).std()))
-    assert trainer.keep_group(flat, rlpr=False) == (True, None)  # rule-verified groups: only the total matters
+    assert keep_group(flat, False, std_filter) == (True, None)  # rule-verified groups: only the total matters
+    assert keep_group(flat, True, None) == (True, 0.0)  # reward.std_filter off
 
 
 @pytest.mark.parametrize("task,kind,expected", [

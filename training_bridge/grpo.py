@@ -47,8 +47,8 @@ from training_bridge.freezing import apply_stage
 from training_bridge.model_io import autocast, build_model, chunks, to_device, token_logprobs
 from training_bridge.optim import build_optimizer, clip_gradients
 from training_bridge.judges import load_preference_model, run_warnings
-from training_bridge.rewards import (PreferenceModel, RewardParts, StdFilter, combine, parse_response, rlpr_score,
-                                     similarity, standardize, verify_short)
+from training_bridge.rewards import (PreferenceModel, RewardParts, StdFilter, combine, keep_group, parse_response,
+                                     rlpr_score, similarity, standardize, verify_short)
 from training_bridge.rl_tasks import FREE_FORM, Prompt, load_prompts
 from training_bridge.rlaif import JudgeVerifier
 from training_bridge.rollout import Rollout, continuation_batch, make_rollouts, render_prompt, sample_group
@@ -180,15 +180,6 @@ class HybridGRPO:
                         rm_scores, rc.format_weight, rc.repetition_weight, rc.rm_weight, rc.repetition_ngram)
         return parts, rlpr
 
-    def keep_group(self, terms: list[RewardParts], rlpr: bool) -> tuple[bool, float | None]:
-        """Whether a group carries signal (its total varies; an RLPR group's RLPR-reward std also passes the
-        filter: paper §2.4 filters on the RLPR reward, not the total), and that std (None if not RLPR)."""
-        std = float(torch.tensor([t.total for t in terms]).std()) if len(terms) > 1 else 0.0
-        if not rlpr:
-            return std > 1e-6, None
-        rlpr_std = float(torch.tensor([t.accuracy for t in terms]).std()) if len(terms) > 1 else 0.0
-        return std > 1e-6 and (not self.cfg.reward.std_filter or self.std_filter.keep(rlpr_std)), rlpr_std
-
     @torch.no_grad()
     def rlpr(self, prompt: Prompt, prompt_sample, rollouts: list[Rollout], parsed) -> list[float]:
         """RLPR accuracy: reference-token probability after each reasoning, debiased by the no-reasoning one.
@@ -243,7 +234,7 @@ class HybridGRPO:
             group = rollouts[k * g.group_size : (k + 1) * g.group_size]
             terms, rlpr = self.group_rewards(self.prompts[index], group, samples[k])
             parts += terms
-            keep, rlpr_std = self.keep_group(terms, rlpr)
+            keep, rlpr_std = keep_group(terms, rlpr, self.std_filter if self.cfg.reward.std_filter else None)
             if rlpr_std is not None:
                 rlpr_stds.append(rlpr_std)
             kept_groups += keep

@@ -159,6 +159,16 @@ class StdFilter:
         self.threshold, self.updates = float(state["threshold"]), int(state["updates"])
 
 
+def keep_group(terms: list["RewardParts"], rlpr: bool, std_filter: StdFilter | None) -> tuple[bool, float | None]:
+    """Whether a group carries signal: its total varies and, for an RLPR group, the std of its RLPR reward
+    passes `std_filter` (paper §2.4 filters on the RLPR reward, not the total); and that std (None if not RLPR)."""
+    std = float(torch.tensor([t.total for t in terms]).std()) if len(terms) > 1 else 0.0
+    if not rlpr:
+        return std > _EPS, None
+    rlpr_std = float(torch.tensor([t.accuracy for t in terms]).std()) if len(terms) > 1 else 0.0
+    return std > _EPS and (std_filter is None or std_filter.keep(rlpr_std)), rlpr_std
+
+
 class PreferenceModel(Protocol):
     """Scores final answers to one prompt (its question, image(s) or video, reference); higher is better."""
 
