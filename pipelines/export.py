@@ -68,14 +68,19 @@ class _MediaWriter:
     """Writes members under OUT/media/{key[:2]}/ and returns the paths the JSON names."""
 
     def __init__(self, out: Path, relative: bool) -> None:
-        self.out, self.relative, self.files = out, relative, 0
+        self.root, self.relative, self.files = out.resolve(), relative, 0
+        self.made: set[str] = set()
 
     def __call__(self, key: str, ext: str, data: bytes) -> str:
-        path = self.out / "media" / key[:2] / f"{key}.{ext}"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        sub = f"media/{key[:2]}"
+        if sub not in self.made:
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+            self.made.add(sub)
+        name = f"{sub}/{key}.{ext}"
+        with open(self.root / name, "wb") as f:
+            f.write(data)
         self.files += 1
-        return str(path.relative_to(self.out)) if self.relative else str(path.resolve())
+        return name if self.relative else str(self.root / name)
 
 
 def _placeholders(content: str, names: list[str], per_marker: int, cursor: list[int]) -> str:
