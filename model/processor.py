@@ -11,7 +11,8 @@ all images then all videos are prepended to the first user message, one per line
 Layout per image: optional ``<image_id>i</image_id>``, the thumbnail block ``<image>`` + 64 ``<unk>`` +
 ``</image>``, then the slice rows (``<slice>`` + 64 ``<unk>`` + ``</slice>`` each, rows joined by newlines).
 Per video (released inference example: frames each get a placeholder, joined by newlines): the first frame of
-each package gets an ``<image>`` block, the other frames an empty string; no image ids, no slicing.
+each package gets an ``<image>`` block; the other frames, and the newline before each of them, are dropped, so
+blocks are joined by one newline whatever the packing; no image ids, no slicing.
 """
 
 from __future__ import annotations
@@ -109,9 +110,12 @@ class MiniCPMVProcessor:
         return prefix + self._block("<image>", "</image>") + grid_placeholder(grid, self._block("<slice>", "</slice>"))
 
     def video_placeholder(self, packages: list[list[int]]) -> str:
-        """Text standing for a video: one block per package, at its first frame; frames joined by newlines."""
-        block = self._block("<image>", "</image>")
-        return "\n".join(block if j == 0 else "" for package in packages for j in range(len(package)))
+        """Text standing for a video: one block per package, blocks joined by single newlines.
+
+        As the released processor renders frames that the chat joined with newlines: a package's later frames
+        are skipped together with the (stripped) text before them, so any packing gives ``block\nblock...``.
+        """
+        return "\n".join(self._block("<image>", "</image>") for _ in packages)
 
     def image_token_count(self, image_size: tuple[int, int]) -> int:
         """Visual tokens of one image: ``(1 + cols * rows) * query_num``."""

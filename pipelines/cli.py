@@ -19,6 +19,7 @@ mmcorpus builds MiniCPM-V 4.5 training corpora and trains on them.
   mmcorpus videos build IN... --out DIR  video corpora, frames grouped for the 3D-Resampler
   mmcorpus stats ...                     DuckDB catalog, queries and reports over built corpora
   mmcorpus show DIR KEY                  one sample, fetched by its byte range
+  mmcorpus export DIR --format F --out O as MiniCPM-V finetune JSON or LLaVA JSON, media beside it
   mmcorpus train sft|rl|dpo --config F   SFT, hybrid RL and RLAIF-V DPO of MiniCPM-V 4.5 on built corpora
 
 Every build writes DIR/shards/*.tar (WebDataset), DIR/stats/*.parquet (one row per sample),

@@ -13,11 +13,13 @@ from typing import Any, TypeVar
 
 import yaml
 
+from pipelines.errors import UserError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
-    """A config file or override that does not fit the config's fields."""
+class ConfigError(UserError, ValueError):
+    """A config file or override that does not fit the config's fields (a user error: one line, exit 2)."""
 
 
 def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
@@ -28,11 +30,15 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = set(data) - set(fields)
     if unknown:
-        raise ConfigError(f"{where or cls.__name__}: unknown keys {sorted(unknown)}; valid keys: {sorted(fields)}")
+        raise ConfigError(f"{where.rstrip('.') or cls.__name__}: unknown keys {sorted(unknown)}; valid keys: {sorted(fields)} "
+                          "(see --print-config)")
     kwargs = {}
     for name, value in data.items():
         t = hints[name]
-        if dataclasses.is_dataclass(t) and isinstance(value, dict):
+        if dataclasses.is_dataclass(t):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}{name}: is a section (keys {sorted(f.name for f in dataclasses.fields(t))}), "
+                                  f"not a value: set one of its keys, e.g. {where}{name}.KEY=VALUE")
             kwargs[name] = from_dict(t, value, f"{where}{name}.")
         elif isinstance(value, list) and typing.get_origin(t) is tuple:
             kwargs[name] = tuple(value)
@@ -59,14 +65,36 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
     """Defaults of `cls`, updated by the YAML file at `path`, updated by `key.path=value` overrides."""
     data = to_dict(cls())
     if path:
-        loaded = yaml.safe_load(Path(path).read_text()) or {}
-        _merge(data, loaded)
+        _merge(data, _read_yaml(Path(path)))
     for ov in overrides or []:
         if "=" not in ov:
             raise ConfigError(f"--set {ov!r}: expected key.path=value")
         k, v = ov.split("=", 1)
-        _set_path(data, k.strip(), yaml.safe_load(v))
-    return from_dict(cls, data)
+        try:
+            _set_path(data, k.strip(), yaml.safe_load(v))
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {ov!r}: the value is not valid YAML ({_one_line(e)})") from e
+    try:
+        return from_dict(cls, data)
+    except TypeError as e:  # a scalar where a section is expected, and the like
+        raise ConfigError(f"{cls.__name__}: {e}") from e
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split())
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """The YAML mapping in `path`; a missing or malformed file is a ConfigError naming it."""
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except OSError as e:
+        raise ConfigError(f"--config {path}: cannot read it ({e.strerror or e})") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--config {path}: not valid YAML ({_one_line(e)})") from e
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"--config {path}: expected a mapping of sections, got {type(loaded).__name__}")
+    return loaded
 
 
 def _merge(base: dict[str, Any], new: dict[str, Any]) -> None:

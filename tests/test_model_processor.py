@@ -136,10 +136,23 @@ def test_six_frame_package_is_one_block(processor):
     assert int(sample.tgt_sizes.prod(dim=1).sum()) == 6 * 1024  # 6144 patches → 64 tokens: 96x
 
 
-def test_video_frames_after_first_emit_no_block(processor):
-    text = processor.video_placeholder([[0, 1, 2], [3, 4]])
-    block = "<image>" + "<unk>" * 64 + "</image>"
-    assert text == "\n".join([block, "", "", block, ""])
+BLOCK = "<image>" + "<unk>" * 64 + "</image>"
+
+
+@pytest.mark.parametrize("packing, expected_video_text", [
+    (1, f"{BLOCK}\n{BLOCK}\n{BLOCK}\n{BLOCK}\n{BLOCK}\n{BLOCK}"),
+    (3, f"{BLOCK}\n{BLOCK}"),
+    (6, BLOCK),
+])
+def test_video_prompt_text_matches_the_released_processor(processor, packing, expected_video_text):
+    """The released processor drops a package's later frames and the newline before each: one block per
+    package, blocks joined by a single newline (never `</image>\\n\\n\\n<image>`)."""
+    ids = list(range(6))
+    video = Video([Image.new("RGB", (64, 36))] * 6, [ids[i : i + packing] for i in range(0, 6, packing)])
+    sample = processor([{"role": "user", "content": "(<video>./</video>)\nWhat happens?"}], videos=[video])
+    text = processor.tokenizer.decode(sample.input_ids.tolist())
+    assert text == f"<|im_start|>user\n{expected_video_text}\nWhat happens?<|im_end|>\n"
+    assert len(sample.image_bound) == 6 // packing and len(sample.pixel_values) == 6
 
 
 def test_short_mode_think_block_is_not_trained(processor):

@@ -15,7 +15,7 @@ from training_bridge.rl_tasks import FREE_FORM, SHORT, load_prompts, write_task_
 from training_bridge.rollout import Rollout, render_prompt
 from training_bridge.sft import train_sft
 from training_bridge.train_config import (DataSpec, GRPOConfig, ModelSpec, OptimConfig, RLConfig, SFTConfig,
-                                          TaskConfig, TrainRun)
+                                          RewardConfig, TaskConfig, TrainRun)
 from train_corpus import docs_corpus, one_thread  # noqa: F401  (fixture)
 
 RL_STEPS, K = 16, 5
@@ -56,6 +56,7 @@ def test_hybrid_grpo_raises_the_mean_reward(short_prompts, tmp_path):
                    optim=OptimConfig(lr=5e-4, schedule="constant"),
                    grpo=GRPOConfig(prompts_per_step=4, group_size=4, max_new_tokens=12, max_new_tokens_short=4,
                                    micro_batch_size=16),
+                   reward=RewardConfig(rm="overlap"),  # the cheap text stand-in: this test is about GRPO itself
                    run=_run(tmp_path / "rl", RL_STEPS))
     history = train_rl(cfg, prompts=short_prompts).history
     rewards = [h.reward for h in history]

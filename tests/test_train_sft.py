@@ -23,7 +23,8 @@ STEPS = 8
 def _config(corpus: Path, out: Path, **run) -> dict:
     return {
         "model": {"preset": "tiny", "max_slice_nums": 1},
-        "data": {"corpora": [str(corpus)], "max_tokens": 640, "shuffle_buffer": 16, "num_workers": 1},
+        # a CPU-sized token budget skips the 4 longest of 14 pages: the run must be told it may
+        "data": {"corpora": [str(corpus)], "max_tokens": 640, "max_skipped": 0.5, "shuffle_buffer": 16, "num_workers": 1},
         "optim": {"lr": 1e-3, "min_lr": 1e-4, "warmup_steps": 1},
         "grad_accum": 2,
         "run": {"out_dir": str(out), "steps": STEPS, "save_every": 4, "log_every": 1, "progress": False,
@@ -82,7 +83,7 @@ def test_sft_resumes_exactly_from_a_checkpoint(sft_run):
 
 def test_freeze_resampler_stage_trains_only_the_resampler(corpus, tmp_path):
     cfg = SFTConfig(model=ModelSpec(max_slice_nums=1), freeze="resampler",
-                    data=DataSpec(corpora=[str(corpus)], max_tokens=640, num_workers=0),
+                    data=DataSpec(corpora=[str(corpus)], max_tokens=640, max_skipped=0.5, num_workers=0),
                     optim=OptimConfig(lr=1e-3), run=TrainRun(out_dir=str(tmp_path), steps=2, save_every=0,
                                                              progress=False, cpu_threads=1))
     result = train_sft(cfg)

@@ -63,7 +63,8 @@ def test_rlpr_debiasing_and_std_filter():
 
 def test_reward_combination_standardises_rm_within_the_group():
     parsed = [parse_response(t, "long") for t in ("a\n</think>\n\nx", "b\n</think>\n\ny", "zzz")]
-    rm = OverlapPreferenceModel().score(["q"] * 3, [p.answer for p in parsed], ["x", "y", "x"])
+    rm = [OverlapPreferenceModel().score(Prompt("p", "q", ref, "free_form"), [p.answer])[0]
+          for p, ref in zip(parsed, ["x", "y", "x"])]
     parts = combine([1.0, 0.0, 0.0], parsed, [True, True, False], [[1, 2], [3, 4], [5, 5, 5, 5, 5, 5]], rm,
                     format_weight=0.5, repetition_weight=1.0, rm_weight=0.5, ngram=2)
     assert [p.format for p in parts] == [0.5, 0.5, 0.0]

@@ -27,7 +27,7 @@ class DecodeLimits:
     """Bounds on what one sample may cost to decode."""
 
     max_image_pixels: int = 40_000_000  # per image or frame, width x height
-    max_images: int = 256  # images plus frames per sample
+    max_images: int = 1080  # images plus frames per sample: the paper's training bound on video frames
 
 
 def _image(data: bytes, name: str, limits: DecodeLimits) -> Image.Image:

@@ -4,7 +4,8 @@
 
 1. Build the policy (`model.init`, normally the RL output) and read this rank's prompts from the corpora.
 2. Preference pairs: `{out_dir}/pairs-rank{r}.json` when a previous run wrote it (resume), else collected
-   by `rlaif.collect_pairs` with the configured verifier and saved there.
+   by `rlaif.collect_pairs` with the configured verifier (default: the initial policy judging claims on the
+   image, `judges.py`) and saved there.
 3. The reference model is the initial policy: its sequence log-probs of every chosen and rejected
    response are computed once, before training, and stored with the pairs.
 4. Each step takes `batch_size` pairs over all ranks (a seeded permutation per epoch; never a pair twice in
@@ -29,15 +30,16 @@ from pipelines.config import to_dict
 from training_bridge.checkpointing import latest_checkpoint, load_training_state, save_model, save_training_state
 from training_bridge.distributed import DistEnv, all_reduce_gradients, all_reduce_sum, barrier, init_distributed, shutdown
 from training_bridge.freezing import apply_stage
+from training_bridge.judges import load_verifier, run_warnings
 from training_bridge.model_io import autocast, build_model, chunks, to_device, token_logprobs
 from training_bridge.optim import build_optimizer, clip_gradients
 from training_bridge.rl_tasks import Prompt, load_prompts
-from training_bridge.rlaif import ClaimVerifier, JudgeVerifier, OverlapVerifier, PreferencePair, collect_pairs
+from training_bridge.rlaif import ClaimVerifier, JudgeVerifier, PreferencePair, collect_pairs
 from training_bridge.rollout import continuation_batch, render_prompt
 from training_bridge.runlog import MetricsLog
 from training_bridge.sft import seed_everything, set_threads
 from training_bridge.stream import derived_seed
-from training_bridge.train_config import DPOConfig, ModelSpec
+from training_bridge.train_config import DPOConfig
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +76,6 @@ def sequence_logps(model: torch.nn.Module, processor, prompts: dict[str, Prompt]
     return logp.sum(-1)
 
 
-def make_verifier(spec: str, env: DistEnv, precision: str) -> ClaimVerifier:
-    """"overlap" → the built-in stand-in; otherwise a checkpoint folder loaded as a yes/no judge."""
-    if spec == "overlap":
-        return OverlapVerifier()
-    judge, processor = build_model(ModelSpec(init=spec))
-    return JudgeVerifier(judge.to(env.device), processor, env.device, precision)
-
-
 def train_dpo(cfg: DPOConfig, prompts: list[Prompt] | None = None, verifier: ClaimVerifier | None = None) -> DPOResult:
     """Collect RLAIF-V pairs (or reuse the saved ones) and run (or resume) DPO; see the module docstring."""
     env = init_distributed()
@@ -107,7 +101,8 @@ def _train(cfg: DPOConfig, env: DistEnv, prompts: list[Prompt] | None, verifier:
         log.info("rank %d: %d pairs from %s", env.rank, len(records), pairs_file)
     else:
         seed_everything(derived_seed(run.seed, env.rank) % (2**31))
-        verifier = verifier or make_verifier(cfg.rlaif.verifier, env, run.precision)
+        verifier = verifier or load_verifier(cfg.rlaif.verifier, JudgeVerifier(policy, processor, env.device, run.precision),
+                                             env.device, run.precision)
         pairs = collect_pairs(policy, processor, prompts, cfg.rlaif, verifier, env, run.precision, run.progress)
         records = [p.to_dict() for p in pairs]
         with torch.no_grad():  # 3. reference log-probs: the initial policy is the reference model
@@ -133,7 +128,7 @@ def _train(cfg: DPOConfig, env: DistEnv, prompts: list[Prompt] | None, verifier:
         log.info("resumed from %s at step %d", checkpoint, step)
     metrics = MetricsLog(out_dir, env.is_main)
     if checkpoint is None:
-        metrics.write(0, {"config": to_dict(cfg), "pairs": len(records)}, echo=False)
+        metrics.write(0, {"config": to_dict(cfg), "pairs": len(records), "warnings": run_warnings(cfg)}, echo=False)
 
     result = DPOResult(pairs=len(records))
     local_batch = max(cfg.dpo.batch_size // env.world_size, 1)

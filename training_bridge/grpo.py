@@ -46,9 +46,11 @@ from training_bridge.distributed import (DistEnv, all_reduce_gradients, all_redu
 from training_bridge.freezing import apply_stage
 from training_bridge.model_io import autocast, build_model, chunks, to_device, token_logprobs
 from training_bridge.optim import build_optimizer, clip_gradients
-from training_bridge.rewards import (PreferenceModel, RewardParts, StdFilter, combine, load_preference_model,
-                                     parse_response, rlpr_score, similarity, standardize, verify_short)
+from training_bridge.judges import load_preference_model, run_warnings
+from training_bridge.rewards import (PreferenceModel, RewardParts, StdFilter, combine, keep_group, parse_response,
+                                     rlpr_score, similarity, standardize, verify_short)
 from training_bridge.rl_tasks import FREE_FORM, Prompt, load_prompts
+from training_bridge.rlaif import JudgeVerifier
 from training_bridge.rollout import Rollout, continuation_batch, make_rollouts, render_prompt, sample_group
 from training_bridge.runlog import MetricsLog
 from training_bridge.sft import seed_everything, set_threads
@@ -122,13 +124,16 @@ class RLResult:
 class HybridGRPO:
     """The policy, its optimizer and the reward machinery; `step()` runs one RL step (module docstring)."""
 
-    def __init__(self, cfg: RLConfig, env: DistEnv, prompts: list[Prompt], rm: PreferenceModel | None) -> None:
+    def __init__(self, cfg: RLConfig, env: DistEnv, prompts: list[Prompt], rm: PreferenceModel | None = None) -> None:
         if resolve_parallel(cfg.run.parallel, env) == "fsdp":
             raise ValueError("RL generates with whole weights: use parallel none or ddp (replicated), not fsdp")
-        self.cfg, self.env, self.prompts, self.rm = cfg, env, prompts, rm
+        self.cfg, self.env, self.prompts = cfg, env, prompts
         self.model, self.processor = build_model(cfg.model, cfg.run.seed)
         apply_stage(self.model, "all")
         self.model.to(env.device)
+        judge = JudgeVerifier(self.model, self.processor, env.device, cfg.run.precision)
+        self.rm = rm if rm is not None else load_preference_model(cfg.reward.rm, judge, env.device, cfg.run.precision)
+        self.warnings = run_warnings(cfg) if rm is None else []
         self.optimizer, self.scheduler = build_optimizer(self.model, cfg.optim, cfg.run.steps)
         self.std_filter = StdFilter(cfg.reward.std_filter_momentum)
         self.pad_id = self.processor.tokenizer.pad_token_id
@@ -170,8 +175,7 @@ class HybridGRPO:
             accuracy = [0.0] * len(rollouts)
         rm_scores = None
         if mode == "long" and self.rm is not None:
-            rm_scores = self.rm.score([prompt.question] * len(parsed), [p.answer for p in parsed],
-                                      [prompt.reference] * len(parsed))
+            rm_scores = self.rm.score(prompt, [p.answer for p in parsed])
         parts = combine(accuracy, parsed, done, [r.response_ids for r in rollouts],
                         rm_scores, rc.format_weight, rc.repetition_weight, rc.rm_weight, rc.repetition_ngram)
         return parts, rlpr
@@ -230,13 +234,11 @@ class HybridGRPO:
             group = rollouts[k * g.group_size : (k + 1) * g.group_size]
             terms, rlpr = self.group_rewards(self.prompts[index], group, samples[k])
             parts += terms
-            totals = [t.total for t in terms]
-            std = float(torch.tensor(totals).std()) if len(totals) > 1 else 0.0
-            keep = std > 1e-6 and (not rlpr or not self.cfg.reward.std_filter or self.std_filter.keep(std))
-            if rlpr:
-                rlpr_stds.append(std)
+            keep, rlpr_std = keep_group(terms, rlpr, self.std_filter if self.cfg.reward.std_filter else None)
+            if rlpr_std is not None:
+                rlpr_stds.append(rlpr_std)
             kept_groups += keep
-            advantages += group_advantages(totals) if keep else [0.0] * len(group)
+            advantages += group_advantages([t.total for t in terms]) if keep else [0.0] * len(group)
         self.std_filter.update(rlpr_stds)
 
         self.model.train()
@@ -322,13 +324,12 @@ def _split(items: list[int], parts: int) -> list[list[int]]:
 
 
 def train_rl(cfg: RLConfig, prompts: list[Prompt] | None = None, rm: PreferenceModel | None = None) -> RLResult:
-    """Run (or resume) hybrid GRPO; `prompts` and `rm` default to the config's corpora and reward model."""
+    """Run (or resume) hybrid GRPO; `prompts` and `rm` default to the config's corpora and `reward.rm`."""
     env = init_distributed()
     try:
         set_threads(cfg.run.cpu_threads)
         seed_everything(cfg.run.seed)
         prompts = prompts if prompts is not None else load_prompts(cfg.data, cfg.tasks, env)
-        rm = rm if rm is not None else load_preference_model(cfg.reward.rm, env.device)
         return _loop(HybridGRPO(cfg, env, prompts, rm), cfg, env)
     finally:
         shutdown(env)
@@ -347,7 +348,7 @@ def _loop(trainer: HybridGRPO, cfg: RLConfig, env: DistEnv) -> RLResult:
         seed_everything(derived_seed(run.seed, env.rank) % (2**31))  # ranks sample different rollouts
     metrics = MetricsLog(out_dir, env.is_main)
     if checkpoint is None:
-        metrics.write(0, {"config": to_dict(cfg)}, echo=False)
+        metrics.write(0, {"config": to_dict(cfg), "warnings": trainer.warnings}, echo=False)
     result = RLResult()
     bar = tqdm(total=run.steps, initial=step, desc="rl", disable=not (run.progress and env.is_main))
     while step < run.steps:

@@ -20,6 +20,8 @@ Like torchtitan's `BaseDataLoader(Stateful)`, the state is keyed by data-paralle
 against the world size, worker count and a fingerprint of the corpora and config: resuming on another
 layout is refused rather than silently reshuffled (the processor is not fingerprinted: keep it fixed).
 Batches are pinned when CUDA is available, and each worker prefetches `prefetch_factor` batches.
+Skips are loud (`skips.SkipGuard`): a summary by reason at the end of every epoch, and a `UserError` as
+soon as more than `max_skipped` of a corpus's epoch is skipped.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ from torch.utils.data import DataLoader
 from training_bridge.collate import Collate
 from training_bridge.processor import Processor
 from training_bridge.shards import CorpusIndex
+from training_bridge.skips import SkipGuard
 from training_bridge.stream import Progress, ShardStream, StreamConfig
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,7 @@ class LoaderConfig:
     prefetch_factor: int = 2  # batches each worker prepares ahead (num_workers > 0)
     pin_memory: bool | None = None  # None: when CUDA is available
     epochs: int | None = None  # None: iterate forever
+    max_skipped: float | None = 0.01  # share of a corpus's epoch that may be skipped before UserError; None: no limit
 
 
 class BridgeLoader(Stateful):
@@ -72,6 +76,7 @@ class BridgeLoader(Stateful):
         self.next_worker = 0
         self.batches = self.samples = self.tokens = 0
         self.failures: Counter[str] = Counter()
+        self.skips = SkipGuard([s.url for s in stream.sources], self.config.max_skipped)
 
     @property
     def samples_per_epoch(self) -> int:
@@ -82,9 +87,11 @@ class BridgeLoader(Stateful):
         """Batches from the current state on; the state advances as each batch is handed out."""
         while self.config.epochs is None or self.epoch < self.config.epochs:
             self.stream.set_epoch_state(self.epoch, self.positions, self.next_worker)
+            per_source = self.stream.source_counts(self._workers)
             fresh, delivered = not any(self.positions), 0
             for batch, progress in self._dataloader():
                 self._advance(progress)
+                self.skips.check(per_source)
                 if batch is not None:
                     self.batches += 1
                     delivered += 1
@@ -92,8 +99,9 @@ class BridgeLoader(Stateful):
             if fresh and not delivered and self.config.epochs is None:
                 raise RuntimeError(f"rank {self.rank}: an epoch delivered no batch ({self.samples_per_epoch} "
                                    f"samples per epoch, skipped: {dict(self.failures)}); endless iteration would spin")
-            log.info("rank %d finished epoch %d: %d samples, %d skipped", self.rank, self.epoch, self.samples,
-                     sum(self.failures.values()))
+            log.log(logging.WARNING if self.skips.reasons else logging.INFO, "rank %d finished epoch %d: %d samples "
+                    "delivered so far; this epoch %s", self.rank, self.epoch, self.samples, self.skips.summary())
+            self.skips.reset()
             self.epoch += 1
             self.positions = [0] * self._workers
             self.next_worker = 0
@@ -110,6 +118,7 @@ class BridgeLoader(Stateful):
         self.samples += progress.samples
         self.tokens += progress.tokens
         self.failures.update(progress.failures)
+        self.skips.add(progress.failures, progress.skipped)
 
     # -- Stateful ----------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -117,6 +126,7 @@ class BridgeLoader(Stateful):
             "epoch": self.epoch, "positions": list(self.positions), "next_worker": self.next_worker,
             "num_workers": self._workers, "fingerprint": self.fingerprint, "batches": self.batches,
             "samples": self.samples, "tokens": self.tokens, "failures": dict(self.failures),
+            "epoch_skips": self.skips.state_dict(),
         }
         return {"world_size": self.world_size, f"dp_rank_{self.rank}": state}
 
@@ -138,6 +148,7 @@ class BridgeLoader(Stateful):
         self.epoch, self.positions, self.next_worker = state["epoch"], list(state["positions"]), state["next_worker"]
         self.batches, self.samples, self.tokens = state["batches"], state["samples"], state["tokens"]
         self.failures = Counter(state["failures"])
+        self.skips.load_state_dict(state.get("epoch_skips", {}))
 
 
 def _fingerprint(config: StreamConfig, indexes: list[CorpusIndex]) -> str:

@@ -11,14 +11,15 @@ score (which takes the policy's token probabilities, computed by the caller).
   text (case, spaces, surrounding punctuation). 1 or 0.
 * R_acc, free-form answers, long mode: RLPR. The policy's mean per-token probability of the reference
   written after the generated reasoning, minus the same without reasoning, clipped to [0, 1]
-  (`rlpr_score`). Groups whose reward std falls below a running threshold (EMA of the mean group std)
-  are dropped (`StdFilter`). Short mode has no reasoning to debias against: *[ours]* it uses
+  (`rlpr_score`). Groups whose RLPR reward std falls below a running threshold (EMA of the mean group
+  std) are dropped (`StdFilter`; paper §2.4: the filter reads the RLPR reward, not the total). Short mode has no reasoning to debias against: *[ours]* it uses
   `similarity` (1 - normalised edit distance) or nothing, per config.
 * R_format: 1 when the response ended with the end-of-turn token and has the mode's shape (long: one
   `</think>`, non-empty reasoning and answer; short: no think tags, non-empty answer), else 0; weighted.
 * R_rep: minus the share of repeated token n-grams (0 for none, towards -1 for a loop); weighted.
 * R_rm: a preference model's score of the final answer, long mode only, standardised over the prompt's
-  group and weighted (paper: 0.5). Pluggable: anything with `PreferenceModel.score`.
+  group and weighted (paper: 0.5). Pluggable: anything with `PreferenceModel.score(prompt, answers)`;
+  the default judges claims on the image (`judges.py`); the text-only models here are stand-ins.
 """
 from __future__ import annotations
 
@@ -26,9 +27,12 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
+
+if TYPE_CHECKING:
+    from training_bridge.rl_tasks import Prompt
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 _NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)?")
@@ -155,17 +159,27 @@ class StdFilter:
         self.threshold, self.updates = float(state["threshold"]), int(state["updates"])
 
 
-class PreferenceModel(Protocol):
-    """Scores final answers; higher is better. References may be ignored (a learned RM does)."""
+def keep_group(terms: list["RewardParts"], rlpr: bool, std_filter: StdFilter | None) -> tuple[bool, float | None]:
+    """Whether a group carries signal: its total varies and, for an RLPR group, the std of its RLPR reward
+    passes `std_filter` (paper §2.4 filters on the RLPR reward, not the total); and that std (None if not RLPR)."""
+    std = float(torch.tensor([t.total for t in terms]).std()) if len(terms) > 1 else 0.0
+    if not rlpr:
+        return std > _EPS, None
+    rlpr_std = float(torch.tensor([t.accuracy for t in terms]).std()) if len(terms) > 1 else 0.0
+    return std > _EPS and (std_filter is None or std_filter.keep(rlpr_std)), rlpr_std
 
-    def score(self, questions: list[str], answers: list[str], references: list[str]) -> list[float]: ...
+
+class PreferenceModel(Protocol):
+    """Scores final answers to one prompt (its question, image(s) or video, reference); higher is better."""
+
+    def score(self, prompt: "Prompt", answers: list[str]) -> list[float]: ...
 
 
 class OverlapPreferenceModel:
-    """Built-in stand-in RM: F1 of character trigrams between answer and reference (for tests and demos)."""
+    """Text-only stand-in RM (by name only): F1 of character trigrams between answer and reference."""
 
-    def score(self, questions: list[str], answers: list[str], references: list[str]) -> list[float]:
-        return [_trigram_f1(a, r) for a, r in zip(answers, references)]
+    def score(self, prompt: "Prompt", answers: list[str]) -> list[float]:
+        return [_trigram_f1(a, prompt.reference) for a in answers]
 
 
 def _trigram_f1(a: str, b: str) -> float:
@@ -181,7 +195,8 @@ def _trigrams(s: str) -> list[str]:
 
 
 class SequenceClassifierRM:
-    """A local transformers sequence-classification reward model: score = first logit of "question\\n\\nanswer"."""
+    """Text-only stand-in RM (by name only): a local sequence-classification model, first logit of
+    "question\\n\\nanswer"; it never sees the image."""
 
     def __init__(self, path: str | Path, device: torch.device | str = "cpu", batch_size: int = 8) -> None:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -191,22 +206,13 @@ class SequenceClassifierRM:
         self.device, self.batch_size = torch.device(device), batch_size
 
     @torch.no_grad()
-    def score(self, questions: list[str], answers: list[str], references: list[str]) -> list[float]:
-        texts = [f"{q}\n\n{a}" for q, a in zip(questions, answers)]
+    def score(self, prompt: "Prompt", answers: list[str]) -> list[float]:
+        texts = [f"{prompt.question}\n\n{a}" for a in answers]
         scores: list[float] = []
         for i in range(0, len(texts), self.batch_size):
             enc = self.tokenizer(texts[i : i + self.batch_size], return_tensors="pt", padding=True, truncation=True)
             scores += self.model(**enc.to(self.device)).logits[:, 0].float().tolist()
         return scores
-
-
-def load_preference_model(spec: str, device: torch.device | str = "cpu") -> PreferenceModel | None:
-    """"none" → None, "overlap" → the built-in stand-in, else a local sequence-classification RM folder."""
-    if spec == "none":
-        return None
-    if spec == "overlap":
-        return OverlapPreferenceModel()
-    return SequenceClassifierRM(spec, device)
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,17 @@
 """RL and RLAIF prompts derived from corpus records, read once through the bridge loader.
 
 A `Prompt` is a question (user turn with its images or video), a reference answer and how the answer is
-judged: "short" (rule-based verification) or "free_form" (RLPR). Kinds of prompt per record:
+judged: "short" (rule-based verification) or "free_form" (rule-based similarity in short mode, RLPR in long
+mode). Kinds of prompt per record; the RL defaults are answers checkable from the image (paper §2.4):
 
-    region_count  records with corrupted regions: "How many regions ... corrupted or masked?" → the count
-    page_number   records with a page: "Which page of its document is this?" → page index + 1
-    region_text   records with exactly one corrupted region: the record's own question → the region's text
-                  (free-form)
+    region_text   OCR / reconstruct / masked records (corrupted regions): the record's own question → its
+                  own target, the regions' original text (free-form)          [default]
+    caption_qa    caption, conversation, video caption and video QA records: own question → own answer
+                  (free-form)                                                 [default]
+    transcribe    clean pages: own question → the page text in reading order (free-form, long)
     record        any record: its own first question → its own answer (free-form; RLAIF-V sampling)
+    region_count  "How many regions ... corrupted or masked?" → the count      [opt-in: rewards guessing,
+    page_number   "Which page of its document is this?" → page index + 1        warned in the manifest]
 
 `load_prompts(data, tasks, env)` reads this rank's share of the corpora for one epoch (the loader's rank
 split, decode and failure accounting) and returns the prompts in a deterministic order.
@@ -19,6 +23,7 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,7 +31,8 @@ import torch
 from PIL import Image
 
 from model.processor import Video
-from schemas.record import SampleRecord, Turn, sample_key
+from schemas.record import (TASK_CAPTION, TASK_CONVERSATION, TASK_KNOWLEDGE, TASK_OCR, TASK_TRANSCRIBE,
+                            TASK_VIDEO_CAPTION, TASK_VIDEO_QA, TASK_VISUAL_CONTEXT, SampleRecord, Turn, sample_key)
 from training_bridge.distributed import DistEnv
 from training_bridge.loader import BridgeLoader, LoaderConfig
 from training_bridge.model_io import record_media
@@ -82,21 +88,23 @@ def page_number(record: SampleRecord) -> list[tuple[str, str, str]]:
     return [(q, str(record.page + 1), SHORT)]
 
 
-def region_text(record: SampleRecord) -> list[tuple[str, str, str]]:
+def own_turns(record: SampleRecord, tasks: frozenset[str] | None = None) -> list[tuple[str, str, str]]:
+    """The record's first question and answer (free-form), when its task is one of `tasks` (None: any)."""
     turns = _first_turns(record)
-    if len(record.regions) != 1 or turns is None:
+    if turns is None or (tasks is not None and record.task not in tasks):
         return []
-    return [(turns[0], record.regions[0].text, FREE_FORM)]
+    return [(turns[0], turns[1], FREE_FORM)]
 
 
-def own_turns(record: SampleRecord) -> list[tuple[str, str, str]]:
-    turns = _first_turns(record)
-    return [(turns[0], turns[1], FREE_FORM)] if turns else []
-
-
+REGION_TASKS = frozenset({TASK_OCR, TASK_VISUAL_CONTEXT, TASK_KNOWLEDGE})
+CAPTION_QA_TASKS = frozenset({TASK_CAPTION, TASK_CONVERSATION, TASK_VIDEO_CAPTION, TASK_VIDEO_QA})
 KINDS: dict[str, Callable[[SampleRecord], list[tuple[str, str, str]]]] = {
-    "region_count": region_count, "page_number": page_number, "region_text": region_text, "record": own_turns,
+    "region_text": partial(own_turns, tasks=REGION_TASKS), "caption_qa": partial(own_turns, tasks=CAPTION_QA_TASKS),
+    "transcribe": partial(own_turns, tasks=frozenset({TASK_TRANSCRIBE})), "record": own_turns,
+    "region_count": region_count, "page_number": page_number,
 }
+DEFAULT_KINDS = ["region_text", "caption_qa"]
+GUESSING_KINDS = ("region_count", "page_number")  # short answers a model can guess without reading the image
 
 
 def prompts_from_record(record: SampleRecord, images: list[Image.Image], kinds: list[str]) -> list[Prompt]:
@@ -130,7 +138,8 @@ def load_prompts(data: DataSpec, tasks: TaskConfig, env: DistEnv) -> list[Prompt
     """One epoch of this rank's share of `data.corpora`, turned into prompts (at most `tasks.max_prompts`)."""
     stream = stream_config(data, pad_id=0)
     stream.length_key, stream.max_tokens = _COUNT_KEY, 1 << 30
-    loader = BridgeLoader(stream, LoaderConfig(num_workers=data.num_workers, epochs=1), rank=env.rank,
+    loader = BridgeLoader(stream, LoaderConfig(num_workers=data.num_workers, epochs=1,
+                                                       max_skipped=data.max_skipped), rank=env.rank,
                           world_size=env.world_size, processor=PromptProcessor(tasks.kinds), collate=collate_prompts)
     prompts: list[Prompt] = []
     for batch in loader:

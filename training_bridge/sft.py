@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from pipelines.config import to_dict
 from training_bridge.checkpointing import latest_checkpoint, load_training_state, save_model, save_training_state
+from training_bridge.decode import DecodeLimits
 from training_bridge.distributed import DistEnv, all_reduce_sum, init_distributed, no_sync, shutdown, wrap_model
 from training_bridge.freezing import apply_stage
 from training_bridge.loader import BridgeLoader, LoaderConfig
@@ -64,7 +65,7 @@ def stream_config(data: DataSpec, pad_id: int) -> StreamConfig:
     mixing = MIX_WEIGHTS if data.weights else MIX_SIZES  # no weights: every sample once per epoch
     return StreamConfig([Source(u, w) for u, w in zip(data.corpora, weights)], seed=data.seed,
                         shuffle_buffer=data.shuffle_buffer, max_tokens=data.max_tokens, pad_id=pad_id,
-                        mixing=mixing)
+                        mixing=mixing, decode=DecodeLimits(data.max_image_pixels, data.max_images))
 
 
 def seed_everything(seed: int) -> None:
@@ -99,7 +100,8 @@ def _train(cfg: SFTConfig, env: DistEnv) -> SFTResult:
     pad_id = processor.tokenizer.pad_token_id
     loader = BridgeLoader(
         stream_config(cfg.data, pad_id),
-        LoaderConfig(num_workers=cfg.data.num_workers, prefetch_factor=cfg.data.prefetch_factor),
+        LoaderConfig(num_workers=cfg.data.num_workers, prefetch_factor=cfg.data.prefetch_factor,
+                     max_skipped=cfg.data.max_skipped),
         rank=env.rank, world_size=env.world_size, processor=RecordProcessor(processor),
         collate=functools.partial(model_collate, pad_token_id=pad_id),
     )

@@ -51,7 +51,7 @@ class StreamConfig:
     sources: list[Source]
     seed: int = 0
     shuffle_buffer: int = 256  # samples held (as raw bytes) per worker; <= 1 disables shuffling
-    max_tokens: int = 8192  # token budget per batch; a longer sample is skipped
+    max_tokens: int = 16384  # token budget per batch; a longer sample is skipped (one official-policy video fits)
     length_key: str = "input_ids"  # processor output whose length is the sample's token count
     pad_id: int = 0
     max_member_bytes: int = 256 << 20
@@ -72,6 +72,7 @@ class Progress:
     samples: int = 0
     tokens: int = 0
     failures: dict[str, int] = field(default_factory=dict)  # since the previous Progress of this worker
+    skipped: dict[int, int] = field(default_factory=dict)  # the same failures by source number
 
 
 def derived_seed(*parts: int) -> int:
@@ -121,6 +122,16 @@ class ShardStream(IterableDataset):
         lo, hi = self.rank * num_workers, (self.rank + 1) * num_workers
         return sum(hi * i.n_samples // consumers - lo * i.n_samples // consumers for i in self.indexes)
 
+    def _counts(self, pieces: list[list[Piece]]) -> list[int]:
+        lengths = [sum(len(p) for p in ps) for ps in pieces]
+        weights = [src.weight for src in self.config.sources]
+        return quotas(lengths, weights) if self.config.mixing == MIX_WEIGHTS else lengths
+
+    def source_counts(self, num_workers: int) -> list[int]:
+        """Per source, the samples this rank reads in the current epoch (all its logical workers together)."""
+        per_worker = [self._counts(self.pieces(w, num_workers)) for w in range(num_workers)]
+        return [sum(c[s] for c in per_worker) for s in range(len(self.config.sources))]
+
     def order(self, worker: int, num_workers: int) -> Iterator[tuple[int, Item]]:
         """READ/EMIT events of logical `worker`'s epoch: mixed, then shuffled sample numbers."""
         consumer = self.rank * num_workers + worker
@@ -128,9 +139,7 @@ class ShardStream(IterableDataset):
         per_source = [_passes(ps) for ps in pieces]
         mix_rng = random.Random(derived_seed(self.config.seed, self.epoch, consumer, 0))
         buf_rng = random.Random(derived_seed(self.config.seed, self.epoch, consumer, 1))
-        lengths = [sum(len(p) for p in ps) for ps in pieces]
-        weights = [src.weight for src in self.config.sources]
-        counts = quotas(lengths, weights) if self.config.mixing == MIX_WEIGHTS else lengths
+        counts, weights = self._counts(pieces), [src.weight for src in self.config.sources]
         reads = ((s, next(per_source[s])) for s in interleave(mix_rng, counts, weights))
         return shuffled(reads, self.config.shuffle_buffer, buf_rng)
 
@@ -173,14 +182,16 @@ class ShardStream(IterableDataset):
         held: dict[Item, bytes | SampleError] = {}
         budget = TokenBudget(self.config.max_tokens)
         failures: Counter[str] = Counter()
+        skipped: Counter[int] = Counter()
         seen: Counter[str] = Counter()
         position = 0
 
         def flush() -> tuple[dict[str, Any] | None, Progress]:
             tokens = budget.tokens
             samples = budget.take()
-            progress = Progress(worker, position, len(samples), tokens, dict(failures))
+            progress = Progress(worker, position, len(samples), tokens, dict(failures), dict(skipped))
             failures.clear()
+            skipped.clear()
             return (self.collate(samples) if samples else None), progress
 
         try:
@@ -197,6 +208,7 @@ class ShardStream(IterableDataset):
                     sample, tokens = self._prepare(item, raw)
                 except SampleError as e:
                     failures[e.reason] += 1
+                    skipped[item[0]] += 1
                     seen[e.reason] += 1
                     level = logging.WARNING if seen[e.reason] <= LOUD_FAILURES else logging.DEBUG
                     index = self.indexes[item[0]]

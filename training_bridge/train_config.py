@@ -23,7 +23,7 @@ class ModelSpec:
     preset: str = "tiny"  # a key of model.config.CONFIGS
     init: str | None = None
     official: str | None = None
-    tokenizer: str | None = None  # local tokenizer folder; None: the config's offline byte tokenizer
+    tokenizer: str | None = None  # local tokenizer folder; None: `official`'s (or `init`'s) folder; byte ids for tiny only
     max_slice_nums: int | None = None  # processor override (published: 9); 1 keeps CPU runs cheap
 
 
@@ -35,7 +35,10 @@ class DataSpec:
     weights: list[float] = field(default_factory=list)  # each corpus's share of an epoch; [] : by corpus size
     seed: int = 0
     shuffle_buffer: int = 256
-    max_tokens: int = 8192  # token budget per micro-batch; longer samples are skipped (counted)
+    max_tokens: int = 16384  # token budget per micro-batch; longer samples are skipped (an official-policy video: 11,520 visual tokens)
+    max_images: int = 1080  # images plus video frames per sample (the paper's training bound); more: skipped
+    max_image_pixels: int = 40_000_000  # per image or frame; larger: skipped
+    max_skipped: float | None = 0.01  # share of a corpus's epoch that may be skipped before the run stops; null: no limit
     num_workers: int = 2
     prefetch_factor: int = 2
 
@@ -93,12 +96,13 @@ class SFTConfig:
 class TaskConfig:
     """RL and RLAIF prompts derived from corpus records (`training_bridge.rl_tasks`).
 
-    kinds: "region_count" and "page_number" (short answers, rule-verified), "region_text" (the record's
-    own question with its region text as a free-form reference: RLPR), "record" (the record's own
-    question and answer, for RLAIF-V sampling).
+    kinds (`rl_tasks`): "region_text" (OCR / reconstruct / masked targets) and "caption_qa" (caption and QA
+    records), the defaults: answers checkable from the image, rule-based in short mode, RLPR in long mode;
+    "transcribe"; "record" (any record's own question and answer, for RLAIF-V sampling); "region_count"
+    and "page_number" reward guessing: opt-in only, warned in the run manifest.
     """
 
-    kinds: list[str] = field(default_factory=lambda: ["region_count", "page_number", "region_text"])
+    kinds: list[str] = field(default_factory=lambda: ["region_text", "caption_qa"])
     max_prompts: int | None = None  # per rank, after reading the corpus once
 
 
@@ -128,7 +132,7 @@ class RewardConfig:
     repetition_weight: float = 1.0  # [ours] scale of the penalty in [-1, 0]
     repetition_ngram: int = 4  # [ours] token n-grams counted as repeats
     rm_weight: float = 0.5  # paper: 0.5
-    rm: str = "overlap"  # "none" | "overlap" (built-in lexical stand-in) | a local sequence-classification RM folder
+    rm: str = "policy"  # judge on the image: "policy" | a VLM checkpoint folder; "none"; text-only stand-ins by name: "overlap" | "text:DIR"
     std_filter: bool = True  # RLPR: drop free-form prompts whose group reward std is below the running threshold
     std_filter_momentum: float = 0.99  # RLPR: EMA of the mean group std that sets the threshold
     short_free_form: str = "similarity"  # [ours] free-form prompts in short mode (no reasoning to debias): "similarity" | "none"
@@ -155,7 +159,7 @@ class RLAIFConfig:
     max_new_tokens: int = 512  # [ours]
     temperature: float = 1.0
     thinking: bool = False  # sample in long mode; claims come from the final answer either way
-    verifier: str = "overlap"  # "overlap" (built-in, against the record's text) | a checkpoint folder (yes/no judge)
+    verifier: str = "policy"  # yes/no claim judge on the image: "policy" | a VLM checkpoint folder; text-only stand-in: "overlap"
     reject_below: float = 0.5  # a claim scoring below this counts as rejected
     min_gap: float = 1.0  # [ours] least difference of response scores (-rejected claims) for a pair
     pairs_per_prompt: int = 2  # [ours]
