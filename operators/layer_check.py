@@ -1,0 +1,111 @@
+"""Text layers checked against the pixels: is a page's text layer the text the page shows?
+
+`LayerChecker.verdict(row, image)` returns None when the page's text layer can be trusted, else why not:
+- "unmapped_layer": more than `max_unmapped_share` of its text-layer lines were dropped as unmapped
+  (no ToUnicode: CID or glyph ids, U+FFFD, private use; counted by `operators.text_regions`);
+- "layer_mismatch": OCR of a few of its lines disagrees with their text. Only the first
+  `pages_per_doc` text-layer pages of a document (per operator instance, i.e. per worker) are read
+  back: `lines_per_page` lines spread over the page, each cropped to at most `max_crop_ratio` times
+  its height (the recogniser's cost grows with width) and compared, case and spaces ignored, with the
+  best-matching prefix of the line's text; the page disagrees when the median character error rate
+  (CER) exceeds `max_cer`. Later pages of the document take the verdict of the checked ones (broken
+  encodings belong to a document's fonts), so OCR runs a few lines per document, not per page.
+"""
+from __future__ import annotations
+
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from statistics import median
+from typing import Any
+
+import numpy as np
+
+from operators.page_image import as_rgb
+
+Recognize = Callable[[list[np.ndarray]], list[tuple[str, float]]]
+
+
+@dataclass
+class LayerCheckConfig:
+    """When a page's text layer is replaced by OCR (or the page dropped)."""
+
+    enabled: bool = True
+    max_unmapped_share: float = 0.2  # share of text-layer lines dropped as unmapped
+    pages_per_doc: int = 1  # pages per document whose lines are read back by OCR
+    lines_per_page: int = 3
+    min_line_chars: int = 6  # lines shorter than this are not sampled
+    max_crop_ratio: float = 10.0  # crop width at most this many times its height
+    max_cer: float = 0.35  # median CER of the sampled lines above which the layer disagrees
+    on_mismatch: str = "ocr"  # "ocr": OCR the page instead of its layer | "filter": drop the page
+    max_docs: int = 4096  # documents whose verdicts are remembered
+
+
+def _norm(text: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def prefix_cer(read: str, truth: str, lo: int, hi: int) -> float:
+    """Smallest CER of `read` against a prefix of `truth` of length lo..hi (edit distance / prefix length)."""
+    if not truth:
+        return 0.0 if not read else 1.0
+    prev = list(range(len(truth) + 1))  # distances of read[:0] to every prefix of truth
+    for i, c in enumerate(read, 1):
+        cur = [i] + [0] * len(truth)
+        for j, t in enumerate(truth, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (c != t))
+        prev = cur
+    lo, hi = max(1, lo), max(1, min(hi, len(truth)))
+    return min(prev[j] / j for j in range(min(lo, hi), hi + 1))
+
+
+class LayerChecker:
+    """Per-document verdicts on text layers; see the module docstring."""
+
+    def __init__(self, config: LayerCheckConfig, recognize: Callable[[], Recognize]) -> None:
+        self.config = config
+        self._recognize = recognize  # resolved lazily: the OCR engine loads only when a check runs
+        self.docs: OrderedDict[str, list[float]] = OrderedDict()
+
+    def _sample(self, lines: list[dict[str, Any]], image: np.ndarray) -> list[float]:
+        cfg = self.config
+        lines = [r for r in lines if len(_norm(r["text"])) >= cfg.min_line_chars]
+        if not lines:
+            return []
+        n = min(cfg.lines_per_page, len(lines))
+        picked = [lines[int((k + 0.5) * len(lines) / n)] for k in range(n)]
+        h, w = image.shape[:2]
+        crops, spans = [], []
+        for r in picked:
+            x0, y0, x1, y1 = r["bbox"]
+            pad = 0.15 * (y1 - y0)
+            ya, yb = max(0, int(y0 - pad)), min(h, int(np.ceil(y1 + pad)))
+            xa, xb = max(0, int(x0 - pad)), min(w, int(np.ceil(x1 + pad)))
+            xb_cut = min(xb, xa + int(cfg.max_crop_ratio * (yb - ya)))
+            crops.append(as_rgb(image[ya:yb, xa:xb_cut]))
+            spans.append((xb_cut - xa) / max(xb - xa, 1))
+        reads = self._recognize()(crops)
+        cers = []
+        for r, share, (read, _) in zip(picked, spans, reads):
+            truth = _norm(r["text"])
+            expect = len(truth) * share
+            lo, hi = (len(truth), len(truth)) if share >= 1 else (int(0.8 * expect), int(np.ceil(1.2 * expect)))
+            cers.append(prefix_cer(_norm(read), truth, lo, hi))
+        return cers
+
+    def verdict(self, row: dict[str, Any], image: np.ndarray) -> str | None:
+        """None when the text layer of the page in `row` can be trusted, else the reason it cannot."""
+        cfg = self.config
+        lines = [r for r in row.get("regions") or [] if r["granularity"] == "line"]
+        unmapped = dict(row.get("rejected_regions") or {}).get("unmapped", 0)
+        if unmapped > cfg.max_unmapped_share * (unmapped + len(lines)):
+            return "unmapped_layer"
+        doc = self.docs.get(row["input_id"])
+        if doc is None:
+            doc = self.docs[row["input_id"]] = []
+            while len(self.docs) > cfg.max_docs:
+                self.docs.popitem(last=False)
+        if len(doc) < cfg.pages_per_doc and (cers := self._sample(lines, image)):
+            doc.append(median(cers))
+        return "layer_mismatch" if doc and median(doc) > cfg.max_cer else None
