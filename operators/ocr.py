@@ -175,9 +175,28 @@ def _union(boxes: list[tuple[float, float, float, float]]) -> list[float]:
     return [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
 
 
+def join_row_fragments(lines: list[OcrLine], max_gap: float = 1.5) -> list[OcrLine]:
+    """Lines the detector cut at a wide word gap, joined: fragments that overlap vertically by more
+    than half the lower one's height and lie at most `max_gap` line heights apart become one line
+    (texts joined by a space, the lower confidence)."""
+    out: list[OcrLine] = []
+    for ln in sorted(lines, key=lambda ln: ln.bbox[0]):
+        x0, y0, x1, y1 = ln.bbox
+        for k, prev in enumerate(out):
+            px0, py0, px1, py1 = prev.bbox
+            h = max(y1 - y0, py1 - py0, 1.0)
+            if min(y1, py1) - max(y0, py0) > 0.5 * min(y1 - y0, py1 - py0) and -0.5 * h <= x0 - px1 <= max_gap * h:
+                out[k] = OcrLine((px0, min(y0, py0), max(x1, px1), max(y1, py1)), f"{prev.text.strip()} {ln.text.strip()}",
+                                 min(prev.confidence, ln.confidence))
+                break
+        else:
+            out.append(ln)
+    return out
+
+
 def ocr_regions(lines: list[OcrLine], page_height: float, dpi: float | None, config: OcrRegionsConfig) -> list[dict[str, Any]]:
-    """Line and block regions (REGION_TYPE dicts) from OCR lines, in reading order."""
-    lines = [ln for ln in lines if ln.text.strip() and ln.confidence >= config.min_confidence]
+    """Line and block regions (REGION_TYPE dicts) from OCR lines (row fragments joined), in reading order."""
+    lines = join_row_fragments([ln for ln in lines if ln.text.strip() and ln.confidence >= config.min_confidence])
     to_pt = 72.0 / dpi / 1.2 if dpi else 1.0 / 1.2
     groups = group_lines(lines, config.block_gap) if config.group_blocks else [[i] for i in range(len(lines))]
     order = reading_order([tuple(_union([lines[i].bbox for i in g])) for g in groups], page_height)

@@ -1,0 +1,251 @@
+"""Only visible, clean text becomes a target: hidden, covered, clipped, tiny and mis-encoded text on
+small PDFs made here, checked through the real operators (PyMuPDF render, RapidOCR where it reads)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pymupdf
+import pytest
+
+from operators.filters import RegionFilter
+from operators.layer_check import LayerCheckConfig, prefix_cer
+from operators.mixed_pages import merge_regions
+from operators.ocr import OcrLine, OcrRegions, OcrRegionsConfig
+from operators.pdf_pages import PdfPages
+from operators.unicode_text import clean_text
+
+VISIBLE = "Visible black words here"
+
+
+def pdf_row(path: Path) -> dict:
+    return {"input_id": path.stem, "source": str(path), "kind": "pdf", "shard_id": 0, "seq": 0}
+
+
+def pages(path: Path) -> list[dict]:
+    return list(PdfPages().run_rows([pdf_row(path)]))
+
+
+def line_texts(row: dict) -> list[str]:
+    return [r["text"] for r in sorted(row["regions"], key=lambda r: r["order"]) if r["granularity"] == "line"]
+
+
+def solid_pixmap(rgb: tuple[int, int, int]) -> pymupdf.Pixmap:
+    pix = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 40, 10))
+    pix.set_rect(pix.irect, rgb)
+    return pix
+
+
+@pytest.fixture(scope="module")
+def hiding_pdf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One visible line, then every way a text layer hides text, then text on backgrounds drawn first."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=400, height=360)
+    page.insert_text((20, 30), VISIBLE, fontsize=11)
+    page.insert_text((20, 60), "Invisible render mode three", fontsize=11, render_mode=3)
+    page.insert_text((20, 90), "White text on white paper", fontsize=11, color=(1, 1, 1))
+    page.insert_text((20, 120), "Hidden under a rectangle", fontsize=11)
+    page.draw_rect(pymupdf.Rect(15, 105, 250, 125), color=None, fill=(0.2, 0.5, 0.8))  # drawn after: covers
+    page.insert_text((20, 150), "Hidden under an image", fontsize=11)
+    page.insert_image(pymupdf.Rect(15, 137, 250, 155), pixmap=solid_pixmap((200, 30, 30)), keep_proportion=False)
+    page.insert_text((20, 180), "tiny print nobody reads", fontsize=2)
+    page.insert_text((20, 210), "Fully transparent words", fontsize=11, fill_opacity=0.0)
+    page.draw_rect(pymupdf.Rect(15, 225, 250, 245), color=None, fill=(0.9, 0.9, 0.6))  # drawn before: a shading
+    page.insert_text((20, 240), "Text on a shaded cell", fontsize=11)
+    page.insert_image(pymupdf.Rect(15, 255, 250, 275), pixmap=solid_pixmap((250, 240, 200)), keep_proportion=False)
+    page.insert_text((20, 270), "Text on a background image", fontsize=11)
+    page.insert_text((20, 300), "Stroked outline letters", fontsize=11, render_mode=1)
+    page.insert_text((20, 1000), "Far below the page", fontsize=11)
+    path = tmp_path_factory.mktemp("vis") / "hiding.pdf"
+    doc.save(path)
+    return path
+
+
+def test_only_text_a_reader_sees_becomes_a_region(hiding_pdf: Path) -> None:
+    (row,) = pages(hiding_pdf)
+    assert line_texts(row) == [VISIBLE, "Text on a shaded cell", "Text on a background image", "Stroked outline letters"]
+    assert row["rejected_regions"] == {"invisible": 2, "low_contrast": 2, "covered": 1, "too_small": 1}
+    blocks = [r["text"] for r in row["regions"] if r["granularity"] == "block"]
+    assert not any("Hidden" in b or "White" in b or "Invisible" in b for b in blocks)
+    assert row["text_path"] == "text_layer" and len(row["image_boxes"]) == 2
+
+
+def test_checks_off_keeps_every_drawn_span(hiding_pdf: Path) -> None:
+    from operators.pdf_pages import PdfPagesConfig
+    from operators.visibility import VisibilityConfig
+
+    (row,) = PdfPages(PdfPagesConfig(visibility=VisibilityConfig(enabled=False))).run_rows([pdf_row(hiding_pdf)])
+    assert "Invisible render mode three" in line_texts(row) and "Hidden under an image" in line_texts(row)
+
+
+class ListBackend:
+    """An OCR backend that returns fixed lines (the OCR engine itself is tested with RapidOCR below)."""
+
+    def __init__(self, lines: list[OcrLine]) -> None:
+        self.lines, self.calls = lines, 0
+
+    def recognize(self, image: np.ndarray) -> list[OcrLine]:
+        self.calls += 1
+        return self.lines
+
+    def recognize_crops(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+        raise AssertionError("no layer check expected")
+
+
+def test_hidden_ocr_layer_of_a_scan_is_replaced_by_ocr(tmp_path: Path) -> None:
+    doc = pymupdf.open()
+    page = doc.new_page(width=300, height=200)
+    page.insert_image(page.rect, pixmap=solid_pixmap((255, 255, 255)))
+    page.insert_text((20, 40), "the scan's hidden OCR layer text", fontsize=12, render_mode=3)
+    doc.save(tmp_path / "scan.pdf")
+    (row,) = pages(tmp_path / "scan.pdf")
+    assert not row["has_text_layer"] and row["rejected_regions"] == {"invisible": 1}
+    backend = ListBackend([OcrLine((10, 10, 300, 40), "what the pixels show, read by OCR", 0.9)])
+    (out,) = OcrRegions(backend=backend).run_rows([row])
+    assert out["text_path"] == "ocr" and line_texts(out) == ["what the pixels show, read by OCR"]
+
+
+def test_page_with_only_unseen_text_is_filtered_with_the_reasons(tmp_path: Path) -> None:
+    doc = pymupdf.open()
+    page = doc.new_page(width=300, height=200)
+    for k in range(4):
+        page.insert_text((20, 40 + 30 * k), f"white line number {k} of this page", fontsize=12, color=(1, 1, 1))
+    doc.save(tmp_path / "white.pdf")
+    (row,) = pages(tmp_path / "white.pdf")
+    (row,) = OcrRegions(backend=ListBackend([])).run_rows([row])
+    (err,) = RegionFilter().run_rows([row])
+    assert err["error_category"] == "filtered" and err["error_type"] == "too_little_visible_text"
+    assert "low_contrast 4" in err["error_message"]
+
+
+def test_rotated_and_clipped_pages_keep_only_visible_lines(tmp_path: Path) -> None:
+    doc = pymupdf.open()
+    page = doc.new_page(width=400, height=200)
+    page.insert_text((20, 40), "Rotated visible words", fontsize=14)
+    page.insert_text((20, 80), "Rotated hidden words", fontsize=14, render_mode=3)
+    page.set_rotation(90)
+    src = pymupdf.open()
+    sp = src.new_page(width=400, height=200)
+    sp.insert_text((20, 40), "Top line stays in view", fontsize=14)
+    sp.insert_text((20, 150), "Bottom line is clipped away", fontsize=14)
+    clipped = doc.new_page(width=400, height=100)
+    clipped.show_pdf_page(clipped.rect, src, 0, clip=pymupdf.Rect(0, 0, 400, 100))
+    cropped = doc.new_page(width=400, height=200)
+    cropped.insert_text((20, 40), "Inside the crop box", fontsize=14)
+    cropped.insert_text((20, 180), "Outside the crop box", fontsize=14)
+    cropped.set_cropbox(pymupdf.Rect(0, 0, 400, 100))
+    doc.save(tmp_path / "rot.pdf")
+    rotated, clip, crop = pages(tmp_path / "rot.pdf")
+    assert line_texts(rotated) == ["Rotated visible words"] and rotated["rejected_regions"] == {"invisible": 1}
+    assert (rotated["width"], rotated["height"]) == (400, 800)
+    assert all(0 <= r["bbox"][0] <= r["bbox"][2] <= 400 and 0 <= r["bbox"][1] <= r["bbox"][3] <= 800 for r in rotated["regions"])
+    assert line_texts(clip) == ["Top line stays in view"]
+    assert line_texts(crop) == ["Inside the crop box"]
+
+
+def test_targets_are_clean_logical_unicode(tmp_path: Path) -> None:
+    assert clean_text("ﬁnd the ﬂow\ue000") == ("find the flow", 1)
+    assert clean_text("ﻣﺮﺣﺒﺎ")[0] == "مرحبا"  # Arabic presentation forms -> letters
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_htmlbox(pymupdf.Rect(50, 50, 400, 100), "<p dir='rtl'>שלום עולם טוב</p>")
+    page.insert_htmlbox(pymupdf.Rect(50, 190, 400, 240), "<p>ﬁnd the ﬂow of ﬁve ﬁelds</p>")
+    doc.save(tmp_path / "u.pdf")
+    (row,) = pages(tmp_path / "u.pdf")
+    assert line_texts(row) == ["שלום עולם טוב", "find the flow of five fields"]  # logical order, NFKC
+
+
+def broken_mapping_pdf(path: Path, body: str | None) -> Path:
+    """Two lines in an embedded font whose ToUnicode map is replaced by `body` (None: removed; "": kept)."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=400, height=160)
+    page.insert_font(fontname="F0", fontbuffer=pymupdf.Font("helv").buffer)
+    page.insert_text((20, 50), "Mapped text that a reader can see", fontname="F0", fontsize=16)
+    page.insert_text((20, 100), "A second line of ordinary words", fontname="F0", fontsize=16)
+    font = next(x for x in range(1, doc.xref_length()) if doc.xref_get_key(x, "Subtype")[1] == "/Type0")
+    _, ref = doc.xref_get_key(font, "ToUnicode")
+    if body is None:
+        doc.xref_set_key(font, "ToUnicode", "null")
+    elif body:
+        doc.update_stream(int(ref.split()[0]), ("/CIDInit /ProcSet findresource begin 12 dict begin begincmap "
+                                                 "1 begincodespacerange <0000> <FFFF> endcodespacerange " + body +
+                                                 " endcmap CMapName currentdict /CMap defineresource pop end end").encode())
+    doc.save(path)
+    return path
+
+
+@pytest.mark.parametrize("body", [None, "1 beginbfrange <0000> <ffff> <e000> endbfrange"], ids=["no-tounicode", "private-use"])
+def test_unmapped_text_layer_goes_to_ocr_without_reading_it(tmp_path: Path, body: str | None) -> None:
+    (row,) = pages(broken_mapping_pdf(tmp_path / "b.pdf", body))
+    assert row["regions"] == [] and row["rejected_regions"] == {"unmapped": 2}
+    assert not any("\ue000" <= c <= "\uf8ff" for r in row["regions"] for c in r["text"])
+    backend = ListBackend([OcrLine((10, 10, 300, 40), "Mapped text that a reader can see", 0.9)])
+    (out,) = OcrRegions(backend=backend).run_rows([row])
+    assert out["text_path"] == "ocr" and backend.calls == 1
+
+
+def test_layer_check_with_rapidocr_trusts_good_layers_and_replaces_mojibake(tmp_path: Path) -> None:
+    good = pages(broken_mapping_pdf(tmp_path / "good.pdf", ""))[0]
+    shifted = pages(broken_mapping_pdf(tmp_path / "shift.pdf", "1 beginbfrange <0000> <00ff> <0021> endbfrange"))[0]
+    assert line_texts(good) == ["Mapped text that a reader can see", "A second line of ordinary words"]
+    assert line_texts(shifted)[0].startswith("Ocrrgf")  # printable, wrong: only the pixels tell
+    op = OcrRegions()
+    (kept,) = op.run_rows([good])
+    assert kept["text_path"] == "text_layer" and kept["regions"] == good["regions"]
+    (fixed,) = op.run_rows([shifted])
+    assert fixed["text_path"] == "ocr" and fixed["rejected_regions"] == {"layer_mismatch": 2}
+    assert "reader can see" in " ".join(line_texts(fixed))  # OCR keeps the word spaces
+    filtering = OcrRegions(OcrRegionsConfig(layer_check=LayerCheckConfig(on_mismatch="filter")))
+    (err,) = filtering.run_rows([{**shifted, "input_id": "other"}])
+    assert err["error_type"] == "layer_mismatch" and err["error_category"] == "filtered"
+
+
+def test_prefix_cer() -> None:
+    assert prefix_cer("hello", "hello world", 5, 5) == 0.0
+    assert prefix_cer("hellp", "hello world", 4, 6) == pytest.approx(0.2)
+    assert prefix_cer("", "abc", 3, 3) == 1.0
+
+
+def test_mixed_page_merges_ocr_of_scanned_parts_in_reading_order() -> None:
+    def region(text: str, bbox: list[float], gran: str, origin: str) -> dict:
+        return {"bbox": bbox, "text": text, "granularity": gran, "order": 0, "font_size": 10.0, "origin": origin,
+                "confidence": None}
+
+    layer = [region("Heading of the page", [10, 10, 590, 30], "block", "text_layer"),
+             region("Heading of the page", [10, 10, 590, 30], "line", "text_layer"),
+             region("Caption below the scan", [10, 400, 590, 420], "block", "text_layer"),
+             region("Caption below the scan", [10, 400, 590, 420], "line", "text_layer")]
+    ocr = [region("Scanned words\nrepeat of caption", [20, 100, 580, 420], "block", "ocr"),
+           region("Scanned words", [20, 100, 580, 130], "line", "ocr"),
+           region("repeat of caption", [12, 401, 580, 419], "line", "ocr")]
+    merged = merge_regions(layer, ocr, 800.0)
+    blocks = sorted((r for r in merged if r["granularity"] == "block"), key=lambda r: r["order"])
+    assert [b["text"] for b in blocks] == ["Heading of the page", "Scanned words", "Caption below the scan"]
+    lines = sorted((r for r in merged if r["granularity"] == "line"), key=lambda r: r["order"])
+    assert [ln["text"] for ln in lines] == ["Heading of the page", "Scanned words", "Caption below the scan"]
+
+
+def test_mixed_page_transcription_covers_layer_text_and_scanned_part(tmp_path: Path) -> None:
+    from operators.doc_samples import DocSamples, DocSamplesConfig
+    from schemas.record import SampleRecord
+
+    scan = pymupdf.open()
+    sp = scan.new_page(width=300, height=60)
+    sp.insert_text((10, 35), "Scanned words in a picture", fontsize=18)
+    picture = sp.get_pixmap(dpi=150, colorspace=pymupdf.csGRAY)
+    doc = pymupdf.open()
+    page = doc.new_page(width=400, height=300)
+    page.insert_text((20, 40), "Heading typed in the text layer", fontsize=14)
+    page.insert_image(pymupdf.Rect(20, 80, 320, 140), pixmap=picture)
+    page.insert_text((20, 200), "Closing line typed below the picture", fontsize=14)
+    doc.save(tmp_path / "mixed.pdf")
+    (row,) = pages(tmp_path / "mixed.pdf")
+    (row,) = OcrRegions().run_rows([row])
+    assert row["text_path"] == "mixed"
+    samples = DocSamples(DocSamplesConfig(transcribe_fraction=1.0)).run_rows([row])
+    record = next(SampleRecord.from_json(m["data"]) for s in samples for m in s["members"]
+                  if m["ext"] == "json" and b'"transcribe"' in m["data"])
+    target = record.conversations[1].content
+    first, second, third = (target.find(t) for t in ("Heading typed", "Scanned words in a picture", "Closing line"))
+    assert 0 <= first < second < third, target
+    assert record.meta["text_path"] == "mixed"
