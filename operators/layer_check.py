@@ -3,18 +3,19 @@
 `LayerChecker.verdict(row, image)` returns None when the page's text layer can be trusted, else why not:
 - "unmapped_layer": more than `max_unmapped_share` of its text-layer lines were dropped as unmapped
   (no ToUnicode: CID or glyph ids, U+FFFD, private use; counted by `operators.text_regions`);
-- "layer_mismatch": OCR of a few of its lines disagrees with their text. Only the first
-  `pages_per_doc` text-layer pages of a document (per operator instance, i.e. per worker) are read
-  back: `lines_per_page` lines spread over the page, each cropped to at most `max_crop_ratio` times
-  its height (the recogniser's cost grows with width) and compared, case and spaces ignored, with the
-  best-matching prefix of the line's text; the page disagrees when the median character error rate
-  (CER) exceeds `max_cer`. Later pages of the document take the verdict of the checked ones (broken
-  encodings belong to a document's fonts), so OCR runs a few lines per document, not per page.
+- "layer_mismatch": OCR of a few of its lines disagrees with their text. Pages are checked in groups
+  of `pages_per_check` consecutive pages of a document: the first `checked_pages` text-layer pages of
+  a group are read back, `lines_per_page` lines spread over each page, each cropped to at most
+  `max_crop_ratio` times its height (the recogniser's cost grows with width) and compared, case and
+  spaces ignored, with the best-matching prefix of the line's text; they disagree when the median
+  character error rate (CER) exceeds `max_cer`. The other pages of the group take the verdict of the
+  checked ones (broken encodings belong to a document's fonts), so OCR reads a few lines per group,
+  not every page. Pages arrive in order within a page range (`operators.doc_split`); the docs
+  pipeline makes `pages_per_check` divide the range size, so the same page always decides a group.
 """
 from __future__ import annotations
 
 import unicodedata
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import median
@@ -33,13 +34,13 @@ class LayerCheckConfig:
 
     enabled: bool = True
     max_unmapped_share: float = 0.2  # share of text-layer lines dropped as unmapped
-    pages_per_doc: int = 1  # pages per document whose lines are read back by OCR
+    pages_per_check: int = 8  # consecutive pages of a document that share one verdict
+    checked_pages: int = 1  # text-layer pages of each group whose lines are read back by OCR
     lines_per_page: int = 3
     min_line_chars: int = 6  # lines shorter than this are not sampled
     max_crop_ratio: float = 10.0  # crop width at most this many times its height
     max_cer: float = 0.35  # median CER of the sampled lines above which the layer disagrees
     on_mismatch: str = "ocr"  # "ocr": OCR the page instead of its layer | "filter": drop the page
-    max_docs: int = 4096  # documents whose verdicts are remembered
 
 
 def _norm(text: str) -> str:
@@ -66,7 +67,8 @@ class LayerChecker:
     def __init__(self, config: LayerCheckConfig, recognize: Callable[[], Recognize]) -> None:
         self.config = config
         self._recognize = recognize  # resolved lazily: the OCR engine loads only when a check runs
-        self.docs: OrderedDict[str, list[float]] = OrderedDict()
+        self.group: tuple[str, int] | None = None  # the group of pages being checked, and its page CERs
+        self.cers: list[float] = []
 
     def _sample(self, lines: list[dict[str, Any]], image: np.ndarray) -> list[float]:
         cfg = self.config
@@ -101,11 +103,9 @@ class LayerChecker:
         unmapped = dict(row.get("rejected_regions") or {}).get("unmapped", 0)
         if unmapped > cfg.max_unmapped_share * (unmapped + len(lines)):
             return "unmapped_layer"
-        doc = self.docs.get(row["input_id"])
-        if doc is None:
-            doc = self.docs[row["input_id"]] = []
-            while len(self.docs) > cfg.max_docs:
-                self.docs.popitem(last=False)
-        if len(doc) < cfg.pages_per_doc and (cers := self._sample(lines, image)):
-            doc.append(median(cers))
-        return "layer_mismatch" if doc and median(doc) > cfg.max_cer else None
+        group = (row["input_id"], (row.get("page_index") or 0) // max(1, cfg.pages_per_check))
+        if group != self.group:
+            self.group, self.cers = group, []
+        if len(self.cers) < cfg.checked_pages and (cers := self._sample(lines, image)):
+            self.cers.append(median(cers))
+        return "layer_mismatch" if self.cers and median(self.cers) > cfg.max_cer else None

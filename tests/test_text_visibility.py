@@ -249,3 +249,40 @@ def test_mixed_page_transcription_covers_layer_text_and_scanned_part(tmp_path: P
     first, second, third = (target.find(t) for t in ("Heading typed", "Scanned words in a picture", "Closing line"))
     assert 0 <= first < second < third, target
     assert record.meta["text_path"] == "mixed"
+
+
+class CropBackend(ListBackend):
+    """Reads every crop as `text` and counts the crops it was given."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__([])
+        self.text, self.crops = text, 0
+
+    def recognize_crops(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+        self.crops += len(crops)
+        return [(self.text, 0.9)] * len(crops)
+
+
+def test_layer_verdict_is_shared_by_a_group_of_pages(three_page_rows: list[dict]) -> None:
+    first, second, third = three_page_rows
+    backend = CropBackend("nothing like the layer at all")
+    op = OcrRegions(OcrRegionsConfig(layer_check=LayerCheckConfig(pages_per_check=2, on_mismatch="filter")), backend=backend)
+    outs = list(op.run_rows([first, second, third]))
+    assert [o["error_type"] for o in outs] == ["layer_mismatch"] * 3
+    assert backend.crops == 2 * 3  # pages 0 and 2 read back (3 lines each); page 1 took page 0's verdict
+    trusting = CropBackend("page 0 line 1 with several words")
+    kept = list(OcrRegions(OcrRegionsConfig(layer_check=LayerCheckConfig(pages_per_check=2)), backend=trusting)
+                .run_rows([first, second]))
+    assert [o["text_path"] for o in kept] == ["text_layer"] * 2 and trusting.crops == 3
+
+
+@pytest.fixture(scope="module")
+def three_page_rows(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
+    doc = pymupdf.open()
+    for p in range(3):
+        page = doc.new_page(width=400, height=200)
+        for k in range(3):
+            page.insert_text((20, 40 + 40 * k), f"page {p} line {k} with several words", fontsize=14)
+    path = tmp_path_factory.mktemp("grp") / "three.pdf"
+    doc.save(path)
+    return pages(path)
