@@ -81,6 +81,24 @@ def _rapid_engine() -> Any:
         return _RAPID_ENGINE
 
 
+_RAPID_REC: Any = None
+
+
+def _rapid_recognizer() -> Any:
+    """The process-wide single-thread PP-OCR recogniser (rec model only), created on first use."""
+    global _RAPID_REC
+    with _RAPID_LOCK:
+        if _RAPID_REC is None:
+            from rapidocr_onnxruntime.ch_ppocr_rec import TextRecognizer
+            from rapidocr_onnxruntime.main import DEFAULT_CFG_PATH
+            from rapidocr_onnxruntime.utils import read_yaml, update_model_path
+
+            config = update_model_path(read_yaml(DEFAULT_CFG_PATH))["Rec"]
+            _RAPID_REC = TextRecognizer({**config, "intra_op_num_threads": 1, "inter_op_num_threads": 1})
+            _RAPID_REC.postprocess_op = SpacedCtcDecode(_RAPID_REC.postprocess_op)
+        return _RAPID_REC
+
+
 class RapidOcrBackend:
     """rapidocr-onnxruntime (PP-OCRv4 det + rec, ONNX, offline); angle classifier disabled."""
 
@@ -90,8 +108,9 @@ class RapidOcrBackend:
         return [OcrLine(_quad_to_bbox(box), str(text), float(score)) for box, text, score in result or []]
 
     def recognize_crops(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
-        """(text, confidence) of each RGB crop of one text line (recogniser only, no detection)."""
-        result, _ = _rapid_engine().text_rec([np.ascontiguousarray(c[:, :, ::-1]) for c in crops])
+        """(text, confidence) of each RGB crop of one text line: the recogniser alone, on one thread
+        (no detection model loaded; a pipeline worker owns one CPU)."""
+        result, _ = _rapid_recognizer()([np.ascontiguousarray(c[:, :, ::-1]) for c in crops])
         return [(str(t), float(c)) for t, c in result]
 
 

@@ -9,7 +9,7 @@ import pymupdf
 import pytest
 
 from operators.filters import RegionFilter
-from operators.layer_check import LayerCheckConfig, prefix_cer
+from operators.layer_check import LayerCheckConfig, plausible, prefix_cer
 from operators.mixed_pages import merge_regions
 from operators.ocr import OcrLine, OcrRegions, OcrRegionsConfig
 from operators.pdf_pages import PdfPages
@@ -266,14 +266,28 @@ class CropBackend(ListBackend):
 def test_layer_verdict_is_shared_by_a_group_of_pages(three_page_rows: list[dict]) -> None:
     first, second, third = three_page_rows
     backend = CropBackend("nothing like the layer at all")
-    op = OcrRegions(OcrRegionsConfig(layer_check=LayerCheckConfig(pages_per_check=2, on_mismatch="filter")), backend=backend)
+    check = LayerCheckConfig(pages_per_check=2, on_mismatch="filter", read_back="always")
+    op = OcrRegions(OcrRegionsConfig(layer_check=check), backend=backend)
     outs = list(op.run_rows([first, second, third]))
     assert [o["error_type"] for o in outs] == ["layer_mismatch"] * 3
     assert backend.crops == 2 * 3  # pages 0 and 2 read back (3 lines each); page 1 took page 0's verdict
     trusting = CropBackend("page 0 line 1 with several words")
-    kept = list(OcrRegions(OcrRegionsConfig(layer_check=LayerCheckConfig(pages_per_check=2)), backend=trusting)
-                .run_rows([first, second]))
+    check = LayerCheckConfig(pages_per_check=2, read_back="always")
+    kept = list(OcrRegions(OcrRegionsConfig(layer_check=check), backend=trusting).run_rows([first, second]))
     assert [o["text_path"] for o in kept] == ["text_layer"] * 2 and trusting.crops == 3
+    plain = CropBackend("nothing like the layer at all")  # default: only implausible layers are read back
+    kept = list(OcrRegions(backend=plain).run_rows([first, second, third]))
+    assert [o["text_path"] for o in kept] == ["text_layer"] * 3 and plain.crops == 0
+
+
+def test_plausible_text_statistics() -> None:
+    assert plausible(["Mapped text that a reader can see", "A second line of ordinary words"])
+    assert plausible(["« Bonjour », dit-il à l’élève près de la fenêtre où était la lumière"])
+    assert plausible(["Die Würde des Menschen ist unantastbar. Sie zu achten ist Verpflichtung"])
+    assert plausible(["这是一个中文句子，用于测试文本层的检查是否正确"])  # not Latin: nothing to judge
+    assert not plausible(['Ocrrgf"vgzv"vjcv"c"tgcfgt"ecp"ugg', 'C"ugeqpf"nkpg"qh"qtfkpct{"yqtfu'])
+    assert not plausible(["Ã©tÃ© trÃ¨s bien Ã  la maison Ã©cole fenÃªtre"])
+    assert not plausible(["#$%& *+,- ./01 #$%& *+,- ./01 #$%& *+,-"])
 
 
 @pytest.fixture(scope="module")
