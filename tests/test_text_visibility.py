@@ -300,3 +300,41 @@ def three_page_rows(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     path = tmp_path_factory.mktemp("grp") / "three.pdf"
     doc.save(path)
     return pages(path)
+
+
+def test_spaced_ctc_decode_inserts_a_space_where_the_space_class_rises() -> None:
+    from operators.ocr_spaces import SpacedCtcDecode
+
+    class Plain:
+        character = ["blank", "a", "b", " "]
+
+    steps = [(1, 0), (0, 0), (0, 0.3), (0, 0), (2, 0), (0, 0.01), (1, 0)]  # a, gap with space 0.3, b, tight gap, a
+    probs = np.zeros((len(steps), 4), dtype=np.float32)
+    for t, (cls, space) in enumerate(steps):
+        probs[t, cls] = 0.9
+        probs[t, 3] = space
+    text, conf = SpacedCtcDecode(Plain()).decode_one(probs)
+    assert text == "a ba" and conf == pytest.approx(0.9)
+
+
+def test_ocr_keeps_word_spaces_on_the_demo_scan(tmp_path: Path) -> None:
+    import re
+
+    from operators.page_image import page_pixels, pixel_columns
+    from pipelines.demo_corpus import generate_demo_corpus
+    from pipelines.demo_texts import ARTICLES
+
+    scan = next(p for p in generate_demo_corpus(tmp_path) if p.name == "scan-02.png")
+    row = {"input_id": "s", "source": str(scan), "kind": "image", "shard_id": 0, "seq": 0}
+    (page,) = PdfPages().run_rows([row])
+    pixels = page_pixels(page)
+    cut = next(y for y in range(int(page["height"] * 0.3), page["height"]) if (pixels[y] < 128).sum() < 3)
+    page.update(pixel_columns(pixels[:cut]))  # cut between two lines: title and first paragraphs
+    (out,) = OcrRegions().run_rows([page])
+    title, paragraphs = ARTICLES[11]
+    vocabulary = {w.lower() for w in re.findall(r"[A-Za-z]+", title + " " + " ".join(paragraphs))}
+    words = [w.lower() for w in re.findall(r"[A-Za-z]+", " ".join(line_texts(out)))]
+    run_together = [w for w in words if w not in vocabulary and any(
+        w[:k] in vocabulary and w[k:] in vocabulary for k in range(1, len(w)))]
+    assert len(words) >= 30 and not run_together, run_together
+    assert "barrier reef stretches" in " ".join(words)
