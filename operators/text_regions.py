@@ -4,6 +4,8 @@
 `schemas.tables.REGION_TYPE`: one per text block (granularity "block", its lines joined by "\\n") and
 one per text line (granularity "line"), with bboxes in pixels of a render at `scale` (pixels per PDF
 point) of the page as displayed (page rotation applied), clipped to the page. `order` is the reading order among regions of the same granularity.
+Given a `LineCheck`, only visible spans and lines are kept (`operators.visibility`); texts are clean
+Unicode (`operators.unicode_text`) and lines with unmapped characters are dropped.
 
 Reading order (`reading_order`): PyMuPDF's `sort=True` orders blocks by rows, which interleaves the two
 columns of a paper. Instead, blocks narrower than `WIDE_FRACTION` of the text area are assigned to

@@ -4,9 +4,8 @@
 base letters, full-width forms ASCII) and removes private-use code points, U+FFFD and control
 characters other than newline and tab; it returns the clean text and how many characters it removed.
 Logical order of right-to-left scripts comes from MuPDF, which reorders the glyphs of a line (tested
-on Hebrew and Arabic in tests/test_text_visibility.py).
-`suspect_share(chars, suspects)` is the share of a text layer's characters that betray a broken
-mapping (private use, U+FFFD, controls, or characters MuPDF could only name by CID or glyph id).
+on Hebrew in tests/test_text_visibility.py). `operators.text_regions` drops a line whose removed
+characters exceed a share of it, or that MuPDF could only name by CID or glyph id ("unmapped").
 """
 from __future__ import annotations
 
