@@ -123,8 +123,10 @@ def _union(boxes: Iterable[BBox]) -> BBox:
     return (min(x0), min(y0), max(x1), max(y1))
 
 
-def _line(spans: list[dict[str, Any]], check: LineCheck | None) -> tuple[BBox | None, str, float, str | None]:
-    """(bbox in points, clean text, font size, rejection reason) of a line from its spans."""
+def _line(line: dict[str, Any], check: LineCheck | None) -> tuple[BBox | None, str, float, str | None]:
+    """(bbox in points, clean text, font size, rejection reason) of a line from its spans: MuPDF's line
+    bbox when every span is kept, else the union of the kept spans' boxes."""
+    spans = line["spans"]
     if check is not None:
         kept = []
         for s in spans:
@@ -132,15 +134,14 @@ def _line(spans: list[dict[str, Any]], check: LineCheck | None) -> tuple[BBox | 
                 check.reject(why)  # counted per span: an invisible span hides nothing else on its line
             else:
                 kept.append(s)
-        spans = kept
+        spans = kept if len(kept) < len(spans) else spans
     text = "".join(s["text"] for s in spans).strip()
     if not text:
         return None, "", 0.0, None
     clean, removed = clean_text(text)
     unmapped = removed > MAX_SUSPECT_SHARE * len(text) or any(s.get("char_flags", 0) & UNMAPPED for s in spans)
     inked = [s for s in spans if s["text"].strip()]
-    bbox = (min(s["bbox"][0] for s in inked), min(s["bbox"][1] for s in inked),
-            max(s["bbox"][2] for s in inked), max(s["bbox"][3] for s in inked))
+    bbox = tuple(line["bbox"]) if spans is line["spans"] else _union(s["bbox"] for s in inked)
     return bbox, clean.strip(), max(s["size"] for s in inked), "unmapped" if unmapped or not clean.strip() else None
 
 
@@ -171,21 +172,23 @@ def extract_regions(page: pymupdf.Page, scale: float, display_list: pymupdf.Disp
         textpage.parent = page
     blocks = []
     for block in page.get_text("dict", flags=TEXT_FLAGS, textpage=textpage)["blocks"]:
-        lines = []
+        lines, dropped = [], False
         for line in block.get("lines", []):
-            bbox, text, size, why = _line(line["spans"], check if visible else None)
+            bbox, text, size, why = _line(line, check if visible else None)
             if bbox is None:
                 continue
+            dropped = dropped or bbox != tuple(line["bbox"])
             box = shown(bbox)
             if why is None and visible:
                 why = check.line_reason(box, size)
             if why is not None:
                 if check is not None:
                     check.reject(why)
+                dropped = True
                 continue
             lines.append((box, text, size))
-        if lines:
-            blocks.append((_union(b for b, _, _ in lines), lines))
+        if lines:  # MuPDF's block bbox unless lines or spans were left out
+            blocks.append((_union(b for b, _, _ in lines) if dropped else shown(block["bbox"]), lines))
 
     order = reading_order([b[0] for b in blocks], page.rect.height)
     regions: list[dict[str, Any]] = []
