@@ -12,7 +12,10 @@ Contract:
   TASK_KNOWLEDGE. The prompt names the regions by box in reading order; the target is their original
   texts in that order (`operators.prompts`).
 - plus, for a `transcribe_fraction` of pages (drawn from the transcription key's RNG), one clean
-  sample of variant "transcribe": TASK_TRANSCRIBE, target = all block texts in reading order.
+  sample of variant "transcribe": TASK_TRANSCRIBE, target = all block texts in reading order: the
+  page's visible text, text layer and OCR of its scanned parts merged (`operators.mixed_pages`).
+- meta records where the page's text came from (`text_path`: text_layer | ocr | mixed) and the
+  text-layer spans and lines left out by reason (`rejected_regions`, e.g. {"invisible": 40}).
 - defaults follow the paper's formulation (one sample per page image, several regions, each at its
   own random level) and keep the JPEG encodes per page, the dominant cost, near one.
 - members: `jpg` (the page, JPEG at `jpeg_quality`, deterministic) and `json` (`SampleRecord`); stats:
@@ -186,7 +189,8 @@ class DocSamples(Operator):
         h, w = image.shape[:2]
         level = max((c.level for c in regions), key=NOISE_LEVELS.index, default="none")
         meta.update(seed=self.config.seed, dpi=row.get("dpi"), jpeg_quality=self.config.jpeg_quality,
-                    origin=sorted({r.get("origin") for r in row.get("regions") or []} - {None}))
+                    origin=sorted({r.get("origin") for r in row.get("regions") or []} - {None}),
+                    text_path=row.get("text_path"), rejected_regions=dict(row.get("rejected_regions") or {}))
         record = SampleRecord(
             key=key, task=task,
             conversations=[Turn("user", "<image>\n" + prompt), Turn("assistant", target)],

@@ -6,9 +6,10 @@ Contract:
   empty after removing unprintable characters, less than `min_printable_ratio` of its characters are
   printable, or its confidence (OCR) is below `min_confidence`. Control characters are stripped from
   kept texts; `order` is renumbered per granularity, keeping the sequence.
-- the page is rejected (category filtered, error_type "too_little_text") when its kept regions hold
-  fewer than `min_page_chars` non-space characters (counted over blocks, or lines when a page has no
-  block regions).
+- the page is rejected (category filtered) when its kept regions hold fewer than `min_page_chars`
+  non-space characters (counted over blocks, or lines when a page has no block regions): error_type
+  "too_little_visible_text" when text-layer text was left out as unseen (`rejected_regions`, listed in
+  the message), else "too_little_text".
 """
 from __future__ import annotations
 
@@ -78,6 +79,9 @@ class RegionFilter(Operator):
         unit = "block" if rank["block"] else "line"
         n_chars = sum(len("".join(r["text"].split())) for r in kept if r["granularity"] == unit)
         if n_chars < self.config.min_page_chars:
-            raise Reject(f"page {row.get('page_index')}: {n_chars} characters of text < {self.config.min_page_chars}",
-                         FILTERED, error_type="too_little_text")
+            rejected = dict(row.get("rejected_regions") or {})
+            left_out = ", ".join(f"{k} {v}" for k, v in sorted(rejected.items()))
+            raise Reject(f"page {row.get('page_index')}: {n_chars} characters of visible text < "
+                         f"{self.config.min_page_chars}" + (f" (text left out: {left_out})" if left_out else ""),
+                         FILTERED, error_type="too_little_visible_text" if rejected else "too_little_text")
         yield {**row, "regions": kept}

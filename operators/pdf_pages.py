@@ -5,8 +5,10 @@ Contract:
 - output: PAGE_SCHEMA rows, one per page, with the page rendered at `dpi` (scaled down so that
   width * height <= `max_pixels`; the `dpi` column holds the effective value) as raw pixels (gray when
   the page has no colour and `color` is "auto"; operators/page_image.py) and its text-layer
-  regions (`operators.text_regions`). `has_text_layer` is true when the page has at least
-  `min_text_chars` non-space characters in its text layer. Images give one page, no text layer.
+  regions (`operators.text_regions`): only text a reader sees on the render (`operators.visibility`);
+  the spans and lines left out are counted by reason in `rejected_regions`. `has_text_layer` (and
+  `text_path` "text_layer") when the page has at least `min_text_chars` non-space characters of
+  visible text. Images give one page, no text layer.
 - the whole document is quarantined (`Reject`, category quarantine) when it is larger than
   `max_file_bytes`, encrypted (needs a password), has no pages, more than `max_pages` pages, or an
   image over `max_image_pixels` (decompression bomb guard); a document that cannot be opened raises
@@ -26,7 +28,7 @@ import logging
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import fsspec
@@ -38,6 +40,7 @@ from PIL import Image, ImageOps
 from operators.base import Operator, Reject, Row, error_row
 from operators.page_image import pixel_columns, to_page_pixels
 from operators.text_regions import extract_regions
+from operators.visibility import LineCheck, VisibilityConfig
 from schemas.tables import PAGE_SCHEMA, QUARANTINE
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,7 @@ class PdfPagesConfig:
     min_text_chars: int = 20  # fewer text-layer characters than this: the page needs OCR
     max_image_pixels: int = 100_000_000  # image inputs larger than this are refused before decoding
     color: str = "auto"  # "auto": gray pages travel and are stored as gray; "rgb" | "gray": always
+    visibility: VisibilityConfig = field(default_factory=VisibilityConfig)  # which text-layer lines are seen
 
 
 def read_source(source: str, max_bytes: int) -> bytes:
@@ -77,10 +81,12 @@ def fit_scale(width: float, height: float, scale: float, max_pixels: int) -> flo
 
 
 def page_row(page_index: int, n_pages: int, pixels: np.ndarray, dpi: float | None,
-             regions: list[dict[str, Any]], min_text_chars: int) -> Row:
+             regions: list[dict[str, Any]], min_text_chars: int, rejected: dict[str, int] | None = None) -> Row:
     """A PAGE_SCHEMA row body (without the envelope)."""
     n_chars = sum(len("".join(r["text"].split())) for r in regions if r["granularity"] == "block")
     return {
+        "rejected_regions": dict(rejected or {}),
+        "text_path": "text_layer" if n_chars >= min_text_chars else None,
         "page_index": page_index,
         "n_pages": n_pages,
         **pixel_columns(pixels),
@@ -190,8 +196,13 @@ class PdfPages(Operator):
         gray = self.config.color == "gray" or (self.config.color == "auto" and not has_color(display_list, rect))
         pix = display_list.get_pixmap(matrix=pymupdf.Matrix(scale, scale), alpha=False,
                                       colorspace=pymupdf.csGRAY if gray else pymupdf.csRGB)
-        regions = extract_regions(page, pix.width / rect.width, display_list)
         # a view of the pixmap's memory: page_row copies it once, while `pix` is still alive here
         pixels = np.frombuffer(pix.samples_mv, dtype=np.uint8).reshape(pix.height, pix.width, pix.n)
-        return page_row(index, n_pages, pixels[..., 0] if gray else pixels, 72.0 * pix.width / rect.width,
-                        regions, self.config.min_text_chars)
+        pixels = pixels[..., 0] if gray else pixels
+        check = LineCheck(page, display_list, pixels, pix.width / rect.width, self.config.visibility)
+        regions = extract_regions(page, pix.width / rect.width, display_list, check)
+        out = page_row(index, n_pages, pixels, 72.0 * pix.width / rect.width, regions, self.config.min_text_chars,
+                       check.counts)
+        s = check.scale
+        out["image_boxes"] = [[b[0] * s, b[1] * s, b[2] * s, b[3] * s] for _, b in check.images]
+        return out

@@ -4,6 +4,8 @@
 `schemas.tables.REGION_TYPE`: one per text block (granularity "block", its lines joined by "\\n") and
 one per text line (granularity "line"), with bboxes in pixels of a render at `scale` (pixels per PDF
 point) of the page as displayed (page rotation applied), clipped to the page. `order` is the reading order among regions of the same granularity.
+Given a `LineCheck`, only visible spans and lines are kept (`operators.visibility`); texts are clean
+Unicode (`operators.unicode_text`) and lines with unmapped characters are dropped.
 
 Reading order (`reading_order`): PyMuPDF's `sort=True` orders blocks by rows, which interleaves the two
 columns of a paper. Instead, blocks narrower than `WIDE_FRACTION` of the text area are assigned to
@@ -14,11 +16,14 @@ bottom. A band whose columns are short (a table's cells) is read row by row inst
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from statistics import median
 from typing import Any
 
 import pymupdf
+
+from operators.unicode_text import clean_text
+from operators.visibility import UNMAPPED, LineCheck, span_reason
 
 BBox = tuple[float, float, float, float]
 
@@ -109,37 +114,81 @@ def _region(bbox: list[float], text: str, granularity: str, order: int, font_siz
 
 
 TEXT_FLAGS = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES
+#: a line whose suspect characters (private use, U+FFFD, controls) exceed this share is "unmapped"
+MAX_SUSPECT_SHARE = 0.1
 
 
-def extract_regions(page: pymupdf.Page, scale: float, display_list: pymupdf.DisplayList | None = None) -> list[dict[str, Any]]:
+def _union(boxes: Iterable[BBox]) -> BBox:
+    x0, y0, x1, y1 = zip(*boxes)
+    return (min(x0), min(y0), max(x1), max(y1))
+
+
+def _line(line: dict[str, Any], check: LineCheck | None) -> tuple[BBox | None, str, float, str | None]:
+    """(bbox in points, clean text, font size, rejection reason) of a line from its spans: MuPDF's line
+    bbox when every span is kept, else the union of the kept spans' boxes."""
+    spans = line["spans"]
+    if check is not None:
+        kept = []
+        for s in spans:
+            if s["text"].strip() and (why := span_reason(s)) is not None:
+                check.reject(why)  # counted per span: an invisible span hides nothing else on its line
+            else:
+                kept.append(s)
+        spans = kept if len(kept) < len(spans) else spans
+    text = "".join(s["text"] for s in spans).strip()
+    if not text:
+        return None, "", 0.0, None
+    clean, removed = clean_text(text)
+    unmapped = removed > MAX_SUSPECT_SHARE * len(text) or any(s.get("char_flags", 0) & UNMAPPED for s in spans)
+    inked = [s for s in spans if s["text"].strip()]
+    bbox = tuple(line["bbox"]) if spans is line["spans"] else _union(s["bbox"] for s in inked)
+    return bbox, clean.strip(), max(s["size"] for s in inked), "unmapped" if unmapped or not clean.strip() else None
+
+
+def extract_regions(page: pymupdf.Page, scale: float, display_list: pymupdf.DisplayList | None = None,
+                    check: LineCheck | None = None) -> list[dict[str, Any]]:
     """Block and line regions of `page`'s text layer in reading order, bboxes in render pixels.
 
     Given the page's `display_list` (already interpreted for rendering), the text is read from it
     instead of interpreting the page a second time (unrotated pages only: a display list's text is in
-    rotated coordinates, while the code below rotates text-layer coordinates itself)."""
+    rotated coordinates, while the code below rotates text-layer coordinates itself). Texts are clean
+    Unicode (`operators.unicode_text`); a line with unmapped characters (no ToUnicode: CID or glyph
+    ids, U+FFFD, private use over `MAX_SUSPECT_SHARE`) is dropped and counted as "unmapped" in
+    `check.counts` (also without visibility checks: `check` with `enabled` false). Given a `check`,
+    only visible spans and lines are kept (`operators.visibility`), the others counted by reason."""
     w, h = page.rect.width * scale, page.rect.height * scale
     rotation = page.rotation  # read once: every read walks the page dictionary (0.7 ms a page)
     rot = page.rotation_matrix  # text-layer coordinates are unrotated; the render is rotated
 
-    def shown(b: Sequence[float]) -> tuple[float, float, float, float]:
+    def shown(b: Sequence[float]) -> BBox:
         if not rotation:  # the common case: no Rect/Matrix objects per line (1.4 ms a page)
             return tuple(b)
         return tuple(pymupdf.Rect(b) * rot)
 
+    visible = check is not None and check.config.enabled
     textpage = None
     if display_list is not None and rotation == 0:
         textpage = pymupdf.TextPage(display_list.get_textpage(TEXT_FLAGS))
         textpage.parent = page
     blocks = []
     for block in page.get_text("dict", flags=TEXT_FLAGS, textpage=textpage)["blocks"]:
-        lines = []
+        lines, dropped = [], False
         for line in block.get("lines", []):
-            text = "".join(s["text"] for s in line["spans"]).strip()
-            if text:
-                sizes = [s["size"] for s in line["spans"] if s["text"].strip()]
-                lines.append((shown(line["bbox"]), text, max(sizes)))
-        if lines:
-            blocks.append((shown(block["bbox"]), lines))
+            bbox, text, size, why = _line(line, check if visible else None)
+            if bbox is None:
+                continue
+            dropped = dropped or bbox != tuple(line["bbox"])
+            box = shown(bbox)
+            if why is None and visible:
+                why = check.line_reason(box, size)
+            if why is not None:
+                if check is not None:
+                    check.reject(why)
+                dropped = True
+                continue
+            lines.append((box, text, size))
+        if lines:  # MuPDF's block bbox unless lines or spans were left out
+            blocks.append((_union(b for b, _, _ in lines) if dropped else shown(block["bbox"]), lines))
 
     order = reading_order([b[0] for b in blocks], page.rect.height)
     regions: list[dict[str, Any]] = []

@@ -7,6 +7,7 @@ WebDataset shards with stats and error tables.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,7 +62,11 @@ def docs_stages(cfg: DocsConfig, split_in_driver: bool = False) -> list[Stage]:
     round trip per stage). The sample seed is the run seed."""
     r = cfg.resources
     samples = dataclasses.replace(cfg.samples, seed=cfg.run.seed)
-    chain = ((PdfPages, cfg.pages), (OcrRegions, cfg.ocr), (RegionFilter, cfg.filter), (DocSamples, samples))
+    # a group of pages sharing one text-layer verdict never straddles two page ranges (determinism)
+    check = cfg.ocr.layer_check
+    check = dataclasses.replace(check, pages_per_check=math.gcd(check.pages_per_check, max(1, cfg.split.pages_per_unit)))
+    ocr = dataclasses.replace(cfg.ocr, layer_check=check)
+    chain = ((PdfPages, cfg.pages), (OcrRegions, ocr), (RegionFilter, cfg.filter), (DocSamples, samples))
     # at most units_per_task page ranges per block: a split task emits every range of its documents
     # in one block, and one task would render them all (measured: 8 tasks of 3-4 s for 1,600 pages)
     render = Stage(Chain, chain, num_cpus=r.cpus_per_task, batch_size=r.units_per_task, rows_per_block=r.units_per_task)

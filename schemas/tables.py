@@ -66,6 +66,10 @@ PAGE_SCHEMA = pa.schema(
         pa.field("dpi", pa.float32()),
         pa.field("has_text_layer", pa.bool_()),
         pa.field("regions", pa.list_(REGION_TYPE)),
+        # text-layer spans and lines left out, by reason ("invisible", "low_contrast", "layer_mismatch", ...)
+        pa.field("rejected_regions", pa.map_(pa.string(), pa.int32())),
+        pa.field("text_path", pa.string()),  # where the regions come from: "text_layer" | "ocr" | "mixed"
+        pa.field("image_boxes", pa.list_(pa.list_(pa.float32(), 4))),  # images drawn on the page, in pixels
     ]
 )
 

@@ -12,7 +12,8 @@ from PIL import Image
 from operators.corrupt import FAMILIES, NoiseConfig, background, corrupt_region, pixel_box
 from operators.doc_samples import DocSamples, DocSamplesConfig, detect_language
 from operators.filters import RegionFilter
-from operators.ocr import OcrRegions
+from operators.layer_check import LayerCheckConfig
+from operators.ocr import OcrRegions, OcrRegionsConfig
 from operators.pdf_pages import PdfPages, PdfPagesConfig
 from operators.text_regions import reading_order
 from pipelines.demo_texts import ARTICLES
@@ -213,7 +214,7 @@ class FakeBackend:
 
 def test_ocr_skips_text_layer_pages_and_groups_lines(two_column_page: dict) -> None:
     backend = FakeBackend()
-    op = OcrRegions(backend=backend)
+    op = OcrRegions(OcrRegionsConfig(layer_check=LayerCheckConfig(enabled=False)), backend=backend)
     assert op([two_column_page]).to_pylist()[0]["regions"] == two_column_page["regions"]
     assert backend.calls == 0
     page = {**two_column_page, "has_text_layer": False, "regions": []}

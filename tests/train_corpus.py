@@ -20,6 +20,9 @@ def docs_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pdfs = [p for p in generate_demo_corpus(inputs) if p.suffix == ".pdf" and "scan" not in p.name][:3]
     cfg = DocsConfig(run=RunConfig(num_cpus=2, inputs_per_shard=1, seed=0, progress=False))
     cfg.pages.dpi = 48
+    # 48 dpi keeps training fast; at this size the 8-9 pt lines fall under the 6 px legibility floor,
+    # and the RL test's reward trend was tuned on the corpus with them: keep them
+    cfg.pages.visibility.min_glyph_px = 0.0
     cfg.samples.corrupt_samples = 2
     summary = build_docs([str(p) for p in pdfs], out, cfg)
     assert summary.ok and summary.samples > 5
