@@ -7,8 +7,9 @@
 
 Without torchrun (or with one process) there is no process group: rank 0 of 1, no wrapping, and the
 collectives here are no-ops, so the same loop runs in CPU tests. Backend: NCCL on CUDA, gloo on CPU.
-DDP keeps fp32 weights and the loop autocasts to bf16; FSDP (FSDP2 `fully_shard`, one unit per LLM
-decoder layer plus the root) shards weights and optimizer state and computes in bf16 with fp32 reductions.
+DDP keeps fp32 weights and the loop autocasts to bf16; FSDP (FSDP2 `fully_shard`, one unit per LLM decoder
+layer, per vision layer, the resampler, plus the root) shards weights, gradients and optimizer state and
+computes in bf16 with fp32 reductions.
 """
 from __future__ import annotations
 
@@ -70,12 +71,20 @@ def resolve_parallel(parallel: str, env: DistEnv) -> str:
     return parallel
 
 
-def wrap_model(model: nn.Module, env: DistEnv, parallel: str, precision: str = "auto") -> nn.Module:
+def wrap_model(model: nn.Module, env: DistEnv, parallel: str, precision: str = "auto",
+               activation_checkpointing: bool = False, reduce_dtype: str = "fp32") -> nn.Module:
     """`model` on `env.device`, wrapped for `parallel` (see `resolve_parallel`).
 
     DDP finds unused parameters, because a text-only batch leaves the vision encoder without gradients.
+    FSDP (FSDP2 `fully_shard`): one unit per LLM decoder layer, per vision encoder layer, the resampler, the
+    rest of the vision encoder, and the root (embeddings, final norm, LM head); parameters kept in fp32
+    (the master copy) and computed in bf16 when `precision` asks for it, gradients reduced in
+    `reduce_dtype`. `activation_checkpointing` recomputes each LLM and vision layer in the backward pass.
     """
     mode = resolve_parallel(parallel, env)
+    if activation_checkpointing:
+        for part in (model.llm, model.vpm):
+            part.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.to(env.device)
     if mode == "none":
         return model
@@ -84,13 +93,18 @@ def wrap_model(model: nn.Module, env: DistEnv, parallel: str, precision: str = "
         return nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
+    if reduce_dtype not in REDUCE_DTYPES:
+        raise ValueError(f"reduce_dtype must be one of {sorted(REDUCE_DTYPES)}, not {reduce_dtype!r}")
     bf16 = precision == "bf16" or (precision == "auto" and env.device.type == "cuda")
-    policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if bf16 else MixedPrecisionPolicy()
-    for layer in model.llm.model.layers:
+    policy = (MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=REDUCE_DTYPES[reduce_dtype]) if bf16
+              else MixedPrecisionPolicy())
+    for layer in [*model.llm.model.layers, *model.vpm.encoder.layers, model.resampler, model.vpm]:
         fully_shard(layer, mp_policy=policy)
-    fully_shard(model.vpm, mp_policy=policy)
     fully_shard(model, mp_policy=policy)
     return model
+
+
+REDUCE_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 def unwrap(model: nn.Module) -> nn.Module:
