@@ -91,3 +91,18 @@ def generate_groups(model: MiniCPMV, processor: MiniCPMVProcessor, prompts: list
     ids, lens, ends = out.tolist(), lengths.tolist(), terminated.tolist()
     responses = [(ids[r][: lens[r]], ends[r]) for r in range(rows)]
     return [responses[i * n : (i + 1) * n] for i in range(len(prompts))]
+
+
+class ActorRollout:
+    """The default rollout engine: `generate_groups` with the actor itself (nothing to sync after updates)."""
+
+    def __init__(self, model: MiniCPMV, processor: MiniCPMVProcessor, device: torch.device, precision: str) -> None:
+        self.model, self.processor, self.device, self.precision = model, processor, device, precision
+
+    def generate(self, prompts: list[ProcessedSample], n: int, caps: list[int], temperature: float,
+                 seeds: list[int]) -> list[list[Response]]:
+        return generate_groups(self.model, self.processor, prompts, n, caps, temperature, seeds, self.device,
+                               self.precision)
+
+    def sync(self, model: torch.nn.Module) -> None:
+        """Nothing to do: the engine is the actor."""

@@ -154,6 +154,57 @@ def all_reduce_gradients(model: nn.Module, env: DistEnv) -> None:
             dist.all_reduce(p.grad)
 
 
+def all_reduce_max(value: int, env: DistEnv) -> int:
+    """The largest `value` over all ranks (the value itself in one process)."""
+    if not env.distributed:
+        return value
+    t = torch.tensor([value], dtype=torch.long, device=env.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t.item())
+
+
+def even_micro_batches(parts: list[list[int]], fallback: list[int], env: DistEnv, sharded: bool
+                       ) -> list[tuple[list[int], float]]:
+    """`(micro-batch, loss weight)` pairs: this rank's parts at weight `world_size` under FSDP (whose
+    reduce-scatter averages over ranks; a sum is wanted) or 1 otherwise; under FSDP padded with weight-0
+    copies of `fallback` up to the most parts any rank has, since every rank must run the same passes."""
+    if not sharded:
+        return [(p, 1.0) for p in parts]
+    most = all_reduce_max(len(parts), env)
+    return [(p, float(env.world_size)) for p in parts] + [(fallback, 0.0)] * (most - len(parts))
+
+
+def is_sharded(model: nn.Module) -> bool:
+    """Whether `model` is wrapped by FSDP2."""
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(model, FSDPModule)
+
+
+def hold_unsharded(model: nn.Module) -> None:
+    """FSDP2: gather every unit's whole weights and keep them gathered through later forward passes, so that
+    rollouts and scoring (which run a different number of forwards on each rank) need no collective.
+    Undo with `release_unsharded`. A no-op for an unsharded model."""
+    from torch.distributed.fsdp import FSDPModule
+
+    for module in model.modules():
+        if isinstance(module, FSDPModule):
+            if module is not model:
+                module.set_reshard_after_forward(False, recurse=False)
+            module.unshard()
+
+
+def release_unsharded(model: nn.Module) -> None:
+    """Back to sharded weights that are gathered per unit for each forward (see `hold_unsharded`)."""
+    from torch.distributed.fsdp import FSDPModule
+
+    for module in model.modules():
+        if isinstance(module, FSDPModule):
+            if module is not model:
+                module.set_reshard_after_forward(True, recurse=False)
+            module.reshard()
+
+
 def barrier(env: DistEnv) -> None:
     if env.distributed:
         dist.barrier()

@@ -21,12 +21,19 @@ Checked against the tiny model's measured tensors in `tests/test_memory_plan.py`
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from model.config import MiniCPMVConfig
+import torch
+
+from model.checkpoint import CONFIG_NAME
+from model.config import CONFIGS, MiniCPMVConfig
 from model.minicpmv import count_parameters
 from pipelines.errors import UserError
 from training_bridge.freezing import STAGES
+from training_bridge.train_config import ModelSpec
 
 GIB = 1024**3
 RESERVE = 0.9  # share of a GPU's memory the plan may use (allocator fragmentation, CUDA context, NCCL buffers)
@@ -170,3 +177,36 @@ def advice(p: PlanInput) -> str:
             tips.append(f"or lower the token budget: --set data.max_tokens={tokens} (and raise grad_accum)")
             break
     return "; ".join(tips) if tips else f"{what} does not fit {p.gpu_name}-{p.gpu_gib:g}GB even with 64-way FSDP"
+
+
+def model_config(spec: ModelSpec) -> MiniCPMVConfig:
+    """The architecture a `ModelSpec` will build, without building it."""
+    if spec.init:
+        return MiniCPMVConfig.from_dict(json.loads((Path(spec.init) / CONFIG_NAME).read_text()))
+    return CONFIGS[spec.preset]()
+
+
+def plan_for(cfg: Any, world_size: int, device: torch.device) -> MemoryPlan:
+    """The plan of a training config (`SFTConfig`, `RLConfig`, `DPOConfig`) on `world_size` ranks of `device`.
+
+    SFT plans one `data.max_tokens` micro-batch at its freezing stage; RL and DPO train every parameter on
+    `micro_batch_size` sequences (RL: of `grpo.max_new_tokens` response tokens plus a prompt budget of
+    `data.max_tokens / 8`; DPO: chosen + rejected of `data.max_tokens / 8` each, a rough size).
+    """
+    run = cfg.run
+    parallel = run.parallel if run.parallel != "auto" else ("ddp" if world_size > 1 else "none")
+    gpu_gib, name = run.gpu_memory_gib, "GPU"
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        gpu_gib, name = gpu_gib or props.total_memory / GIB, props.name.replace("NVIDIA ", "")
+    if hasattr(cfg, "grpo"):
+        stage, tokens = "all", cfg.grpo.micro_batch_size * (cfg.grpo.max_new_tokens + cfg.data.max_tokens // 8)
+    elif hasattr(cfg, "dpo"):
+        stage, tokens = "all", cfg.dpo.micro_batch_size * 2 * (cfg.data.max_tokens // 8)
+    else:
+        stage, tokens = cfg.freeze, cfg.data.max_tokens
+    gpu_run = device.type == "cuda" or run.gpu_memory_gib > 0  # planning GPUs from a CPU machine: as on CUDA
+    bf16 = run.precision == "bf16" or (run.precision == "auto" and gpu_run)
+    return plan_memory(PlanInput(model_config(cfg.model), stage, world_size, parallel, bf16, tokens,
+                                 activation_checkpointing=run.activation_checkpointing,
+                                 logprob_chunk=run.logprob_chunk, gpu_gib=gpu_gib, gpu_name=name))
