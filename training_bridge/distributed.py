@@ -84,7 +84,7 @@ def wrap_model(model: nn.Module, env: DistEnv, parallel: str, precision: str = "
     mode = resolve_parallel(parallel, env)
     if activation_checkpointing:
         for part in (model.llm, model.vpm):
-            part.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            part.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     model.to(env.device)
     if mode == "none":
         return model
