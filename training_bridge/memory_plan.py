@@ -4,7 +4,8 @@
     print(plan.table()); plan.check()          # UserError with advice when it does not fit
 
 Terms, in bytes per GPU (P: parameters, P_t: trainable ones, W: data-parallel ranks):
-* parameters: fp32 master weights, P x 4 (FSDP: / W), plus under FSDP the bf16 (or fp32) unsharded
+* parameters: fp32 master weights of what trains, P_t x 4, frozen parts in bf16 (2 bytes) when computing in
+  bf16 unsharded (`freezing.cast_frozen`), else 4 bytes, all / W under FSDP, plus under FSDP the bf16 (or fp32) unsharded
   working copies of the root unit (embeddings, LM head) and two decoder layers (current + prefetched);
 * gradients: P_t x 4 (FSDP: / W; DDP adds its reduction buckets, another P_t x 4);
 * optimizer: AdamW's two fp32 moments, P_t x 8 (FSDP: / W); frozen parts hold none;
@@ -130,16 +131,29 @@ def activation_bytes(p: PlanInput) -> float:
     return float(total)
 
 
+_COUNTS: dict[str, dict[str, int]] = {}
+
+
+def _counts(config: MiniCPMVConfig) -> dict[str, int]:
+    """`count_parameters`, remembered per configuration."""
+    key = repr(config)
+    if key not in _COUNTS:
+        _COUNTS[key] = count_parameters(config)
+    return _COUNTS[key]
+
+
 def plan_memory(p: PlanInput) -> MemoryPlan:
     """The per-GPU memory plan of `p`."""
     if p.stage not in STAGES:
         raise ValueError(f"unknown stage {p.stage!r}; choose one of {sorted(STAGES)}")
-    counts = count_parameters(p.config)
+    counts = _counts(p.config)
     flags = dict(zip(("vpm", "resampler", "llm"), STAGES[p.stage]))
     total = counts["total"]
     trainable = sum(counts[part] for part, on in flags.items() if on)
     shards = p.world_size if p.parallel == "fsdp" else 1
-    params, grads, optim = 4.0 * total / shards, 4.0 * trainable / shards, 8.0 * trainable / shards
+    frozen_width = 2 if p.bf16 and p.parallel != "fsdp" else 4  # `freezing.cast_frozen` (bf16, unsharded)
+    params = (4.0 * trainable + frozen_width * (total - trainable)) / shards
+    grads, optim = 4.0 * trainable / shards, 8.0 * trainable / shards
     if p.parallel == "fsdp":
         llm = p.config.llm
         root = 2 * llm.vocab_size * llm.hidden_size
@@ -156,7 +170,7 @@ def advice(p: PlanInput) -> str:
     def fits(**changes) -> bool:
         return plan_memory(PlanInput(**{**p.__dict__, **changes})).fits
 
-    params = count_parameters(p.config)["total"] / 1e9
+    params = _counts(p.config)["total"] / 1e9
     what = f"{params:.1f}B {'full' if p.stage == 'all' else p.stage + '-stage'} training"
     tips = []
     for world in (2, 4, 8, 16, 32, 64):

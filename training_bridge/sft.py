@@ -35,7 +35,7 @@ from tqdm import tqdm
 from pipelines.config import to_dict
 from training_bridge.checkpointing import latest_checkpoint, load_training_state, save_model, save_training_state
 from training_bridge.distributed import DistEnv, all_reduce_sum, init_distributed, no_sync, shutdown, wrap_model
-from training_bridge.freezing import apply_stage
+from training_bridge.freezing import apply_stage, cast_frozen
 from training_bridge.loader import BridgeLoader, LoaderConfig
 from training_bridge.memory_plan import plan_for
 from training_bridge.meter import Throughput, ThroughputMeter
@@ -103,6 +103,8 @@ def _train(cfg: SFTConfig, env: DistEnv) -> SFTResult:
     seed_everything(run.seed)  # same initial weights on every rank
     model, processor = build_model(cfg.model, run.seed)
     apply_stage(model, cfg.freeze)
+    if plan.inputs.bf16 and plan.inputs.parallel != "fsdp":
+        cast_frozen(model, torch.bfloat16)
     model = wrap_model(model, env, run.parallel, run.precision, run.activation_checkpointing, run.reduce_dtype)
     optimizer, scheduler = build_optimizer(model, cfg.optim, run.steps)
 
