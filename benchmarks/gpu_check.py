@@ -36,6 +36,7 @@ from training_bridge.memory_plan import GIB, PlanInput, plan_memory  # noqa: E40
 
 PEAK_BF16 = {"H200": 989e12, "H100 PCIe": 756e12, "H100": 989e12, "H800": 989e12, "A100": 312e12, "L40S": 362e12,
              "B200": 2250e12}  # dense bf16 FLOP/s
+TOKENS = 8192  # token budget of an SFT micro-batch (the paper's packing length)
 
 
 def section(name: str):
@@ -60,9 +61,9 @@ def plans(gpu_gib: float, name: str) -> int:
     """Print the plans of the runs this check makes (and of the paper's 8-GPU SFT); the LLM layers that fit."""
     config = full()
     for title, p in [
-        ("PT-1, one GPU", PlanInput(config, "resampler", 1, "none", True, 8192, gpu_gib=gpu_gib, gpu_name=name)),
-        ("all parameters, one GPU", PlanInput(config, "all", 1, "none", True, 8192, gpu_gib=gpu_gib, gpu_name=name)),
-        ("all parameters, FSDP over 8, checkpointing", PlanInput(config, "all", 8, "fsdp", True, 8192, -1, True,
+        ("PT-1, one GPU", PlanInput(config, "resampler", 1, "none", True, TOKENS, gpu_gib=gpu_gib, gpu_name=name)),
+        ("all parameters, one GPU", PlanInput(config, "all", 1, "none", True, TOKENS, gpu_gib=gpu_gib, gpu_name=name)),
+        ("all parameters, FSDP over 8, checkpointing", PlanInput(config, "all", 8, "fsdp", True, TOKENS, -1, True,
                                                                  gpu_gib=gpu_gib, gpu_name=name)),
     ]:
         plan = plan_memory(p)
@@ -78,7 +79,7 @@ def _with_layers(config, layers: int):
 
 def fitting_layers(gpu_gib: float, name: str) -> int:
     for layers in range(36, 0, -1):
-        p = PlanInput(_with_layers(full(), layers), "all", 1, "none", True, 8192, -1, True, gpu_gib=gpu_gib, gpu_name=name)
+        p = PlanInput(_with_layers(full(), layers), "all", 1, "none", True, TOKENS, -1, True, gpu_gib=gpu_gib, gpu_name=name)
         if plan_memory(p).fits:
             return layers
     return 1
@@ -176,7 +177,7 @@ def sft_check(model: MiniCPMV, processor: MiniCPMVProcessor, device: torch.devic
           f"{sum(p.numel() for p in model.parameters()) / 1e9:.2f}B parameters, bf16 autocast, fp32 masters")
     optimizer, _ = build_optimizer(model, OptimConfig(lr=1e-5, schedule="constant"), steps)
     pad = processor.tokenizer.pad_token_id
-    loader = BridgeLoader(StreamConfig([Source(str(data), 1.0)], max_tokens=8192, pad_id=pad, shuffle_buffer=16),
+    loader = BridgeLoader(StreamConfig([Source(str(data), 1.0)], max_tokens=TOKENS, pad_id=pad, shuffle_buffer=16),
                           LoaderConfig(num_workers=6, prefetch_factor=4), processor=RecordProcessor(processor),
                           collate=functools.partial(pack_collate, pad_token_id=pad))
     batches = iter(loader)
@@ -205,7 +206,7 @@ def sft_check(model: MiniCPMV, processor: MiniCPMVProcessor, device: torch.devic
     total = wait + busy
     peak = peak_flops(name)
     mfu = f"{flops / busy / peak:.1%}" if peak else "n/a (unknown GPU peak)"
-    plan = plan_memory(PlanInput(model.config, stage, 1, "none", True, 8192, -1,
+    plan = plan_memory(PlanInput(model.config, stage, 1, "none", True, TOKENS, -1,
                                  checkpointing, gpu_gib=gpu_gib, gpu_name=name))
     print(f"   {tokens / total:,.0f} tokens/s end to end ({tokens / busy:,.0f} computing), MFU {mfu}, "
           f"data-wait fraction {wait / total:.3f} over {steps} steps")
