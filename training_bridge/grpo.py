@@ -46,8 +46,8 @@ from training_bridge.checkpointing import latest_checkpoint, load_training_state
 from training_bridge.distributed import (DistEnv, all_reduce_gradients, all_reduce_sum, hold_unsharded,
                                          even_micro_batches, init_distributed, is_sharded, no_sync, release_unsharded,
                                          resolve_parallel, shutdown, wrap_model)
-from training_bridge.memory_plan import plan_for
 from training_bridge.freezing import apply_stage
+from training_bridge.memory_plan import plan_for
 from training_bridge.model_io import autocast, build_model, chunks, to_device, token_logprobs
 from training_bridge.optim import build_optimizer, clip_gradients
 from training_bridge.rewards import (PreferenceModel, RewardParts, StdFilter, combine, load_preference_model,
