@@ -27,8 +27,8 @@ same command resumes from the newest checkpoint. Several GPUs:
   torchrun --nproc-per-node 8 -m pipelines.cli train sft --config configs/train_sft.yaml
 Every run first logs its per-GPU memory plan and refuses, with advice, a run that will not fit; see it
 without training:
-  mmcorpus train sft --plan --world-size 8 --set model.preset=full --set run.parallel=fsdp \
-      --set run.gpu_memory_gib=80 --set run.activation_checkpointing=true
+  mmcorpus train sft --plan --world-size 8 --set model.preset=full --set run.parallel=fsdp
+      --set run.gpu_memory_gib=80 --set run.activation_checkpointing=true   (one command line)
 """
 
 EPILOG = """\
