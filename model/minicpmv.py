@@ -14,6 +14,7 @@ from torch import nn
 from transformers import Qwen3ForCausalLM
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
+from model.chunked_logprobs import DEFAULT_CHUNK, chunked_token_logprobs
 from model.config import MiniCPMVConfig
 from model.resampler import Resampler
 from model.vision import NaViTSiglipVisionModel
@@ -99,11 +100,25 @@ class MiniCPMV(nn.Module):
         tgt_sizes: torch.Tensor | None = None,
         image_bound: list[torch.Tensor] | None = None,
         temporal_ids: list[list[int]] | None = None,
+        logprob_targets: torch.Tensor | None = None,
+        logprob_chunk: int = DEFAULT_CHUNK,
         **llm_kwargs,
-    ) -> CausalLMOutputWithPast:
-        """Logits (and the mean next-token loss over ``labels != -100`` when labels are given)."""
+    ) -> CausalLMOutputWithPast | torch.Tensor:
+        """Logits (and the mean next-token loss over ``labels != -100`` when labels are given).
+
+        With ``logprob_targets`` (``(B, T)``: the token each position should predict, -100 where none) the
+        result is instead the ``(N,)`` fp32 log-probabilities of the targets, in row-major order of the
+        positions that have one, computed ``logprob_chunk`` positions at a time (no full logits). Packed
+        rows: pass ``position_ids`` restarting at 0 per sample and no ``attention_mask``; attention then
+        stays within each sample (transformers builds the block-causal mask from the position ids).
+        """
         inputs_embeds = self.embed(input_ids, pixel_values, tgt_sizes, image_bound, temporal_ids)
-        return self.llm(inputs_embeds=inputs_embeds, attention_mask=attention_mask, labels=labels, **llm_kwargs)
+        if logprob_targets is None:
+            return self.llm(inputs_embeds=inputs_embeds, attention_mask=attention_mask, labels=labels, **llm_kwargs)
+        hidden = self.llm.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask, use_cache=False,
+                                **llm_kwargs).last_hidden_state
+        mask = logprob_targets != -100
+        return chunked_token_logprobs(hidden[mask], self.llm.lm_head.weight, logprob_targets[mask], logprob_chunk)
 
     @torch.no_grad()
     def generate(

@@ -7,8 +7,9 @@
 
 Without torchrun (or with one process) there is no process group: rank 0 of 1, no wrapping, and the
 collectives here are no-ops, so the same loop runs in CPU tests. Backend: NCCL on CUDA, gloo on CPU.
-DDP keeps fp32 weights and the loop autocasts to bf16; FSDP (FSDP2 `fully_shard`, one unit per LLM
-decoder layer plus the root) shards weights and optimizer state and computes in bf16 with fp32 reductions.
+DDP keeps fp32 weights and the loop autocasts to bf16; FSDP (FSDP2 `fully_shard`, one unit per LLM decoder
+layer, per vision layer, the resampler, plus the root) shards weights, gradients and optimizer state and
+computes in bf16 with fp32 reductions.
 """
 from __future__ import annotations
 
@@ -70,12 +71,20 @@ def resolve_parallel(parallel: str, env: DistEnv) -> str:
     return parallel
 
 
-def wrap_model(model: nn.Module, env: DistEnv, parallel: str, precision: str = "auto") -> nn.Module:
+def wrap_model(model: nn.Module, env: DistEnv, parallel: str, precision: str = "auto",
+               activation_checkpointing: bool = False, reduce_dtype: str = "fp32") -> nn.Module:
     """`model` on `env.device`, wrapped for `parallel` (see `resolve_parallel`).
 
     DDP finds unused parameters, because a text-only batch leaves the vision encoder without gradients.
+    FSDP (FSDP2 `fully_shard`): one unit per LLM decoder layer, per vision encoder layer, the resampler, the
+    rest of the vision encoder, and the root (embeddings, final norm, LM head); parameters kept in fp32
+    (the master copy) and computed in bf16 when `precision` asks for it, gradients reduced in
+    `reduce_dtype`. `activation_checkpointing` recomputes each LLM and vision layer in the backward pass.
     """
     mode = resolve_parallel(parallel, env)
+    if activation_checkpointing:
+        for part in (model.llm, model.vpm):
+            part.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     model.to(env.device)
     if mode == "none":
         return model
@@ -84,13 +93,18 @@ def wrap_model(model: nn.Module, env: DistEnv, parallel: str, precision: str = "
         return nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
+    if reduce_dtype not in REDUCE_DTYPES:
+        raise ValueError(f"reduce_dtype must be one of {sorted(REDUCE_DTYPES)}, not {reduce_dtype!r}")
     bf16 = precision == "bf16" or (precision == "auto" and env.device.type == "cuda")
-    policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if bf16 else MixedPrecisionPolicy()
-    for layer in model.llm.model.layers:
+    policy = (MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=REDUCE_DTYPES[reduce_dtype]) if bf16
+              else MixedPrecisionPolicy())
+    for layer in [*model.llm.model.layers, *model.vpm.encoder.layers, model.resampler, model.vpm]:
         fully_shard(layer, mp_policy=policy)
-    fully_shard(model.vpm, mp_policy=policy)
     fully_shard(model, mp_policy=policy)
     return model
+
+
+REDUCE_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -138,6 +152,57 @@ def all_reduce_gradients(model: nn.Module, env: DistEnv) -> None:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
             dist.all_reduce(p.grad)
+
+
+def all_reduce_max(value: int, env: DistEnv) -> int:
+    """The largest `value` over all ranks (the value itself in one process)."""
+    if not env.distributed:
+        return value
+    t = torch.tensor([value], dtype=torch.long, device=env.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t.item())
+
+
+def even_micro_batches(parts: list[list[int]], fallback: list[int], env: DistEnv, sharded: bool
+                       ) -> list[tuple[list[int], float]]:
+    """`(micro-batch, loss weight)` pairs: this rank's parts at weight `world_size` under FSDP (whose
+    reduce-scatter averages over ranks; a sum is wanted) or 1 otherwise; under FSDP padded with weight-0
+    copies of `fallback` up to the most parts any rank has, since every rank must run the same passes."""
+    if not sharded:
+        return [(p, 1.0) for p in parts]
+    most = all_reduce_max(len(parts), env)
+    return [(p, float(env.world_size)) for p in parts] + [(fallback, 0.0)] * (most - len(parts))
+
+
+def is_sharded(model: nn.Module) -> bool:
+    """Whether `model` is wrapped by FSDP2."""
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(model, FSDPModule)
+
+
+def hold_unsharded(model: nn.Module) -> None:
+    """FSDP2: gather every unit's whole weights and keep them gathered through later forward passes, so that
+    rollouts and scoring (which run a different number of forwards on each rank) need no collective.
+    Undo with `release_unsharded`. A no-op for an unsharded model."""
+    from torch.distributed.fsdp import FSDPModule
+
+    for module in model.modules():
+        if isinstance(module, FSDPModule):
+            if module is not model:
+                module.set_reshard_after_forward(False, recurse=False)
+            module.unshard()
+
+
+def release_unsharded(model: nn.Module) -> None:
+    """Back to sharded weights that are gathered per unit for each forward (see `hold_unsharded`)."""
+    from torch.distributed.fsdp import FSDPModule
+
+    for module in model.modules():
+        if isinstance(module, FSDPModule):
+            if module is not model:
+                module.set_reshard_after_forward(True, recurse=False)
+            module.reshard()
 
 
 def barrier(env: DistEnv) -> None:

@@ -5,12 +5,14 @@
     all        PT-3, SFT, RL, DPO: every parameter
 
 `apply_stage(model, stage)` sets `requires_grad` and returns the trainable parameter counts per part;
-the optimizer is then built over `trainable_parameters(model)` only.
+the optimizer is then built over `trainable_parameters(model)` only; frozen parts hold no optimizer state
+and no gradients, and `cast_frozen` stores them in bf16 for bf16 runs without FSDP.
 """
 from __future__ import annotations
 
 import logging
 
+import torch
 from torch import nn
 
 from model.minicpmv import MiniCPMV
@@ -35,6 +37,18 @@ def apply_stage(model: MiniCPMV, stage: str) -> dict[str, int]:
               for name in ("vpm", "resampler", "llm")}
     log.info("freeze stage %r: trainable parameters %s", stage, counts)
     return counts
+
+
+def cast_frozen(model: MiniCPMV, dtype: torch.dtype) -> list[str]:
+    """Cast the parts frozen end to end (no trainable parameter) to `dtype` (bf16 runs: half the memory,
+    nothing to keep a master copy for); the names of the parts cast."""
+    cast = []
+    for name in ("vpm", "resampler", "llm"):
+        part = getattr(model, name)
+        if not any(p.requires_grad for p in part.parameters()):
+            part.to(dtype)
+            cast.append(name)
+    return cast
 
 
 def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:

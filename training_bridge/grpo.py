@@ -5,7 +5,8 @@
 Each step:
 1. Take `prompts_per_step` prompts (a seeded permutation per epoch of this rank's prompts) and give
    `long_fraction` of them long mode, the rest short; the mode is set by the template only.
-2. Sample `group_size` responses per prompt with the policy's own `generate` at `temperature`.
+2. Sample `group_size` responses per prompt at `temperature`: batched across prompts with a KV cache and
+   a seed per prompt (`batched_rollout.py`), or from a vLLM engine synced after each update (`rollout`).
 3. Reward each response (`rewards.py`): accuracy (rule-based for short references; RLPR for free-form
    ones in long mode), format, repetition penalty, and in long mode the group-standardised preference
    score of the final answer, weighted. Free-form groups are std-filtered (RLPR).
@@ -18,9 +19,10 @@ Each step:
 6. Log reward terms, accuracy per mode, mode counts, clipping (over all ranks); checkpoint (weights, optimizer, LR
    scheduler, RNG, the std-filter threshold) every `save_every` steps.
 
-With several processes each rank runs its own prompts; gradients are summed across ranks by hand
-(`distributed.all_reduce_gradients`) so ranks may skip different groups. FSDP is not supported here
-(generation needs whole weights); DDP-style replication is.
+With several processes each rank runs its own prompts. Replicated (parallel none/ddp): gradients are summed
+across ranks by hand (`distributed.all_reduce_gradients`) so ranks may skip different groups. FSDP: the
+actor is sharded like SFT; its whole weights are held gathered through rollouts and scoring, and every
+rank runs as many micro-batches as the busiest one (zero-weight extras), as FSDP's collectives require.
 
 Why not TRL's GRPOTrainer: it expects a `PreTrainedModel` with a Hugging Face processor (our model
 slices images itself and generates from input embeddings), sums the reward functions before the group
@@ -41,9 +43,11 @@ from tqdm import tqdm
 
 from pipelines.config import to_dict
 from training_bridge.checkpointing import latest_checkpoint, load_training_state, save_model, save_training_state
-from training_bridge.distributed import (DistEnv, all_reduce_gradients, all_reduce_sum, init_distributed,
-                                         resolve_parallel, shutdown)
+from training_bridge.distributed import (DistEnv, all_reduce_gradients, all_reduce_sum, hold_unsharded,
+                                         even_micro_batches, init_distributed, is_sharded, no_sync, release_unsharded,
+                                         resolve_parallel, shutdown, wrap_model)
 from training_bridge.freezing import apply_stage
+from training_bridge.memory_plan import plan_for
 from training_bridge.model_io import autocast, build_model, chunks, to_device, token_logprobs
 from training_bridge.optim import build_optimizer, clip_gradients
 from training_bridge.judges import load_preference_model, run_warnings
@@ -51,11 +55,12 @@ from training_bridge.rewards import (PreferenceModel, RewardParts, StdFilter, co
                                      rlpr_score, similarity, standardize, verify_short)
 from training_bridge.rl_tasks import FREE_FORM, Prompt, load_prompts
 from training_bridge.rlaif import JudgeVerifier
-from training_bridge.rollout import Rollout, continuation_batch, make_rollouts, render_prompt, sample_group
+from training_bridge.rollout import Rollout, continuation_batch, render_prompt, step_rollouts
 from training_bridge.runlog import MetricsLog
 from training_bridge.sft import seed_everything, set_threads
 from training_bridge.stream import derived_seed
 from training_bridge.train_config import RLConfig
+from training_bridge.vllm_rollout import make_engine
 
 log = logging.getLogger(__name__)
 
@@ -125,12 +130,20 @@ class HybridGRPO:
     """The policy, its optimizer and the reward machinery; `step()` runs one RL step (module docstring)."""
 
     def __init__(self, cfg: RLConfig, env: DistEnv, prompts: list[Prompt], rm: PreferenceModel | None = None) -> None:
-        if resolve_parallel(cfg.run.parallel, env) == "fsdp":
-            raise ValueError("RL generates with whole weights: use parallel none or ddp (replicated), not fsdp")
         self.cfg, self.env, self.prompts = cfg, env, prompts
+        plan = plan_for(cfg, env.world_size, env.device)
+        if env.is_main:
+            log.info("%s", plan.table())
+        plan.check()
         self.model, self.processor = build_model(cfg.model, cfg.run.seed)
         apply_stage(self.model, "all")
-        self.model.to(env.device)
+        # FSDP: sharded like SFT; otherwise replicated, gradients summed by hand (`all_reduce_gradients`).
+        parallel = "fsdp" if resolve_parallel(cfg.run.parallel, env) == "fsdp" else "none"
+        self.model = wrap_model(self.model, env, parallel, cfg.run.precision, cfg.run.activation_checkpointing,
+                                cfg.run.reduce_dtype)
+        self.sharded = is_sharded(self.model)
+        self.engine = make_engine(cfg.rollout, self.model, self.processor, cfg.model, env.device, cfg.run.precision)
+        # the policy judges its own answers on the image unless reward.rm names another judge (paper §2.4)
         judge = JudgeVerifier(self.model, self.processor, env.device, cfg.run.precision)
         self.rm = rm if rm is not None else load_preference_model(cfg.reward.rm, judge, env.device, cfg.run.precision)
         self.warnings = run_warnings(cfg) if rm is None else []
@@ -217,15 +230,11 @@ class HybridGRPO:
         g, env = self.cfg.grpo, self.env
         picks = self.pick(step)
         self.model.eval()
-        rollouts: list[Rollout] = []
-        samples = {}
-        for index, mode in picks:
-            sample = render_prompt(self.processor, self.prompts[index], mode)
-            max_new = g.max_new_tokens if mode == "long" else g.max_new_tokens_short
-            out = sample_group(self.model, self.processor, sample, g.group_size, max_new, g.temperature, env.device,
-                               self.cfg.run.precision)
-            samples[len(rollouts) // g.group_size] = sample
-            rollouts += make_rollouts(index, mode, out, self.processor)
+        hold_unsharded(self.model)  # FSDP: whole weights through rollouts and scoring, no per-forward collectives
+        seeds = [derived_seed(self.cfg.run.seed, env.rank, step, 3, k) for k in range(len(picks))]
+        rollouts, samples = step_rollouts(self.engine, self.processor, self.prompts, picks, g.group_size,
+                                          {"long": g.max_new_tokens, "short": g.max_new_tokens_short}, g.temperature,
+                                          self.cfg.rollout.batch_prompts, seeds)
 
         parts: list[RewardParts] = []
         advantages: list[float] = []
@@ -240,10 +249,12 @@ class HybridGRPO:
             kept_groups += keep
             advantages += group_advantages([t.total for t in terms]) if keep else [0.0] * len(group)
         self.std_filter.update(rlpr_stds)
+        release_unsharded(self.model)
 
         self.model.train()
         loss, clip_fraction = self.update(step, rollouts, samples, advantages)
         self.scheduler.step()
+        self.engine.sync(self.model)
         return self.stats(rollouts, parts, kept_groups, len(picks), loss, clip_fraction)
 
     # -- 5. the update ---------------------------------------------------------------------------------------
@@ -255,11 +266,13 @@ class HybridGRPO:
             return 0.0, 0.0
         prompt_of = [samples[i // g.group_size] for i in range(len(rollouts))]
         old: dict[int, torch.Tensor] = {}
+        fallback = active[:1] or [0]  # what a rank with fewer micro-batches than another runs at zero weight
         if g.epochs * g.minibatches > 1:
             with torch.no_grad():
-                for chunk in chunks(active, g.micro_batch_size):
+                for chunk, weight in even_micro_batches(chunks(active, g.micro_batch_size), fallback, env, self.sharded):
                     logp, mask = self._logprobs(chunk, rollouts, prompt_of)
-                    old.update({i: row[m] for i, row, m in zip(chunk, logp, mask)})
+                    if weight:
+                        old.update({i: row[m] for i, row, m in zip(chunk, logp, mask)})
         rng = random.Random(derived_seed(self.cfg.run.seed, env.rank, step, 2))
         loss_total, clipped, counted = 0.0, 0.0, 0.0
         for _ in range(g.epochs):
@@ -273,22 +286,26 @@ class HybridGRPO:
                 else:
                     raise ValueError(f"loss_agg must be token or sequence, not {g.loss_agg!r}")
                 denom = max(all_reduce_sum(local, env), 1.0)
-                for chunk in chunks(mb, g.micro_batch_size):
-                    logp, mask = self._logprobs(chunk, rollouts, prompt_of)
-                    old_logp = logp.detach().clone()
-                    if old:
-                        old_logp[mask] = torch.cat([old[i] for i in chunk])
-                    adv = torch.tensor([advantages[i] for i in chunk], device=logp.device)
-                    token_loss, clip = grpo_token_loss(logp, old_logp, adv, mask, g.clip_low, g.clip_high)
-                    if g.loss_agg == "token":
-                        loss = token_loss.sum() / denom
-                    else:
-                        loss = (token_loss.sum(-1) / mask.sum(-1).clamp(min=1)).sum() / denom
-                    loss.backward()
-                    loss_total += float(loss.detach())
-                    clipped += float(clip.sum())
-                    counted += float(mask.sum())
-                all_reduce_gradients(self.model, env)
+                parts = even_micro_batches(chunks(mb, g.micro_batch_size), fallback, env, self.sharded)
+                for k, (chunk, weight) in enumerate(parts):
+                    with no_sync(self.model, skip=k < len(parts) - 1):
+                        logp, mask = self._logprobs(chunk, rollouts, prompt_of)
+                        old_logp = logp.detach().clone()
+                        if old and weight:
+                            old_logp[mask] = torch.cat([old[i] for i in chunk])
+                        adv = torch.tensor([advantages[i] for i in chunk], device=logp.device)
+                        token_loss, clip = grpo_token_loss(logp, old_logp, adv, mask, g.clip_low, g.clip_high)
+                        if g.loss_agg == "token":
+                            loss = token_loss.sum() / denom
+                        else:
+                            loss = (token_loss.sum(-1) / mask.sum(-1).clamp(min=1)).sum() / denom
+                        (loss * weight).backward()
+                    if weight:
+                        loss_total += float(loss.detach())
+                        clipped += float(clip.sum())
+                        counted += float(mask.sum())
+                if not self.sharded:
+                    all_reduce_gradients(self.model, env)
                 clip_gradients(self.model, self.cfg.optim.grad_clip)
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
@@ -297,7 +314,7 @@ class HybridGRPO:
     def _logprobs(self, chunk: list[int], rollouts: list[Rollout], prompt_of: list[Any]):
         batch = continuation_batch([prompt_of[i] for i in chunk], [rollouts[i].response_ids for i in chunk], self.pad_id)
         with autocast(self.env.device, self.cfg.run.precision):
-            return token_logprobs(self.model, to_device(batch, self.env.device))
+            return token_logprobs(self.model, to_device(batch, self.env.device), self.cfg.run.logprob_chunk)
 
     # -- 6. logs ---------------------------------------------------------------------------------------------
     def stats(self, rollouts: list[Rollout], parts: list[RewardParts], kept: int, groups: int, loss: float,

@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from model.checkpoint import CONFIG_NAME, load_checkpoint, load_official
+from model.chunked_logprobs import DEFAULT_CHUNK
 from model.config import CONFIGS, MiniCPMVConfig, tiny_special_tokens
 from model.minicpmv import MiniCPMV
 from model.processor import IGNORE_INDEX, MiniCPMVProcessor, ProcessedSample, Video, collate
@@ -136,20 +137,24 @@ def label_tokens(batch: dict[str, Any]) -> int:
     return int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
 
 
-def token_logprobs(model: torch.nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+def token_logprobs(model: torch.nn.Module, batch: dict[str, Any], chunk_size: int = DEFAULT_CHUNK
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """`(logp, mask)`, both `(B, T-1)`: log p(token t+1 | ..t) at labelled positions (0 elsewhere), and the mask.
 
-    Only labelled positions go through the log-softmax, in fp32.
+    The model scores only labelled positions, `chunk_size` at a time in fp32, never the full logits
+    (`model.chunked_logprobs`). Packed batches (`training_bridge.packing`) carry `position_ids` and no mask.
     """
-    logits = model(
-        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], pixel_values=batch["pixel_values"],
+    labels = batch["labels"]
+    targets = torch.full_like(labels, IGNORE_INDEX)
+    targets[:, :-1] = labels[:, 1:]
+    extra = {"position_ids": batch["position_ids"]} if batch.get("position_ids") is not None else {}
+    values = model(
+        input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask"), pixel_values=batch["pixel_values"],
         tgt_sizes=batch["tgt_sizes"], image_bound=batch["image_bound"], temporal_ids=batch["temporal_ids"],
-    ).logits[:, :-1]
-    targets = batch["labels"][:, 1:]
-    mask = targets != IGNORE_INDEX
-    picked = logits[mask].float()
-    values = picked.gather(-1, targets[mask].unsqueeze(-1)).squeeze(-1) - torch.logsumexp(picked, dim=-1)
-    logp = torch.zeros(targets.shape, dtype=values.dtype, device=values.device)
+        logprob_targets=targets, logprob_chunk=chunk_size, **extra,
+    )
+    mask = targets[:, :-1] != IGNORE_INDEX
+    logp = torch.zeros(mask.shape, dtype=values.dtype, device=values.device)
     return logp.masked_scatter(mask, values), mask
 
 

@@ -40,20 +40,27 @@ def lr_factor(step: int, cfg: OptimConfig, total_steps: int) -> float:
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig, total_steps: int
                     ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    """AdamW over `model`'s trainable parameters and its LR schedule."""
+    """AdamW over `model`'s trainable parameters (fused kernel on CUDA when `cfg.fused`) and its LR schedule.
+
+    Frozen parameters get no optimizer state.
+    """
     params = trainable_parameters(model)
     if not params:
         raise ValueError("the model has no trainable parameter")
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay)
+    fused = bool(cfg.fused) and all(p.device.type == "cuda" for p in params)
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay,
+                                  fused=fused or None)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, functools.partial(lr_factor, cfg=cfg, total_steps=total_steps))
     return optimizer, scheduler
 
 
 def clip_gradients(model: nn.Module, max_norm: float) -> float:
-    """Clip the global gradient norm to `max_norm` (when > 0); the norm before clipping."""
+    """Clip the global gradient norm to `max_norm` (when > 0); the norm before clipping.
+
+    Works on FSDP2's sharded (DTensor) gradients: the norm is reduced over all shards.
+    """
     params = [p for p in model.parameters() if p.grad is not None]
     if not params:
         return 0.0
-    if max_norm > 0:
-        return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
-    return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params])))
+    norm = torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm > 0 else float("inf"))
+    return float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)

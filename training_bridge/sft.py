@@ -2,11 +2,15 @@
 
     result = train_sft(SFTConfig(...))      # or: torchrun --nproc-per-node 8 -m pipelines.cli train sft --config F
 
-1. Join the process group (torchrun) or run as one process; seed; build or load the model; freeze it
-   for the stage (`freeze`: resampler / vision / all); wrap it (DDP or FSDP); AdamW + LR schedule.
+1. Join the process group (torchrun) or run as one process; print the per-GPU memory plan and refuse
+   with advice when it will not fit (`memory_plan.py`); seed; build or load the model; freeze it for the
+   stage (`freeze`: resampler / vision / all); wrap it (DDP, or FSDP2 per layer with bf16 compute and
+   fp32 reduction; activation checkpointing per layer if asked); AdamW (fused on CUDA) + LR schedule.
 2. Stream this rank's share of the corpora through `BridgeLoader`, each record processed by the model's
    processor: the chat template renders short mode (an empty think block, not trained) or long mode
-   (`<think>` reasoning trained) and labels only assistant spans (PAPER.md section 7).
+   (`<think>` reasoning trained) and labels only assistant spans (PAPER.md section 7). A micro-batch's
+   samples are packed into one row, attention kept within each sample (`packing.py`; `data.pack`), and
+   the loss comes from the LM head a chunk of positions at a time (never the full logits).
 3. Each optimizer step takes `grad_accum` micro-batches. The loss is the sum of token losses over the
    step's labelled tokens on all ranks, divided by their count (computed before the backward passes),
    so every token weighs the same whatever the batch shapes; DDP syncs gradients on the last
@@ -32,12 +36,14 @@ from pipelines.config import to_dict
 from training_bridge.checkpointing import latest_checkpoint, load_training_state, save_model, save_training_state
 from training_bridge.decode import DecodeLimits
 from training_bridge.distributed import DistEnv, all_reduce_sum, init_distributed, no_sync, shutdown, wrap_model
-from training_bridge.freezing import apply_stage
+from training_bridge.freezing import apply_stage, cast_frozen
 from training_bridge.loader import BridgeLoader, LoaderConfig
+from training_bridge.memory_plan import plan_for
 from training_bridge.meter import Throughput, ThroughputMeter
 from training_bridge.mixing import MIX_SIZES, MIX_WEIGHTS, Source
 from training_bridge.model_io import RecordProcessor, autocast, build_model, label_tokens, model_collate, to_device, token_logprobs
 from training_bridge.optim import build_optimizer, clip_gradients
+from training_bridge.packing import batch_samples, batch_tokens, pack_collate
 from training_bridge.runlog import MetricsLog
 from training_bridge.stream import StreamConfig
 from training_bridge.train_config import DataSpec, SFTConfig
@@ -91,10 +97,16 @@ def train_sft(cfg: SFTConfig) -> SFTResult:
 def _train(cfg: SFTConfig, env: DistEnv) -> SFTResult:
     run, out_dir = cfg.run, Path(cfg.run.out_dir)
     set_threads(run.cpu_threads)
+    plan = plan_for(cfg, env.world_size, env.device)
+    if env.is_main:
+        log.info("%s", plan.table())
+    plan.check()
     seed_everything(run.seed)  # same initial weights on every rank
     model, processor = build_model(cfg.model, run.seed)
     apply_stage(model, cfg.freeze)
-    model = wrap_model(model, env, run.parallel, run.precision)
+    if plan.inputs.bf16 and plan.inputs.parallel != "fsdp":
+        cast_frozen(model, torch.bfloat16)
+    model = wrap_model(model, env, run.parallel, run.precision, run.activation_checkpointing, run.reduce_dtype)
     optimizer, scheduler = build_optimizer(model, cfg.optim, run.steps)
 
     pad_id = processor.tokenizer.pad_token_id
@@ -103,7 +115,7 @@ def _train(cfg: SFTConfig, env: DistEnv) -> SFTResult:
         LoaderConfig(num_workers=cfg.data.num_workers, prefetch_factor=cfg.data.prefetch_factor,
                      max_skipped=cfg.data.max_skipped),
         rank=env.rank, world_size=env.world_size, processor=RecordProcessor(processor),
-        collate=functools.partial(model_collate, pad_token_id=pad_id),
+        collate=functools.partial(pack_collate if cfg.data.pack else model_collate, pad_token_id=pad_id),
     )
 
     step = 0
@@ -126,8 +138,8 @@ def _train(cfg: SFTConfig, env: DistEnv) -> SFTResult:
         with meter.wait():
             micro = [next(batches) for _ in range(cfg.grad_accum)]
         local_tokens = sum(label_tokens(b) for b in micro)
-        samples = sum(int(b["input_ids"].shape[0]) for b in micro)
-        tokens = sum(int(b["attention_mask"].sum()) for b in micro)
+        samples = sum(batch_samples(b) for b in micro)
+        tokens = sum(batch_tokens(b) for b in micro)
         with meter.step(samples, tokens):
             step_tokens = all_reduce_sum(local_tokens, env)
             loss_sum = 0.0
@@ -135,7 +147,7 @@ def _train(cfg: SFTConfig, env: DistEnv) -> SFTResult:
                 batch = to_device(batch, env.device)
                 with no_sync(model, skip=i < len(micro) - 1):
                     with autocast(env.device, run.precision):
-                        logp, _ = token_logprobs(model, batch)
+                        logp, _ = token_logprobs(model, batch, run.logprob_chunk)
                     # DDP and FSDP average gradients over ranks: scale by world size to get sum / all tokens.
                     loss = -logp.sum() * env.world_size / max(step_tokens, 1.0)
                     loss.backward()

@@ -41,6 +41,7 @@ class DataSpec:
     max_skipped: float | None = 0.01  # share of a corpus's epoch that may be skipped before the run stops; null: no limit
     num_workers: int = 2
     prefetch_factor: int = 2
+    pack: bool = True  # a micro-batch's samples in one row, attention per sample (`packing.py`); False: right-padded
 
 
 @dataclass
@@ -61,6 +62,7 @@ class OptimConfig:
     betas: tuple[float, float] = (0.9, 0.95)
     eps: float = 1e-8
     grad_clip: float = 1.0  # max global grad norm; <= 0 disables clipping
+    fused: bool = True  # the fused AdamW kernel when every parameter is on CUDA (ignored on CPU)
 
 
 @dataclass
@@ -78,6 +80,10 @@ class TrainRun:
     resume: bool = True  # continue from the newest checkpoint in out_dir when there is one
     progress: bool = True
     cpu_threads: int = 0  # torch intra-op threads; 0: torch's default (1 is fastest on a busy shared CPU)
+    activation_checkpointing: bool = False  # recompute each LLM / vision layer in the backward pass
+    reduce_dtype: str = "fp32"  # FSDP gradient reduction dtype: "fp32" | "bf16" (parameters stay fp32 masters)
+    logprob_chunk: int = 1024  # positions per chunk of the LM head + log-softmax (never full logits)
+    gpu_memory_gib: float = 0.0  # per-GPU memory the plan checks against; 0: the device's (none on CPU)
 
 
 @dataclass
@@ -125,6 +131,15 @@ class GRPOConfig:
 
 
 @dataclass
+class RolloutConfig:
+    """How RL rollouts are generated (`training_bridge.batched_rollout`, `training_bridge.vllm_rollout`)."""
+
+    engine: str = "hf"  # "hf": batched KV-cache decoding with the actor itself | "vllm": a vLLM engine (CUDA + vllm)
+    batch_prompts: int = 16  # prompts decoded together (each with its group of responses)
+    vllm_gpu_memory_utilization: float = 0.35  # vLLM's share of the GPU beside the actor
+
+
+@dataclass
 class RewardConfig:
     """R = acc + format + repetition + rm_weight * group-standardised RM score (long mode only)."""
 
@@ -149,6 +164,7 @@ class RLConfig:
     tasks: TaskConfig = field(default_factory=TaskConfig)
     grpo: GRPOConfig = field(default_factory=GRPOConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
 
 
 @dataclass

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from pipelines.cli_args import dump_yaml
@@ -24,6 +25,10 @@ Every run writes OUT/metrics.jsonl, OUT/checkpoints/step-N/ (model, optimizer, s
 RNG; safetensors + JSON) and OUT/final/model (loadable as `model.init` of the next stage). Rerunning the
 same command resumes from the newest checkpoint. Several GPUs:
   torchrun --nproc-per-node 8 -m pipelines.cli train sft --config configs/train_sft.yaml
+Every run first logs its per-GPU memory plan and refuses, with advice, a run that will not fit; see it
+without training:
+  mmcorpus train sft --plan --world-size 8 --set model.preset=full --set run.parallel=fsdp
+      --set run.gpu_memory_gib=80 --set run.activation_checkpointing=true   (one command line)
 """
 
 EPILOG = """\
@@ -44,6 +49,15 @@ def _run(args: argparse.Namespace) -> int:
     if args.print_config:
         sys.stdout.write(dump_yaml(cfg))
         return 0
+    if args.plan:
+        import torch
+
+        from training_bridge.memory_plan import advice, plan_for
+
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        plan = plan_for(cfg, args.world_size, device)
+        sys.stdout.write(plan.table() + "\n" + ("" if plan.fits else advice(plan.inputs) + "\n"))
+        return 0 if plan.fits else 2
     if args.stage == "sft":
         from training_bridge.sft import train_sft
 
@@ -81,4 +95,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override one config value (repeatable)")
         p.add_argument("--print-config", action="store_true", help="print the effective config as YAML and exit")
+        p.add_argument("--plan", action="store_true",
+                       help="print the per-GPU memory plan (parameters, gradients, optimizer state, activations) "
+                            "and exit: 0 if it fits run.gpu_memory_gib (or this machine's GPU), else 2 with advice")
+        p.add_argument("--world-size", type=int, default=int(os.environ.get("WORLD_SIZE", "1")), metavar="N",
+                       help="ranks to plan for with --plan (default: $WORLD_SIZE or 1)")
         p.set_defaults(func=_run, stage=stage)
