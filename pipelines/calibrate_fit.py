@@ -2,8 +2,9 @@
 with OCR, and keep the ranges whose CER meets the level's definition.
 
 Contract:
-- `sweep(pages, noise, reader, ...)`: `n_regions` text regions of `pages` (seeded choice, lines and
-  blocks by `granularity_weights`), each corrupted by every family of the light and medium levels at
+- `sweep(pages, noise, reader, ...)`: `n_regions` text regions of `pages` (seeded choice; lines only by
+  default: the families scale with the glyph size, so a block's legibility is its lines', and a block
+  costs one read per line; the verification table reports blocks apart), each corrupted by every family of the light and medium levels at
   every strength of `grid` with the build's family functions and glyph sizes, JPEG round-tripped like a
   sample, read back; one row per (region, family, strength) with its CER and the clean crop's CER.
 - `fit(rows)`: per family, LIGHT = (hi / 3, hi) with hi the largest strength up to which the median CER
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.85, 1.0)
 LIGHT_SLACK = 0.02  # margin inside the 0.05 target: a fit on a few dozen regions is noisy
-LIGHT_READABLE = 0.95  # margin over the 90% target
+LIGHT_READABLE = 0.92  # margin over the 90% target
 MEDIUM_BAND = (0.4, 0.6)  # inside the [0.3, 0.7] target
 MARGIN = 6  # pixels around a region kept when corrupting it alone (the background ring is 3)
 
@@ -60,7 +61,7 @@ def sweep(pages: list[dict[str, Any]], noise: NoiseConfig, reader: LineReader, n
           max_chars: int = 800, jpeg_quality: int = 90, seed: int = 0) -> list[dict[str, Any]]:
     """CER of each chosen region under every (family, strength) of the light and medium levels."""
     families = sorted({f for lv in ("light", "medium") for f in noise.families.get(lv, [])})
-    regions = pick_regions(pages, n_regions, weights or {"line": 0.7, "block": 0.3}, min_chars, max_chars, seed)
+    regions = pick_regions(pages, n_regions, weights or {"line": 1.0}, min_chars, max_chars, seed)
     rows: list[dict[str, Any]] = []
     for n, (pi, r) in enumerate(regions):
         page = page_pixels(pages[pi])

@@ -23,7 +23,7 @@ The paper's levels (§2.2.3): light = text still legible (OCR), medium = glyphs 
 context), masked = gone (context + knowledge). Whether a strength gives that depends on the documents
 and the render DPI. This command renders the inputs with the build's operators, sweeps every family's
 strength on --regions text regions, reads each crop back with RapidOCR (PP-OCRv4, offline) and picks
-per family the ranges where: light median CER stays within 0.02 of the clean crop's and >= 95% of
+per family the ranges where: light median CER stays within 0.02 of the clean crop's and >= 92% of
 regions read with CER <= 0.2; medium median CER crosses 0.4 .. 0.6. It then builds samples with the
 fitted ranges exactly as `docs build` would (same seed, same code) and prints CER per level x family x
 granularity with the targets (light within 0.05 of clean and >= 90% readable; medium median in
@@ -109,8 +109,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
         raise UserError(f"no page with text regions in {args.inputs}: nothing to calibrate")
     if not args.no_fit:
         s = cfg.samples
-        rows = sweep(pages, s.noise, reader, args.regions, grid, s.granularity_weights, s.min_region_chars,
-                     s.max_region_chars, s.jpeg_quality, args.seed)
+        rows = sweep(pages, s.noise, reader, args.regions, grid, None, s.min_region_chars, s.max_region_chars,
+                     s.jpeg_quality, args.seed)
         cfg.samples.noise.strength = fit(rows, s.noise)
         log.info("fitted strength ranges: %s", cfg.samples.noise.strength)
     if not corpus:
