@@ -54,7 +54,7 @@ def test_report_plots_cer_per_level_when_a_calibration_table_exists(corpora, tmp
     from pipelines.calibrate import write_table
 
     d = tmp_path / "measured"
-    shutil.copytree(corpora["images"], d)
+    shutil.copytree(corpora["images"], d, ignore=shutil.ignore_patterns("*.duckdb"))  # its catalog names the original
     rows = [{"key": f"k{i}", "input_id": "doc", "page": 0, "granularity": "line", "level": lv, "family": "blur",
              "strength": 0.5, "glyph_px": 20.0, "chars": 30, "cer": c, "clean_cer": 0.0, "read": "", "text": "t"}
             for i, (lv, c) in enumerate([("light", 0.0), ("light", 0.1), ("medium", 0.5), ("masked", 1.0)])]
