@@ -96,7 +96,7 @@ def measure(pages: list[dict[str, Any]], samples_cfg: DocSamplesConfig, reader: 
                 rows.append({
                     "key": rec.key, "input_id": rec.input_id, "page": rec.page, "granularity": rec.meta.get("granularity"),
                     "level": r.level, "family": r.family, "strength": r.strength,
-                    "glyph_px": getattr(r, "glyph_px", None), "chars": len(r.text), "cer": cer(read, r.text),
+                    "glyph_px": r.glyph_px, "chars": len(r.text), "cer": cer(read, r.text),
                     "clean_cer": clean_reads[box], "read": read, "text": r.text,
                 })
                 if len(rows) >= max_regions:
