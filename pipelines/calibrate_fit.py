@@ -8,8 +8,8 @@ Contract:
   every strength of `grid` with the build's family functions and glyph sizes, JPEG round-tripped like a
   sample, read back; one row per (region, family, strength) with its CER and the clean crop's CER.
 - `fit(rows)`: per family, LIGHT = (hi / 3, hi) with hi the largest strength up to which the median CER
-  stays within LIGHT_SLACK of the clean median and at least LIGHT_READABLE of regions read with CER <=
-  0.2; MEDIUM = the strengths where the median CER (made monotone) crosses MEDIUM_BAND.
+  stays within LIGHT_SLACK of the clean median and at least LIGHT_READABLE of the regions that read clean
+  still read with CER <= 0.2; MEDIUM = the strengths where the median CER (made monotone) crosses MEDIUM_BAND.
 - `noise_yaml(strength, dpi)`: a docs build config (YAML) that sets them and the DPI they hold for.
 """
 from __future__ import annotations
@@ -83,13 +83,15 @@ def sweep(pages: list[dict[str, Any]], noise: NoiseConfig, reader: LineReader, n
 
 
 def _curve(rows: list[dict[str, Any]], family: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Strengths, median CER (monotone non-decreasing) and readable share of `family`."""
+    """Strengths, median CER (monotone non-decreasing) and readable share of `family` (among the
+    regions that read clean: a line OCR cannot read even clean says nothing about the noise)."""
     strengths = np.array(sorted({r["strength"] for r in rows if r["family"] == family}))
     med, readable = [], []
     for s in strengths:
-        c = np.array([r["cer"] for r in rows if r["family"] == family and r["strength"] == s])
-        med.append(np.median(c))
-        readable.append((c <= READABLE).mean())
+        at = [r for r in rows if r["family"] == family and r["strength"] == s]
+        med.append(np.median([r["cer"] for r in at]))
+        legible = [r["cer"] <= READABLE for r in at if r["clean_cer"] <= READABLE]
+        readable.append(float(np.mean(legible)) if legible else 0.0)
     return strengths, np.maximum.accumulate(np.array(med)), np.array(readable)
 
 

@@ -23,8 +23,8 @@ The paper's levels (§2.2.3): light = text still legible (OCR), medium = glyphs 
 context), masked = gone (context + knowledge). Whether a strength gives that depends on the documents
 and the render DPI. This command renders the inputs with the build's operators, sweeps every family's
 strength on --regions text regions, reads each crop back with RapidOCR (PP-OCRv4, offline) and picks
-per family the ranges where: light median CER stays within 0.02 of the clean crop's and >= 92% of
-regions read with CER <= 0.2; medium median CER crosses 0.4 .. 0.6. It then builds samples with the
+per family the ranges where: light median CER stays within 0.02 of the clean crop's and >= 92% of the
+regions that read clean still read with CER <= 0.2; medium median CER crosses 0.4 .. 0.6. It then builds samples with the
 fitted ranges exactly as `docs build` would (same seed, same code) and prints CER per level x family x
 granularity with the targets (light within 0.05 of clean and >= 90% readable; medium median in
 [0.3, 0.7] for every family; masked >= 0.95).

@@ -196,6 +196,7 @@ def test_fit_picks_ranges_from_the_curves_and_the_build_accepts_the_yaml(tmp_pat
             for k in range(5):  # CER rises linearly with strength: 0.5 at s=0.5; light while s <= 0.1
                 rows.append({"family": fam, "strength": s, "cer": max(0.0, s - 0.1 + 0.01 * k) if s > 0.1 else 0.0,
                              "clean_cer": 0.0})
+            rows.append({"family": fam, "strength": s, "cer": 1.0, "clean_cer": 1.0})  # unreadable even clean
     strength = fit(rows, noise)
     for fam in noise.families["medium"]:
         assert strength["light"][fam][1] == 0.1
