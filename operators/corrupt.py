@@ -1,22 +1,40 @@
-"""Region corruption for the unified OCR / knowledge paradigm (PAPER.md section 8).
+"""Glyph-aware region corruption for the unified OCR / knowledge paradigm (paper §2.2.3).
 
-Every family is a pure function `(image, bbox, strength, rng) -> image`: `image` is an RGB uint8 array
-(H, W, 3), `bbox` (x0, y0, x1, y1) in pixels, `strength` in [0, 1]; it returns a new array that differs
-from `image` only inside `pixel_box(bbox)`. `corrupt_region` draws a family and a strength for a noise
-level from `NoiseConfig` and applies it. Levels: "light" (text stays legible -> OCR), "medium" (glyphs
-ambiguous -> visual cues + context), "masked" (region filled with its local background -> infer from
-context and knowledge).
+Every family is a pure function `(image, bbox, strength, rng, glyph_px) -> (image, params)`: `image`
+is uint8 pixels (H, W) or (H, W, 3), `bbox` (x0, y0, x1, y1) in pixels, `strength` in [0, 1],
+`glyph_px` the region's font size (em) in pixels; it returns a new array that differs from `image`
+only inside `pixel_box(bbox)`, and the effective parameters it used. Each family's scale is relative
+to the glyph size (and, for pixel noise and glyph masks, to the ink's contrast against the local
+background), so one strength means the same legibility on 8 pt and 24 pt text, on lines and on
+blocks (a block passes its lines' glyph size, never its box height).
+
+`corrupt_region` draws a family and a strength for a noise level from `NoiseConfig`: per level and
+family a strength range, fitted so that "light" stays legible to OCR, "medium" leaves glyphs
+ambiguous (median CER 0.3-0.7) and "masked" removes the text (see benchmarks/noise_calibration.py and
+`mmcorpus docs calibrate`, which refits them for a corpus).
 """
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageFilter
 
-Corruption = Callable[[np.ndarray, Sequence[float], float, np.random.Generator], np.ndarray]
+Params = dict[str, float]
+Corruption = Callable[[np.ndarray, Sequence[float], float, np.random.Generator, float], tuple[np.ndarray, Params]]
+
+#: pixel-noise grain (one noise value per cell) and glyph-dropout cell, in ems (~ a stroke width)
+GRAIN_EM = 0.08
+#: gaussian noise sigma at strength 1, in units of the ink contrast
+SIGMA_CONTRAST = 2.0
+#: blur radius at strength 1, in ems
+BLUR_EM = 0.3
+#: JPEG: the em is downscaled to JPEG_EM_PX[0] px at strength 0 ... JPEG_EM_PX[1] px at strength 1
+JPEG_EM_PX = (32.0, 5.0)
+MIN_CONTRAST = 16.0
 
 
 def pixel_box(bbox: Sequence[float], width: int, height: int) -> tuple[int, int, int, int]:
@@ -24,6 +42,15 @@ def pixel_box(bbox: Sequence[float], width: int, height: int) -> tuple[int, int,
     x0, y0, x1, y1 = bbox
     return (max(0, int(np.floor(x0))), max(0, int(np.floor(y0))),
             min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1))))
+
+
+def glyph_px(region: Mapping[str, Any], dpi: float | None) -> float:
+    """The em of a region in pixels: `font_size` (points) x dpi / 72; without a dpi the OCR font size
+    is already in pixels; without a font size, the box height / 1.2 (a line's box)."""
+    size = region.get("font_size")
+    if size and size > 0:
+        return float(size) * (dpi / 72.0 if dpi else 1.0)
+    return max(1.0, (region["bbox"][3] - region["bbox"][1]) / 1.2)
 
 
 def _crop(image: np.ndarray, bbox: Sequence[float]) -> tuple[tuple[int, int, int, int], np.ndarray]:
@@ -39,9 +66,8 @@ def _paste(image: np.ndarray, box: tuple[int, int, int, int], patch: np.ndarray)
     return out
 
 
-def _char_height(box: tuple[int, int, int, int]) -> float:
-    """A rough glyph height: the box height, capped (a block box spans several lines)."""
-    return float(min(box[3] - box[1], 40))
+def _luminance(patch: np.ndarray) -> np.ndarray:
+    return patch.astype(np.float32) if patch.ndim == 2 else patch.astype(np.float32).mean(axis=2)
 
 
 def background(image: np.ndarray, bbox: Sequence[float], ring: int = 3) -> np.ndarray:
@@ -60,58 +86,86 @@ def background(image: np.ndarray, bbox: Sequence[float], ring: int = 3) -> np.nd
     return np.median(pixels, axis=0).astype(np.uint8)
 
 
-def gaussian_noise(image: np.ndarray, bbox: Sequence[float], strength: float, rng: np.random.Generator) -> np.ndarray:
-    """Additive gaussian pixel noise, sigma = 140 * strength grey levels."""
-    box, patch = _crop(image, bbox)
-    noisy = patch.astype(np.float32) + rng.normal(0.0, 140.0 * strength, size=patch.shape)
-    return _paste(image, box, np.clip(noisy, 0, 255).astype(np.uint8))
-
-
-def blur(image: np.ndarray, bbox: Sequence[float], strength: float, rng: np.random.Generator) -> np.ndarray:
-    """Gaussian blur of the region, radius = 0.25 * strength * glyph height (at least 0.5 px)."""
-    box, patch = _crop(image, bbox)
+def ink(image: np.ndarray, bbox: Sequence[float]) -> tuple[float, float]:
+    """(background luminance, contrast): how far the region's ink (its 2% of pixels farthest from the
+    background) lies from the local background, at least MIN_CONTRAST grey levels."""
+    _, patch = _crop(image, bbox)
+    bg = float(np.mean(background(image, bbox)))
     if patch.size == 0:
-        return image.copy()
-    radius = max(0.5, 0.25 * strength * _char_height(box))
-    return _paste(image, box, np.asarray(Image.fromarray(patch).filter(ImageFilter.GaussianBlur(radius))))
+        return bg, MIN_CONTRAST
+    return bg, max(MIN_CONTRAST, float(np.percentile(np.abs(_luminance(patch) - bg), 98)))
 
 
-def glyph_dropout(image: np.ndarray, bbox: Sequence[float], strength: float, rng: np.random.Generator) -> np.ndarray:
-    """Glyph pixels (darker than midway to the background) erased to the background in random cells
-    of ~1/10 glyph height, each with probability `strength`."""
+def _cells(rng: np.random.Generator, shape: tuple[int, int], cell: float, draw: Callable[..., np.ndarray]) -> np.ndarray:
+    """A random field of `shape` constant over cells of `cell` x `cell` pixels (`cell` >= 1, fractional ok)."""
+    rows = (np.arange(shape[0]) / cell).astype(np.int64)
+    cols = (np.arange(shape[1]) / cell).astype(np.int64)
+    field = draw((int(rows[-1]) + 1 if shape[0] else 0, int(cols[-1]) + 1 if shape[1] else 0))
+    return field[np.ix_(rows, cols)]
+
+
+def gaussian_noise(image: np.ndarray, bbox: Sequence[float], strength: float, rng: np.random.Generator,
+                   glyph: float) -> tuple[np.ndarray, Params]:
+    """Additive gaussian noise in grains of GRAIN_EM ems, sigma = SIGMA_CONTRAST x strength x contrast."""
     box, patch = _crop(image, bbox)
+    _, contrast = ink(image, bbox)
+    sigma, grain = SIGMA_CONTRAST * strength * contrast, max(1.0, GRAIN_EM * glyph)
+    noise = _cells(rng, patch.shape[:2], grain, lambda s: rng.normal(0.0, sigma, size=s))
+    noisy = patch.astype(np.float32) + (noise if patch.ndim == 2 else noise[:, :, None])
+    return _paste(image, box, np.clip(noisy, 0, 255).astype(np.uint8)), {"sigma": round(sigma, 2), "cell": round(grain, 2)}
+
+
+def blur(image: np.ndarray, bbox: Sequence[float], strength: float, rng: np.random.Generator,
+         glyph: float) -> tuple[np.ndarray, Params]:
+    """Gaussian blur of the region, radius = BLUR_EM x strength ems (at least 0.3 px)."""
+    box, patch = _crop(image, bbox)
+    radius = max(0.3, BLUR_EM * strength * glyph)
     if patch.size == 0:
-        return image.copy()
-    bg = background(image, bbox)
-    lum = patch.astype(np.float32) if patch.ndim == 2 else patch.astype(np.float32).mean(axis=2)
-    glyph = lum < (float(bg.mean()) + float(lum.min())) / 2
-    cell = max(1, round(_char_height(box) / 10))
-    ch, cw = -(-patch.shape[0] // cell), -(-patch.shape[1] // cell)
-    drop = np.kron(rng.random((ch, cw)) < strength, np.ones((cell, cell), dtype=bool))[: patch.shape[0], : patch.shape[1]]
+        return image.copy(), {"radius": round(radius, 2)}
+    blurred = np.asarray(Image.fromarray(patch).filter(ImageFilter.GaussianBlur(radius)))
+    return _paste(image, box, blurred), {"radius": round(radius, 2)}
+
+
+def glyph_dropout(image: np.ndarray, bbox: Sequence[float], strength: float, rng: np.random.Generator,
+                  glyph: float) -> tuple[np.ndarray, Params]:
+    """Ink pixels (farther than a quarter of the contrast from the background: antialiased edges too)
+    erased to the background in random cells of GRAIN_EM ems, each with probability `strength`."""
+    box, patch = _crop(image, bbox)
+    cell = max(1.0, GRAIN_EM * glyph)
+    if patch.size == 0:
+        return image.copy(), {"cell": round(cell, 2)}
+    bg_lum, contrast = ink(image, bbox)
+    glyph_mask = np.abs(_luminance(patch) - bg_lum) > contrast / 4
+    drop = _cells(rng, patch.shape[:2], cell, lambda s: rng.random(s) < strength)
     out = patch.copy()
-    out[glyph & drop] = bg
-    return _paste(image, box, out)
+    out[glyph_mask & drop] = background(image, bbox)
+    return _paste(image, box, out), {"cell": round(cell, 2)}
 
 
-def jpeg_artifacts(image: np.ndarray, bbox: Sequence[float], strength: float, rng: np.random.Generator) -> np.ndarray:
-    """Low-quality JPEG re-encoding of the region after downscaling by 1 + 2 * strength;
-    quality = 40 * (1 - strength)^2 (at least 2)."""
+def jpeg_artifacts(image: np.ndarray, bbox: Sequence[float], strength: float, rng: np.random.Generator,
+                   glyph: float) -> tuple[np.ndarray, Params]:
+    """The region downscaled so its em spans JPEG_EM_PX[0] -> [1] px (geometric in strength; never
+    upscaled), JPEG-encoded at quality 75 x (1 - strength) (at least 5), and scaled back."""
     box, patch = _crop(image, bbox)
+    lo, hi = JPEG_EM_PX
+    scale = min(1.0, lo * (hi / lo) ** strength / glyph)
+    quality = max(5, round(75 * (1 - strength)))
+    params = {"scale": round(scale, 3), "quality": quality}
     if patch.size == 0:
-        return image.copy()
+        return image.copy(), params
     img = Image.fromarray(patch)
-    factor = 1.0 + 2.0 * strength
-    small = img.resize((max(1, round(img.width / factor)), max(1, round(img.height / factor))), Image.Resampling.BILINEAR)
+    small = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BILINEAR)
     buf = io.BytesIO()
-    small.save(buf, "JPEG", quality=max(2, round(40 * (1 - strength) ** 2)))
+    small.save(buf, "JPEG", quality=quality)
     degraded = Image.open(io.BytesIO(buf.getvalue())).convert(img.mode).resize(img.size, Image.Resampling.BILINEAR)
-    return _paste(image, box, np.asarray(degraded))
+    return _paste(image, box, np.asarray(degraded)), params
 
 
-def mask(image: np.ndarray, bbox: Sequence[float], strength: float, rng: np.random.Generator) -> np.ndarray:
+def mask(image: np.ndarray, bbox: Sequence[float], strength: float, rng: np.random.Generator,
+         glyph: float) -> tuple[np.ndarray, Params]:
     """The region filled with its local background colour (`background`); strength is ignored."""
     box, patch = _crop(image, bbox)
-    return _paste(image, box, np.broadcast_to(background(image, bbox), patch.shape))
+    return _paste(image, box, np.broadcast_to(background(image, bbox), patch.shape)), {}
 
 
 FAMILIES: dict[str, Corruption] = {
@@ -123,9 +177,21 @@ FAMILIES: dict[str, Corruption] = {
 }
 
 
+def _default_strength() -> dict[str, dict[str, tuple[float, float]]]:
+    """Strength ranges fitted at 144 dpi on the demo corpus (11-12.5 pt) and the fixture papers (9-10 pt)
+    together: OCR sweeps of each family (`pipelines.calibrate_fit.sweep`) put the median CER 0.5 at a
+    lower strength on the smaller type, so each medium range sits between the two (README "Noise
+    levels, calibrated"; refit for your documents with `mmcorpus docs calibrate`)."""
+    return {
+        "light": {"gaussian": (0.03, 0.08), "blur": (0.1, 0.3), "dropout": (0.033, 0.1), "jpeg": (0.133, 0.4)},
+        "medium": {"gaussian": (0.175, 0.2), "blur": (0.445, 0.46), "dropout": (0.55, 0.6), "jpeg": (0.665, 0.69)},
+        "masked": {"mask": (1.0, 1.0)},
+    }
+
+
 @dataclass
 class NoiseConfig:
-    """The level mix, the families per level, and the strength range of each level."""
+    """The level mix, the families per level, and `strength[level][family] = (lo, hi)`."""
 
     level_weights: dict[str, float] = field(default_factory=lambda: {"light": 0.4, "medium": 0.35, "masked": 0.25})
     families: dict[str, list[str]] = field(default_factory=lambda: {
@@ -133,9 +199,7 @@ class NoiseConfig:
         "medium": ["gaussian", "blur", "dropout", "jpeg"],
         "masked": ["mask"],
     })
-    strength: dict[str, tuple[float, float]] = field(default_factory=lambda: {
-        "light": (0.1, 0.3), "medium": (0.4, 0.7), "masked": (1.0, 1.0),
-    })
+    strength: dict[str, dict[str, tuple[float, float]]] = field(default_factory=_default_strength)
 
     def draw_level(self, rng: np.random.Generator) -> str:
         """A noise level drawn from `level_weights`."""
@@ -143,12 +207,22 @@ class NoiseConfig:
         p = np.array([self.level_weights[k] for k in levels], dtype=np.float64)
         return levels[int(rng.choice(len(levels), p=p / p.sum()))]
 
+    def range_of(self, level: str, family: str) -> tuple[float, float]:
+        """The (lo, hi) strength range of `family` at `level`, with advice when the config lacks it."""
+        ranges = self.strength.get(level)
+        if not isinstance(ranges, dict) or family not in ranges:
+            raise ValueError(f"noise.strength.{level}.{family} is not set: strength ranges are per level and "
+                             f"family, e.g. --set samples.noise.strength.{level}.{family}=[0.4,0.6]")
+        lo, hi = ranges[family]
+        return float(lo), float(hi)
+
 
 def corrupt_region(image: np.ndarray, bbox: Sequence[float], level: str, rng: np.random.Generator,
-                   config: NoiseConfig) -> tuple[np.ndarray, str, float]:
-    """Corrupt one region at `level`: returns (new image, family, strength)."""
+                   config: NoiseConfig, glyph: float) -> tuple[np.ndarray, str, float, Params]:
+    """Corrupt one region at `level` for glyphs of `glyph` px: (new image, family, strength, params)."""
     families = config.families[level]
     family = families[int(rng.integers(len(families)))]
-    lo, hi = config.strength[level]
+    lo, hi = config.range_of(level, family)
     strength = float(rng.uniform(lo, hi)) if hi > lo else float(lo)
-    return FAMILIES[family](image, bbox, strength, rng), family, round(strength, 4)
+    out, params = FAMILIES[family](image, bbox, strength, rng, glyph)
+    return out, family, round(strength, 4), params

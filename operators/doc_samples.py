@@ -35,7 +35,7 @@ from PIL import Image
 
 from operators.page_image import page_pixels
 from operators.base import Operator, Reject, Row
-from operators.corrupt import NoiseConfig, corrupt_region
+from operators.corrupt import NoiseConfig, corrupt_region, glyph_px
 from operators.prompts import box_tag, region_prompt, region_target, transcribe_prompt, transcribe_target
 from schemas.record import (
     NOISE_LEVELS,
@@ -161,8 +161,10 @@ class DocSamples(Operator):
         done: list[CorruptedRegion] = []
         for r in chosen:
             level = cfg.noise.draw_level(rng)
-            corrupted, family, strength = corrupt_region(corrupted, r["bbox"], level, rng, cfg.noise)
-            done.append(CorruptedRegion([round(float(v), 2) for v in r["bbox"]], r["text"], level, family, strength))
+            glyph = glyph_px(r, row.get("dpi"))
+            corrupted, family, strength, params = corrupt_region(corrupted, r["bbox"], level, rng, cfg.noise, glyph)
+            done.append(CorruptedRegion([round(float(v), 2) for v in r["bbox"]], r["text"], level, family, strength,
+                                        round(glyph, 2), params))
         level = max((c.level for c in done), key=NOISE_LEVELS.index)
         task = TASK_OF_LEVEL[level]
         boxes = [box_tag(c.bbox, w, h) for c in done]

@@ -78,8 +78,9 @@ def dump_yaml(cfg: object) -> str:
 
 
 def register_build(sub: argparse._SubParsersAction, name: str, noun: str, description: str, inputs_help: str,
-                   target: str) -> None:
-    """Add `NAME build`; `target` is "module:ConfigClass:build_function", imported when the command runs."""
+                   target: str) -> argparse._SubParsersAction:
+    """Add `NAME build`; `target` is "module:ConfigClass:build_function", imported when the command runs.
+    Returns the group's subcommands, for commands to add more."""
     raw = argparse.RawDescriptionHelpFormatter
     group = sub.add_parser(name, help=f"{noun} corpora", description=description, formatter_class=raw)
     gsub = group.add_subparsers(dest=f"{name}_command", required=True, metavar="SUBCOMMAND")
@@ -87,6 +88,7 @@ def register_build(sub: argparse._SubParsersAction, name: str, noun: str, descri
                         epilog=BUILD_EPILOG, formatter_class=raw)
     add_build_args(b, inputs_help)
     b.set_defaults(func=partial(_run_build, name, target))
+    return gsub
 
 
 def _run_build(name: str, target: str, args: argparse.Namespace) -> int:

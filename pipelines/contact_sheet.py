@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.patches as patches  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import pyarrow.dataset as pads  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from pipelines.errors import UserError  # noqa: E402
@@ -35,11 +36,25 @@ def _zoom_box(regions: list[dict], width: int, height: int, margin: float = 0.12
     return max(0, x0 - mx), max(0, y0 - my), min(width, x1 + mx), min(height, y1 + my)
 
 
+def _calibration(corpus_dir: Path) -> dict[str, list[float]]:
+    """Sample key -> CER of its regions, from DIR/calibration.parquet (`mmcorpus docs calibrate DIR --no-fit`)."""
+    path = corpus_dir / "calibration.parquet"
+    if not path.is_file():
+        return {}
+    out: dict[str, list[float]] = {}
+    for r in pq.read_table(path, columns=["key", "cer"]).to_pylist():
+        out.setdefault(r["key"], []).append(r["cer"])
+    return out
+
+
 def contact_sheet(corpus_dir: str | Path, out_png: str | Path, per_level: int = 3) -> Path:
-    """Write a PNG grid: one row per noise level, `per_level` samples each (first keys in order)."""
+    """Write a PNG grid: one row per noise level, `per_level` samples each (first keys in order; samples
+    measured in DIR/calibration.parquet first, their regions' OCR CER in the title)."""
     stats = pads.dataset(Path(corpus_dir) / STATS, format="parquet").to_table(
         columns=["key", "noise_level", "noise_family", "noise_strength", "task"]).to_pylist()
-    chosen = {lv: sorted((r for r in stats if r["noise_level"] == lv), key=lambda r: r["key"])[:per_level] for lv in LEVELS}
+    cer = _calibration(Path(corpus_dir))
+    chosen = {lv: sorted((r for r in stats if r["noise_level"] == lv), key=lambda r: (r["key"] not in cer, r["key"]))[:per_level]
+              for lv in LEVELS}
     levels = [lv for lv in LEVELS if chosen[lv]]
     if not levels:
         raise UserError(f"{corpus_dir} holds no document samples to show")
@@ -63,7 +78,8 @@ def contact_sheet(corpus_dir: str | Path, out_png: str | Path, per_level: int = 
                                                lw=1.5, ec=LEVEL_COLOURS[r["level"]]))
             target = rec["conversations"][-1]["content"]
             fam = ", ".join(sorted({f"{r['family']} {r['strength']:.2f}" for r in regions})) or "clean page"
-            ax.set_title(f"{lv} · {rec['task']} · {fam}\ntarget: " + textwrap.shorten(target, 90), fontsize=9, loc="left")
+            read = f" · OCR CER {', '.join(f'{c:.2f}' for c in cer[key])}" if key in cer else ""
+            ax.set_title(f"{lv} · {rec['task']} · {fam}{read}\ntarget: " + textwrap.shorten(target, 90), fontsize=9, loc="left")
     fig.suptitle("mmcorpus document samples by noise level (boxes: corrupted regions; crop around them)", fontsize=13)
     fig.tight_layout()
     out = Path(out_png)

@@ -140,6 +140,13 @@ def reasons_table(df: pd.DataFrame, limit: int = 15) -> str:
             f"<th>example message</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
+def calibration_frame(paths: Sequence[str]) -> pd.DataFrame:
+    """The calibration tables (DIR/calibration.parquet) of the local corpus folders that have one."""
+    found = [Path(p) / "calibration.parquet" for p in paths if (Path(p) / "calibration.parquet").is_file()]
+    cols = ["level", "cer", "clean_cer"]
+    return pd.concat([pd.read_parquet(f, columns=cols) for f in found]) if found else pd.DataFrame(columns=cols)
+
+
 def build_sections(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, list[Section], str]:
     """Query the views and draw every figure; returns the summary, the sections and a sampling note."""
     summary = _df(con, SUMMARY_SQL)
@@ -188,6 +195,13 @@ def build_sections(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, list[S
                                            "FROM shards ORDER BY corpus, shard_id")),
                 empty="No shard holds a sample yet."),
     ]
+    legibility = calibration_frame(summary["path"])
+    if len(legibility):  # only corpora measured by `mmcorpus docs calibrate DIR --no-fit` have one
+        sections.insert(1, Section(
+            "legibility", "Legibility by noise level",
+            "OCR character error rate of corrupted regions and of the same boxes read clean, from each corpus's "
+            "calibration.parquet (`mmcorpus docs calibrate DIR --no-fit`): light should read like clean, medium "
+            "be ambiguous, masked be gone.", plots.cer_by_level(legibility)))
     return summary, sections, note
 
 

@@ -101,6 +101,28 @@ def noise_by_task(df: pd.DataFrame) -> str | None:
     return to_data_uri(fig)
 
 
+def cer_by_level(df: pd.DataFrame) -> str | None:
+    """Box plots of the OCR character error rate of corrupted regions per noise level, beside the same
+    boxes read clean (`mmcorpus docs calibrate`). Columns: level, cer, clean_cer."""
+    if df.empty:
+        return None
+    levels = [lv for lv in NOISE_ORDER if lv in set(df["level"])]
+    data = [df["clean_cer"].to_numpy()] + [df.loc[df["level"] == lv, "cer"].to_numpy() for lv in levels]
+    labels = [f"clean\n(n={len(data[0]):,})"] + [f"{lv}\n(n={len(d):,})" for lv, d in zip(levels, data[1:])]
+    fig, ax = plt.subplots(figsize=(WIDTH, 4.2))
+    box = ax.boxplot(data, vert=False, patch_artist=True, widths=0.6)
+    ax.set_yticks(range(1, len(labels) + 1), labels)
+    for patch, lv in zip(box["boxes"], ["none"] + levels):
+        patch.set_facecolor(NOISE_COLORS.get(lv, PALETTE[0]))
+    for x, colour in ((0.2, "#55a868"), (0.3, "#f4a261"), (0.7, "#f4a261"), (0.95, "#d1495b")):
+        ax.axvline(x, ls="--", lw=1, color=colour)
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_xlabel("character error rate of the region read back by OCR (dashed: targets 0.2 / 0.3-0.7 / 0.95)")
+    ax.set_title("Legibility of corrupted regions by noise level")
+    ax.invert_yaxis()
+    return to_data_uri(fig)
+
+
 def text_lengths(df: pd.DataFrame) -> str | None:
     """Stacked histogram of text length per task. Columns: task, text_len."""
     df = df.dropna(subset=["text_len"])

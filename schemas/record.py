@@ -48,13 +48,17 @@ class Turn:
 
 @dataclass
 class CorruptedRegion:
-    """A region that was corrupted in the image; its original text is the target."""
+    """A region that was corrupted in the image; its original text is the target. `glyph_px` (the em
+    in pixels the corruption was scaled to) and `params` (the family's effective parameters: sigma,
+    radius, cell, scale, quality) are absent (None) in records written before they existed."""
 
     bbox: list[float]
     text: str
     level: str
     family: str
     strength: float
+    glyph_px: float | None = None
+    params: dict[str, float] | None = None
 
 
 @dataclass

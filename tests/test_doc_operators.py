@@ -268,7 +268,7 @@ def text_image(two_column_page: dict) -> tuple[np.ndarray, list[float]]:
 @pytest.mark.parametrize("strength", [0.2, 0.6])
 def test_corruption_changes_only_inside_bbox(text_image: tuple[np.ndarray, list[float]], family: str, strength: float) -> None:
     image, bbox = text_image
-    out = FAMILIES[family](image, bbox, strength, np.random.default_rng(0))
+    out, _ = FAMILIES[family](image, bbox, strength, np.random.default_rng(0), 20.0)
     assert out.shape == image.shape and out.dtype == np.uint8
     x0, y0, x1, y1 = pixel_box(bbox, image.shape[1], image.shape[0])
     inside = np.zeros(image.shape[:2], dtype=bool)
@@ -282,7 +282,7 @@ def test_mask_leaves_no_glyph_pixels(text_image: tuple[np.ndarray, list[float]])
     image, bbox = text_image
     x0, y0, x1, y1 = pixel_box(bbox, image.shape[1], image.shape[0])
     assert image[y0:y1, x0:x1].min() < 100  # there was dark text
-    out = FAMILIES["mask"](image, bbox, 1.0, np.random.default_rng(0))
+    out, _ = FAMILIES["mask"](image, bbox, 1.0, np.random.default_rng(0), 20.0)
     patch = out[y0:y1, x0:x1]
     assert (patch == background(image, bbox)).all() and patch.min() > 200
 
@@ -291,8 +291,8 @@ def test_corrupt_region_draws_family_and_strength_from_level(text_image: tuple[n
     image, bbox = text_image
     cfg = NoiseConfig()
     for level in ("light", "medium", "masked"):
-        _, family, strength = corrupt_region(image, bbox, level, np.random.default_rng(1), cfg)
-        lo, hi = cfg.strength[level]
+        _, family, strength, _ = corrupt_region(image, bbox, level, np.random.default_rng(1), cfg, 20.0)
+        lo, hi = cfg.strength[level][family]
         assert family in cfg.families[level] and lo <= strength <= hi
 
 

@@ -46,3 +46,20 @@ def test_human_bytes():
     assert human_bytes(999) == "999 B"
     assert human_bytes(81_920) == "81.9 kB"
     assert human_bytes(2.1e9) == "2.1 GB"
+
+
+def test_report_plots_cer_per_level_when_a_calibration_table_exists(corpora, tmp_path):  # noqa: F811
+    import shutil
+
+    from pipelines.calibrate import write_table
+
+    d = tmp_path / "measured"
+    shutil.copytree(corpora["images"], d, ignore=shutil.ignore_patterns("*.duckdb"))  # its catalog names the original
+    rows = [{"key": f"k{i}", "input_id": "doc", "page": 0, "granularity": "line", "level": lv, "family": "blur",
+             "strength": 0.5, "glyph_px": 20.0, "chars": 30, "cer": c, "clean_cer": 0.0, "read": "", "text": "t"}
+            for i, (lv, c) in enumerate([("light", 0.0), ("light", 0.1), ("medium", 0.5), ("masked", 1.0)])]
+    write_table(rows, d / "calibration.parquet")
+    page = write_report([d], tmp_path / "r.html").read_text()
+    assert "<h2>Legibility by noise level</h2>" in page
+    assert len(figures(page)) == 7  # the images report's six plots and this one
+    assert "Legibility" not in write_report([corpora["images"]], tmp_path / "plain.html").read_text()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from pipelines.calibrate_run import add_calibrate
 from pipelines.cli_args import register_build
 
 DOCS_HELP = """\
@@ -19,7 +20,8 @@ pages that fail to render are written to DIR/errors/ with stage and reason; the 
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add `docs build`."""
-    register_build(sub, "docs", "document", DOCS_HELP,
+    """Add `docs build` and `docs calibrate`."""
+    gsub = register_build(sub, "docs", "document", DOCS_HELP,
                    "PDF files, page images, folders, globs ('docs/**/*.pdf'), @list files or fsspec URLs",
                    "pipelines.docs:DocsConfig:build_docs")
+    add_calibrate(gsub)

@@ -1,0 +1,40 @@
+"""`mmcorpus docs calibrate`: measures a built corpus's own samples, and writes a config the build takes.
+Kept tiny (a few regions, a two-point grid): the calibration figures come from benchmarks/noise_calibration.py."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import yaml
+
+from pipelines.cli import main
+from pipelines.contact_sheet import contact_sheet
+from test_docs_pipeline import built, demo_inputs  # noqa: F401 - module fixtures (a small docs corpus)
+
+
+def test_calibrate_a_corpus_measures_its_own_samples(built: Path, tmp_path: Path) -> None:  # noqa: F811
+    assert main(["docs", "calibrate", str(built), "--no-fit", "--verify-regions", "6", "--pages-per-doc", "1"]) == 0
+    table = pq.read_table(built / "calibration.parquet").to_pylist()
+    keys = set(pq.read_table(built / "stats", columns=["key"]).column("key").to_pylist())
+    assert 1 <= len(table) <= 6 and {r["key"] for r in table} <= keys  # same seed, same code: the corpus's samples
+    for r in table:
+        assert 0.0 <= r["cer"] <= 1.0 and 0.0 <= r["clean_cer"] <= 1.0 and r["glyph_px"] > 0
+        if r["level"] == "masked":
+            assert r["cer"] >= 0.95
+    out = contact_sheet(built, tmp_path / "sheet.png")
+    assert out.stat().st_size > 10_000
+
+
+def test_calibrate_writes_a_config_the_build_accepts(demo_inputs: list[str], tmp_path: Path, capsys) -> None:  # noqa: F811
+    pdf = next(p for p in demo_inputs if p.endswith(".pdf"))
+    cfg = tmp_path / "noise.yaml"
+    assert main(["docs", "calibrate", pdf, "--dpi", "96", "--regions", "1", "--grid", "0,1", "--verify-regions", "3",
+                 "--pages-per-doc", "1", "--write-config", str(cfg)]) == 0
+    written = yaml.safe_load(cfg.read_text())
+    assert written["pages"]["dpi"] == 96.0
+    assert set(written["samples"]["noise"]["strength"]) == {"light", "medium", "masked"}
+    capsys.readouterr()
+    assert main(["docs", "build", "--config", str(cfg), "--print-config"]) == 0
+    effective = yaml.safe_load(capsys.readouterr().out)
+    assert effective["samples"]["noise"]["strength"] == written["samples"]["noise"]["strength"]
+    assert effective["pages"]["dpi"] == 96.0
