@@ -22,8 +22,9 @@ def _gopen_fsspec(url: str, mode: str = "rb", bufsize: int = 8192, **kw: Any) ->
 
 def register_webdataset_fsspec(schemes: tuple[str, ...] = FSSPEC_SCHEMES) -> None:
     """Let `webdataset.WebDataset` open `s3://…` (and the other `schemes`) URLs through fsspec."""
-    from webdataset import gopen
+    import importlib
 
+    gopen = importlib.import_module("webdataset.gopen")  # the package re-exports a function of that name
     for scheme in schemes:
         gopen.gopen_schemes[scheme] = _gopen_fsspec
 

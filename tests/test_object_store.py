@@ -38,10 +38,10 @@ def _digests(fs, root: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def inputs_url(s3_server, tmp_path_factory) -> str:
-    """Three demo PDFs and a scan, uploaded to s3://inputs/docs/: the workers read them there."""
+    """Three demo PDFs uploaded to s3://inputs/docs/: the workers read them there (no scan: OCR is
+    tested on local files elsewhere and would only slow this module down)."""
     files = generate_demo_corpus(tmp_path_factory.mktemp("demo"))
     pick = [p for p in files if p.suffix == ".pdf" and "scan" not in p.name][:3]
-    pick += [p for p in files if p.name == "scan-01.png"]
     fs = _fs()
     if not fs.exists("inputs"):
         fs.mkdir("inputs")
@@ -114,8 +114,8 @@ def test_duckdb_show_and_bridge_read_the_store(corpus):
     reader = RangeReader()
     blob = reader.read(index.shard_urls[0], int(index.offsets[0]), int(index.sizes[0]))
     reader.close()
-    members = parse_members(blob)
-    assert members and all(name.startswith(index.keys[0].as_py() + ".") for name, _ in members)
+    members = parse_members(blob, index.keys[0].as_py(), 1 << 26)
+    assert members and "json" in {name.rsplit(".", 1)[-1] for name in members}
 
 
 def test_resume_redoes_only_the_shard_without_stats(ray_session, corpus, inputs_url, s3_bucket):
@@ -148,10 +148,11 @@ def test_a_second_build_on_the_prefix_is_refused(ray_session, inputs_url, s3_buc
     out = f"{s3_bucket}/docs"
     lock = {"run_id": "other-run", "host": "another-machine", "pid": 1, "started": 0}
     _fs().pipe_file(f"{out.split('://')[1]}/.lock", json.dumps(lock).encode())
+    one = sorted(_fs().find(inputs_url.split("://")[1]))[0]
     with pytest.raises(UserError, match=r"other-run.*break_lock"):
-        build_docs([inputs_url], out, _cfg())
+        build_docs([f"s3://{one}"], out, _cfg())
     assert not _fs().exists(f"{out.split('://')[1]}/manifest.json")
-    assert build_docs([inputs_url], out, _cfg(break_lock=True)).ok
+    assert build_docs([f"s3://{one}"], out, _cfg(break_lock=True)).ok
     assert not _fs().exists(f"{out.split('://')[1]}/.lock")
 
 
