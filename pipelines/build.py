@@ -27,7 +27,7 @@ from pipelines.manifest import Manifest, assignment_digest
 from pipelines.ray_runtime import Stage, init_ray
 from pipelines.shard_task import ShardTask
 from pipelines.sink import ERRORS, SHARDS, STATS, completed_shards, prepare_dirs, shard_name
-from pipelines.storage import Store, redact, storage_error
+from pipelines.storage import Store, is_storage_error, redact, storage_error
 from schemas.tables import INPUT_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -159,17 +159,21 @@ def run_build(
     try:
         manifest = _check_resume(store, pipeline, prefix, digest, run.inputs_per_shard, len(inputs))
         lock.acquire(run.break_lock)
-    except OSError as e:
-        raise storage_error(e, store.url, "opening the corpus at") from e
+    except Exception as e:
+        if is_storage_error(e):
+            raise storage_error(e, store.url, "opening the corpus at") from e
+        raise
     try:
         return _run_locked(pipeline, inputs, stages, store, run, config_record, manifest, prefix, run_id, started)
-    except OSError as e:
-        raise storage_error(e, store.url, "writing the corpus at") from e
+    except Exception as e:
+        if not isinstance(e, UserError) and is_storage_error(e):
+            raise storage_error(e, store.url, "writing the corpus at") from e
+        raise
     finally:
         try:
             lock.release()
-        except OSError as e:
-            log.warning("could not remove the lock %s: %s", store.child(".lock"), e)
+        except Exception as e:  # noqa: BLE001 - the build's own outcome matters more
+            log.warning("could not remove the lock %s (%s): the next build must take it over", store.child(".lock"), e)
 
 
 def _run_locked(pipeline: str, inputs: list[InputItem], stages: list[Stage], store: Store, run: RunConfig,
@@ -207,6 +211,8 @@ def _run_locked(pipeline: str, inputs: list[InputItem], stages: list[Stage], sto
         for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
             counts["driver_bytes"] += batch.nbytes
             for res in batch.to_pylist():
+                if res["error"]:
+                    raise UserError(res["error"])
                 manifest.shards[res["name"]] = _entry(res)
                 seen.update(res["input_ids"])
                 counts["shards"] += 1

@@ -5,6 +5,7 @@ shard, cut by `pipelines.build`), runs them through every stage's operator lazil
 (memory per task: the rows in flight, never the shard), streams each sample into a `ShardWriter` over
 the corpus `Store` (a local folder or an object-store prefix), and returns one small summary row per
 shard. So the driver receives only those rows; sample bytes go from the worker straight to the store.
+A store failure comes back as the row's `error` (the driver raises it as a UserError).
 Parallelism comes from many shards in flight: as many tasks as CPUs.
 """
 from __future__ import annotations
@@ -14,14 +15,16 @@ from typing import Any
 
 import pyarrow as pa
 
+from pipelines.errors import UserError
 from pipelines.ray_runtime import Stage, operator_instance
 from pipelines.sink import ShardResult, ShardWriter
-from pipelines.storage import Store, storage_error
+from pipelines.storage import Store, is_storage_error, storage_error
 
 #: What a shard task returns to the driver: one row per shard.
 SUMMARY_SCHEMA = pa.schema([
     ("shard_id", pa.int64()), ("name", pa.string()), ("samples", pa.int64()), ("errors", pa.int64()),
     ("bytes", pa.int64()), ("input_ids", pa.list_(pa.string())),
+    ("error", pa.string()),  # set when the store failed: what to tell the user (the shard is not complete)
 ])
 
 
@@ -42,7 +45,7 @@ def write_shard(stages: list[Stage], rows: list[dict[str, Any]], store: Store, p
         return writer.close()
     except BaseException as e:
         writer.abort(e)
-        if isinstance(e, OSError):
+        if is_storage_error(e):
             raise storage_error(e, store.child(), f"writing shard {writer.name} to") from e
         raise
 
@@ -58,9 +61,13 @@ class ShardTask:
         for row in batch.to_pylist():
             shards.setdefault(int(row["shard_id"]), []).append(row)
         out = []
-        for rows in shards.values():
-            r = write_shard(self.stages, sorted(rows, key=lambda x: x["seq"]), self.store, self.prefix,
-                            self.pipeline, self.run_id)
+        for sid, rows in shards.items():
+            try:
+                r = write_shard(self.stages, sorted(rows, key=lambda x: x["seq"]), self.store, self.prefix,
+                                self.pipeline, self.run_id)
+            except UserError as e:  # returned, not raised: Ray would wrap it beyond recognition
+                out.append(dict(shard_id=sid, name="", samples=0, errors=0, bytes=0, input_ids=[], error=str(e)))
+                continue
             out.append(dict(shard_id=r.shard_id, name=r.name, samples=r.samples, errors=r.errors, bytes=r.bytes,
-                            input_ids=r.input_ids))
+                            input_ids=r.input_ids, error=None))
         return pa.Table.from_pylist(out, schema=SUMMARY_SCHEMA)

@@ -41,6 +41,13 @@ def redact(options: dict[str, Any]) -> dict[str, Any]:
     return {k: ("***" if any(w in k.lower() for w in _SECRET_WORDS) else v) for k, v in options.items()}
 
 
+def is_storage_error(exc: BaseException) -> bool:
+    """True for the errors a file system or an object-store client raises (OSError, botocore, ...)."""
+    mod = type(exc).__module__.split(".", 1)[0]
+    return isinstance(exc, OSError) or mod in ("botocore", "aiobotocore", "s3fs", "gcsfs", "adlfs", "aiohttp",
+                                                "google", "azure")
+
+
 def storage_error(exc: BaseException, url: str, doing: str) -> UserError:
     """A storage exception as a UserError naming `url`, the operation and the likely fix."""
     text = f"{type(exc).__name__}: {exc}"
@@ -145,7 +152,10 @@ class Store:
         try:
             yield f
         except BaseException:
-            f.discard()  # aborts the multipart upload: no partial object appears
+            # abort the multipart upload: no partial object appears (an upload that cannot even be
+            # aborted, the store being gone, stays invisible too: S3 shows only completed uploads)
+            with contextlib.suppress(Exception):
+                f.discard()
             f.closed = True  # nothing left to flush, also not when the file object is collected
             raise
         f.close()

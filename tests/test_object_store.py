@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import time
 
 import pyarrow.parquet as pq
 import pytest
@@ -22,7 +23,7 @@ s3fs = pytest.importorskip("s3fs")
 
 
 def _cfg(**run) -> DocsConfig:
-    cfg = DocsConfig(run=RunConfig(num_cpus=2, inputs_per_shard=2, progress=False, **run))
+    cfg = DocsConfig(run=RunConfig(**{"num_cpus": 2, "inputs_per_shard": 2, "progress": False, **run}))
     cfg.pages.dpi = 72
     return cfg
 
@@ -163,3 +164,43 @@ def test_missing_bucket_and_other_corpus_are_clear_errors(ray_session, corpus, i
 
     with pytest.raises(UserError, match=r"s3://corpora/docs holds a 'docs' corpus"):
         build_videos([inputs_url + "/*.pdf"], corpus, VideosConfig(run=RunConfig(num_cpus=2, progress=False)))
+
+
+def test_store_that_stops_accepting_writes_mid_build(ray_session, inputs_url, s3_bucket):
+    """A second S3 endpoint (same moto backend), given as storage options, goes away once the first
+    shard is complete: the build fails with an error naming the URL, every shard that looks complete
+    is, and once the store is back the same build finishes the corpus."""
+    import threading
+
+    from moto.server import ThreadedMotoServer
+
+    from tests.conftest import _free_port
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    out, store = f"{s3_bucket}/docs", Store(f"{s3_bucket}/docs")  # `store` reads through the session server
+    cfg = _cfg(storage_options={"endpoint_url": f"http://127.0.0.1:{port}"}, inputs_per_shard=1)
+
+    def stop_after_first_shard() -> None:
+        while not store.names("stats"):
+            time.sleep(0.02)
+        server.stop()
+
+    watcher = threading.Thread(target=stop_after_first_shard, daemon=True)
+    watcher.start()
+    with pytest.raises(UserError, match=rf"{out}.*rerun"):
+        build_docs([inputs_url], out, cfg)
+    watcher.join(timeout=30)
+    done = store.names("stats")
+    assert 1 <= len(done) < 3
+    for n in done:  # complete means complete: the tar is there, whole
+        rows = pq.read_table(io.BytesIO(store.read(f"stats/{n}"))).to_pylist()
+        assert store.size(f"shards/{rows[0]['shard']}") > max(r["offset"] + r["size"] for r in rows)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:  # the failed build could not remove its lock: the error said how to take it over
+        summary = build_docs([inputs_url], out, _cfg(storage_options=cfg.run.storage_options, inputs_per_shard=1, break_lock=True))
+    finally:
+        server.stop()
+    assert summary.ok and summary.inputs_skipped == len(done) and len(store.names("stats")) == 3
