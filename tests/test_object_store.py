@@ -204,3 +204,15 @@ def test_store_that_stops_accepting_writes_mid_build(ray_session, inputs_url, s3
     finally:
         server.stop()
     assert summary.ok and summary.inputs_skipped == len(done) and len(store.names("stats")) == 3
+
+
+def test_stats_commands_on_the_store(corpus, tmp_path, capsys):
+    from pipelines.cli import main
+
+    db, report = str(tmp_path / "c.duckdb"), tmp_path / "report.html"
+    assert main(["stats", "catalog", corpus, "--db", db]) == 0
+    assert main(["stats", "query", db, "SELECT count(*) AS n FROM shards WHERE has_tar"]) == 0
+    assert capsys.readouterr().out.split()[-3:] == ["2", "(1", "row)"]
+    assert main(["stats", "report", corpus, "--out", str(report)]) == 0
+    assert report.stat().st_size > 1000
+    assert main(["show", corpus, "nonexistent-key"]) == 2  # a clear UserError, not a traceback
