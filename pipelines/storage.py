@@ -4,8 +4,9 @@
 images dedup pass write through it. Contracts that make a store without rename safe:
 
 - `writer(rel)` streams an object: a local file under a temp name renamed into place, a remote object
-  as a multipart upload that is completed on success and **aborted** on any error, so a failed write
-  leaves nothing (or the previous object) under the final name;
+  as a multipart upload (sent from a background thread while the task goes on, `BackgroundUpload`)
+  that is completed on success and **aborted** on any error, so a failed write leaves nothing (or the
+  previous object) under the final name;
 - `put(rel, data)` writes a small object whole (local: temp name, fsync, rename);
 - listings bypass fsspec's listing cache, so resume sees what is really there.
 
@@ -24,6 +25,7 @@ from typing import Any, BinaryIO, Iterator
 
 import fsspec
 
+from pipelines.background_upload import BackgroundUpload
 from pipelines.errors import UserError
 
 TMP_PREFIX = ".tmp-"  # local temp files (tars and tables being written); removed when a run starts
@@ -149,9 +151,12 @@ class Store:
                 tmp.unlink(missing_ok=True)
             return
         f = self.fs.open(self.path(rel), "wb")
+        up = BackgroundUpload(f)
         try:
-            yield f
+            yield up  # type: ignore[misc]
+            up.finish()
         except BaseException:
+            up.stop()
             # abort the multipart upload: no partial object appears (an upload that cannot even be
             # aborted, the store being gone, stays invisible too: S3 shows only completed uploads)
             with contextlib.suppress(Exception):
