@@ -115,7 +115,8 @@ def _entry(res: dict[str, Any]) -> dict[str, Any]:
             "samples": res["samples"], "errors": res["errors"], "bytes": res["bytes"], "inputs": len(res["input_ids"])}
 
 
-def _recover_entries(manifest: Manifest, store: Store, prefix: str, done: set[int], assigned: list) -> None:
+def _recover_entries(manifest: Manifest, store: Store, prefix: str, done: set[int], inputs: list[InputItem],
+                     per_shard: int) -> None:
     """Manifest entries for shards completed by a run that died before recording them."""
     for sid in sorted(done):
         name = shard_name(prefix, sid)
@@ -126,7 +127,7 @@ def _recover_entries(manifest: Manifest, store: Store, prefix: str, done: set[in
         with store.fs.open(store.path(ERRORS, f"{name}.parquet"), "rb") as f:
             errors = pq.read_metadata(f).num_rows
         nbytes = store.size(f"{SHARDS}/{name}.tar") if samples else 0
-        ids = [it.input_id for s, _, it in assigned if s == sid]
+        ids = [it.input_id for it in inputs[sid * per_shard:(sid + 1) * per_shard]]
         manifest.shards[name] = _entry(dict(shard_id=sid, name=name, samples=samples, errors=errors, bytes=nbytes,
                                             input_ids=ids))
         log.info("recorded %s, completed by an earlier run", name)
@@ -185,7 +186,7 @@ def _run_locked(pipeline: str, inputs: list[InputItem], stages: list[Stage], sto
         log.info("removed a partial file of an interrupted run: %s", stale)
     done = completed_shards(store, prefix)
     assigned = [(seq // run.inputs_per_shard, seq, it) for seq, it in enumerate(inputs)]
-    _recover_entries(manifest, store, prefix, done, assigned)
+    _recover_entries(manifest, store, prefix, done, inputs, run.inputs_per_shard)
     pending = [a for a in assigned if a[0] not in done]
     log.info("%s: %d inputs, %d in completed shards, %d to do", pipeline, len(inputs), len(inputs) - len(pending), len(pending))
     if run.address and store.local:
