@@ -216,3 +216,31 @@ def test_stats_commands_on_the_store(corpus, tmp_path, capsys):
     assert main(["stats", "report", corpus, "--out", str(report)]) == 0
     assert report.stat().st_size > 1000
     assert main(["show", corpus, "nonexistent-key"]) == 2  # a clear UserError, not a traceback
+
+
+def test_fixture_pdfs_and_videos_from_the_store_into_the_store(ray_session, shared_fixtures, s3_bucket, tmp_path):
+    """The real fixtures (broken ones included) read from S3 by the workers and built into S3: every input
+    ends as samples or error rows, and the bridge indexes the video corpus."""
+    from pipelines.videos import VideosConfig, build_videos
+    from training_bridge.shards import CorpusIndex
+
+    fs, b = _fs(), s3_bucket.split("://")[1]
+    pdfs = sorted((shared_fixtures / "pdfs").glob("*.pdf"))
+    for p in pdfs + sorted((shared_fixtures / "videos").iterdir()):
+        fs.put_file(str(p), f"{b}/in/{p.parent.name}/{p.name}")
+    manifest = tmp_path / "videos.jsonl"
+    names = ["flipping_a_pancake.mkv", "corrupted.mp4", "video_90.mov"]
+    manifest.write_text("".join(json.dumps({"video": f"{s3_bucket}/in/videos/{n}", "caption": "A clip."}) + "\n"
+                                for n in names))
+    docs = build_docs([f"{s3_bucket}/in/pdfs"], f"{s3_bucket}/docs", _cfg(inputs_per_shard=3))
+    vids = build_videos([str(manifest)], f"{s3_bucket}/videos",
+                        VideosConfig(run=RunConfig(num_cpus=2, inputs_per_shard=2, progress=False)))
+    for out, summary, n in ((f"{s3_bucket}/docs", docs, len(pdfs)), (f"{s3_bucket}/videos", vids, len(names))):
+        store = Store(out)
+        ids = set()
+        for sub in ("stats", "errors"):
+            for name in store.names(sub):
+                ids |= set(pq.read_table(io.BytesIO(store.read(f"{sub}/{name}"))).column("input_id").to_pylist())
+        assert summary.ok and summary.inputs == n == len(ids)
+    assert docs.samples > 0 and docs.errors > 0  # tracemonkey gives pages; the encrypted PDF is quarantined
+    assert CorpusIndex.load(f"{s3_bucket}/videos").n_samples == vids.samples >= 2
