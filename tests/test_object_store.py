@@ -172,11 +172,13 @@ def test_store_that_stops_accepting_writes_mid_build(ray_session, inputs_url, s3
     is, and once the store is back the same build finishes the corpus."""
     import threading
 
+    import socket
+
     from moto.server import ThreadedMotoServer
 
-    from tests.conftest import _free_port
-
-    port = _free_port()
+    with socket.socket() as sock:  # (importing conftest again would move the session's endpoint)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     out, store = f"{s3_bucket}/docs", Store(f"{s3_bucket}/docs")  # `store` reads through the session server
