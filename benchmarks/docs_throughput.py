@@ -2,13 +2,17 @@
 
 The floor is a single-process loop that only renders the same pages at the same DPI and encodes each
 as JPEG. The pipeline does everything a build does (text regions, filters, corruption, samples, tars,
-stats) on local Ray with `--num-cpus` CPUs. Prints both rates and their ratio.
+stats) on local Ray with `--num-cpus` CPUs, writing the corpus to `--out`: a local folder (default: a
+temp folder) or an object-store URL; `--local-s3` starts moto's S3 server on 127.0.0.1 and writes
+there. Prints both rates and their ratio.
 
     python benchmarks/docs_throughput.py --copies 30 --num-cpus 2
+    python benchmarks/docs_throughput.py --copies 30 --local-s3
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import logging
 import shutil
@@ -20,6 +24,7 @@ import pymupdf
 from PIL import Image
 
 from cpu_time import cpu_between, print_ratios, tree_cpu_seconds
+from local_s3 import local_s3
 from pipelines.build import RunConfig
 from pipelines.demo_corpus import generate_demo_corpus
 from pipelines.docs import DocsConfig, build_docs
@@ -68,28 +73,31 @@ def main() -> None:
     ap.add_argument("--small-docs", action="store_true",
                     help="the 8 demo PDFs as they are (1-3 pages: Ray's per-task cost weighs more) instead of 16-page documents")
     ap.add_argument("--repeats", type=int, default=2, help="interleaved repetitions; the best of each is kept")
+    ap.add_argument("--out", help="where the builds write: a folder or a URL such as s3://bucket/bench (default: temp)")
+    ap.add_argument("--local-s3", action="store_true", help="start moto's S3 server here and write to s3://bench")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, (local_s3("bench") if args.local_s3 else contextlib.nullcontext()) as s3:
         root = Path(tmp)
+        out = (args.out or s3 or str(root)).rstrip("/")
         paths = make_inputs(root, args.copies, merge=not args.small_docs)
         cfg = DocsConfig(run=RunConfig(num_cpus=args.num_cpus, inputs_per_shard=16, progress=False))
-        build_docs([str(root / "inputs")], root / "warmup", cfg)  # Ray start-up is not throughput
+        build_docs([str(root / "inputs")], f"{out}/warmup", cfg)  # Ray start-up is not throughput
         floor_s, pipe_s, floor_cpu, pipe_cpu = [], [], [], []
         for rep in range(args.repeats):  # interleaved, best of each: fair when the machine is shared
             before = tree_cpu_seconds()
             pages, s = raw_floor(paths, cfg.pages.dpi, cfg.samples.jpeg_quality)
             floor_cpu.append(cpu_between(before, tree_cpu_seconds()))
             floor_s.append(s)
-            shutil.rmtree(root / "corpus", ignore_errors=True)
             before = tree_cpu_seconds()
             start = time.perf_counter()
-            summary = build_docs([str(root / "inputs")], root / "corpus", cfg)
+            summary = build_docs([str(root / "inputs")], f"{out}/corpus-{rep}", cfg)
             pipe_s.append(time.perf_counter() - start)
             pipe_cpu.append(cpu_between(before, tree_cpu_seconds()))
     floor_s, pipe_s, floor_cpu, pipe_cpu = min(floor_s), min(pipe_s), min(floor_cpu), min(pipe_cpu)
     floor_rate, pipe_rate = pages / floor_s, pages / pipe_s
-    print(f"pages: {pages} in {len(paths)} documents  samples: {summary.samples}  errors: {summary.errors}")
+    print(f"pages: {pages} in {len(paths)} documents  samples: {summary.samples}  errors: {summary.errors}  out: {out}")
+    print(f"bytes received by the driver: {summary.driver_bytes} ({summary.driver_bytes / max(1, summary.samples):.1f} per sample)")
     print(f"{'raw floor (render + JPEG, 1 process)':44s} {floor_rate:8.1f} pages/s")
     print(f"{f'pipeline (full, {args.num_cpus} CPUs, warm Ray)':44s} {pipe_rate:8.1f} pages/s")
     print_ratios("page", pages, (floor_s, floor_cpu), (pipe_s, pipe_cpu), args.num_cpus, 44)

@@ -25,13 +25,25 @@ resume:
   Rerunning the same command into the same --out finishes an interrupted build: completed shards are
   skipped, partial ones are redone, keys and bytes come out the same. Changing the inputs or
   --inputs-per-shard of an existing corpus is refused.
+
+object storage:
+  --out s3://bucket/prefix (or gs://, az://, any fsspec URL) writes the corpus straight to the store:
+  each shard's task uploads its tar, errors and stats; the driver writes only manifest.json and .lock.
+  Credentials and endpoint come from the usual environment of every Ray process (AWS_ENDPOINT_URL,
+  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ...) and from --storage-options '{"endpoint_url": ...}'
+  (run.storage_options; secret-looking values are not recorded in the manifest).
+  One build per --out at a time: a second is refused while .lock names a live build.
 """
 
 
 def add_build_args(p: argparse.ArgumentParser, inputs_help: str) -> None:
     """Inputs, output folder, config file and overrides, Ray and run flags."""
     p.add_argument("inputs", nargs="*", metavar="INPUT", help=inputs_help)
-    p.add_argument("--out", required=False, help="corpus folder to create or resume (required unless --print-config)")
+    p.add_argument("--out", required=False,
+                   help="corpus folder or object-store URL (s3://bucket/prefix) to create or resume "
+                        "(required unless --print-config)")
+    p.add_argument("--storage-options", metavar="JSON",
+                   help='fsspec options for an object-store --out, e.g. \'{"endpoint_url": "http://127.0.0.1:9000"}\'')
     p.add_argument("--config", metavar="FILE", help="YAML config file")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value (repeatable)")
@@ -51,6 +63,14 @@ def run_overrides(args: argparse.Namespace) -> list[str]:
         v = getattr(args, flag)
         if v is not None:
             ov.append(f"{key}={json.dumps(v)}")
+    if args.storage_options:
+        try:
+            opts = json.loads(args.storage_options)
+        except ValueError as e:
+            raise UserError(f"--storage-options must be a JSON object ({e}): e.g. '{{\"endpoint_url\": \"http://host:9000\"}}'") from e
+        if not isinstance(opts, dict):
+            raise UserError("--storage-options must be a JSON object, e.g. '{\"endpoint_url\": \"http://host:9000\"}'")
+        ov.append(f"run.storage_options={json.dumps(opts)}")
     if args.no_progress:
         ov.append("run.progress=false")
     return ov

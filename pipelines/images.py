@@ -38,7 +38,8 @@ from pipelines.build import BuildSummary, InputItem, RunConfig, run_build
 from pipelines.config import to_dict
 from pipelines.errors import UserError
 from pipelines.ray_runtime import Stage, apply_stage, init_ray
-from pipelines.sink import atomic_write_parquet
+from pipelines.sink import write_parquet
+from pipelines.storage import Store
 from schemas.tables import IMAGE_FINGERPRINT_SCHEMA, INPUT_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -95,12 +96,12 @@ def fingerprint_table(items: list[InputItem], cfg: ImagesConfig) -> pa.Table:
     return pa.Table.from_pylist(ds.select_columns(list(FINGERPRINT_COLUMNS)).take_all(), schema=schema).sort_by("input_id")
 
 
-def _cached_fingerprints(path: Path, items: list[InputItem]) -> pa.Table | None:
-    if not path.exists():
+def _cached_fingerprints(store: Store, rel: str, items: list[InputItem]) -> pa.Table | None:
+    if not store.exists(rel):
         return None
-    table = pq.read_table(path)
+    table = pq.read_table(pa.BufferReader(store.read(rel)))
     if sorted(table.column("input_id").to_pylist()) != sorted(i.input_id for i in items):
-        log.info("%s is for other inputs; fingerprinting again", path)
+        log.info("%s is for other inputs; fingerprinting again", store.child(rel))
         return None
     return table
 
@@ -117,19 +118,18 @@ def duplicate_decision(items: list[InputItem], fingerprints: pa.Table, cfg: Imag
     return decide_duplicates(candidates, cfg.dedup)
 
 
-def dedup_pass(items: list[InputItem], out_dir: Path, cfg: ImagesConfig) -> dict[str, Duplicate]:
-    """Pass 1 (see the module docstring); writes or reuses `DIR/dedup/`."""
-    d = out_dir / DEDUP_DIR
-    d.mkdir(parents=True, exist_ok=True)
-    fps = _cached_fingerprints(d / FINGERPRINTS, items)
+def dedup_pass(items: list[InputItem], out_dir: "Store | str | Path", cfg: ImagesConfig) -> dict[str, Duplicate]:
+    """Pass 1 (see the module docstring); writes or reuses `DIR/dedup/` (a folder or object-store prefix)."""
+    store = Store.of(out_dir, cfg.run.storage_options)
+    fps = _cached_fingerprints(store, f"{DEDUP_DIR}/{FINGERPRINTS}", items)
     if fps is None:
         fps = fingerprint_table(items, cfg)
-        atomic_write_parquet(fps, d / FINGERPRINTS)
+        write_parquet(store, f"{DEDUP_DIR}/{FINGERPRINTS}", fps)
     decision = duplicate_decision(items, fps, cfg)
     table = pa.Table.from_pylist(
         [dict(input_id=k, kept_id=v.kept_id, kind=v.kind, distance=v.distance, reason=v.reason)
          for k, v in sorted(decision.items())], schema=DUPLICATES_SCHEMA)
-    atomic_write_parquet(table, d / DUPLICATES)
+    write_parquet(store, f"{DEDUP_DIR}/{DUPLICATES}", table)
     log.info("dedup: %d of %d images repeat a kept one (%d exact)", len(decision), len(items),
              sum(v.kind == "exact" for v in decision.values()))
     return decision
@@ -146,10 +146,10 @@ def images_stages(cfg: ImagesConfig, decision: dict[str, Duplicate]) -> list[Sta
     ]
 
 
-def build_images(inputs: list[str], out_dir: Path, cfg: ImagesConfig | None = None) -> BuildSummary:
-    """Build or resume an image corpus in `out_dir` from folders, manifests, image files, globs or URLs."""
+def build_images(inputs: list[str], out_dir: "str | Path", cfg: ImagesConfig | None = None) -> BuildSummary:
+    """Build or resume an image corpus at `out_dir` (folder or object-store URL) from folders, manifests,
+    image files, globs or URLs."""
     cfg = cfg or ImagesConfig()
-    out_dir = Path(out_dir)
     items = collect_inputs(inputs, "image")
     if not items:
         raise UserError(f"no images found in {inputs}")

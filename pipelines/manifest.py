@@ -10,9 +10,9 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from pipelines.storage import Store
 from schemas.tables import SCHEMA_VERSION
 
 MANIFEST = "manifest.json"
@@ -28,7 +28,7 @@ def assignment_digest(input_ids: list[str], inputs_per_shard: int) -> str:
 
 @dataclass
 class Manifest:
-    """The corpus directory's manifest, loaded and saved atomically."""
+    """The corpus' manifest, loaded and saved whole."""
 
     pipeline: str
     prefix: str
@@ -40,19 +40,16 @@ class Manifest:
     schema_version: int = SCHEMA_VERSION
 
     @staticmethod
-    def load(out_dir: Path) -> "Manifest | None":
-        """The manifest in `out_dir`, or None when the folder holds no corpus yet."""
-        p = out_dir / MANIFEST
-        if not p.exists():
+    def load(out: "Store | str | os.PathLike") -> "Manifest | None":
+        """The manifest of the corpus at `out` (folder or URL), or None when it holds no corpus yet."""
+        store = Store.of(out)
+        if not store.exists(MANIFEST):
             return None
-        return Manifest(**json.loads(p.read_text()))
+        return Manifest(**json.loads(store.read(MANIFEST)))
 
-    def save(self, out_dir: Path) -> None:
-        """Write under a temp name and rename, so a crash never leaves a torn manifest."""
-        p = out_dir / MANIFEST
-        tmp = p.with_name(".tmp-" + p.name)
-        tmp.write_text(json.dumps(self.__dict__, indent=1, sort_keys=True))
-        os.replace(tmp, p)
+    def save(self, out: "Store | str | os.PathLike") -> None:
+        """Write whole (temp name + rename locally, one PUT on a store), so no reader sees a torn manifest."""
+        Store.of(out).put(MANIFEST, json.dumps(self.__dict__, indent=1, sort_keys=True).encode())
 
     def totals(self) -> dict[str, int]:
         """Samples, errors, bytes and shards over every completed shard."""

@@ -4,13 +4,10 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from operators.base import conform, to_rows
-from pipelines.spill import SpillWriter
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +43,8 @@ class Stage:
     as OCR models); None runs stateless tasks that reuse one operator instance per worker process.
     `rows_per_block`: re-cut the stage's input into blocks of at most this many rows first (streaming),
     so that one task never gets more work than that, whatever size blocks the previous stage made.
-    `spill_dir`: a corpus folder; the stage's samples are written there by the task
-    (`pipelines.spill`) and only their references and stats travel on.
+    A build (`pipelines.build`) runs all its stages fused inside one task per shard
+    (`pipelines.shard_task`); `apply_stage` runs one stage on its own (the images fingerprint pass).
     """
 
     op: type
@@ -56,13 +53,12 @@ class Stage:
     batch_size: int = 4
     actors: int | None = None
     rows_per_block: int | None = None
-    spill_dir: str | None = None
 
 
 _INSTANCES: dict[tuple[type, str], Any] = {}
 
 
-def _instance(op: type, config: Any) -> Any:
+def operator_instance(op: type, config: Any) -> Any:
     """One operator instance per worker process and configuration (models load once)."""
     k = (op, repr(config))
     if k not in _INSTANCES:
@@ -70,31 +66,24 @@ def _instance(op: type, config: Any) -> Any:
     return _INSTANCES[k]
 
 
-def _apply(op: Any, batch: pa.Table, spill_dir: str | None) -> pa.Table:
-    if spill_dir is None:
-        return op(batch)
-    rows = SpillWriter(Path(spill_dir)).spill(list(op.run_rows(to_rows(batch))))
-    return conform(rows, op.output_schema)
-
-
 class _TaskFn:
     """A picklable stateless callable that applies a cached operator instance to a batch."""
 
-    def __init__(self, op: type, config: Any, spill_dir: str | None) -> None:
-        self.op, self.config, self.spill_dir = op, config, spill_dir
+    def __init__(self, op: type, config: Any) -> None:
+        self.op, self.config = op, config
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        return _apply(_instance(self.op, self.config), batch, self.spill_dir)
+        return operator_instance(self.op, self.config)(batch)
 
 
 class _ActorFn:
     """An actor's callable: one operator instance for the actor's lifetime."""
 
-    def __init__(self, op: type, config: Any, spill_dir: str | None) -> None:
-        self.instance, self.spill_dir = op(config), spill_dir
+    def __init__(self, op: type, config: Any) -> None:
+        self.instance = op(config)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        return _apply(self.instance, batch, self.spill_dir)
+        return self.instance(batch)
 
 
 def apply_stage(ds: Any, stage: Stage) -> Any:
@@ -107,8 +96,8 @@ def apply_stage(ds: Any, stage: Stage) -> Any:
     if stage.actors:
         return ds.map_batches(
             _ActorFn,
-            fn_constructor_kwargs={"op": stage.op, "config": stage.config, "spill_dir": stage.spill_dir},
+            fn_constructor_kwargs={"op": stage.op, "config": stage.config},
             compute=ActorPoolStrategy(min_size=1, max_size=stage.actors),
             **common,
         )
-    return ds.map_batches(_TaskFn(stage.op, stage.config, stage.spill_dir), **common)
+    return ds.map_batches(_TaskFn(stage.op, stage.config), **common)

@@ -48,11 +48,12 @@ def videos_stages(cfg: VideosConfig) -> list[Stage]:
     ]
 
 
-def build_videos(inputs: list[str], out_dir: Path, cfg: VideosConfig | None = None) -> BuildSummary:
-    """Build or resume a video corpus in `out_dir` from folders, manifests, video files, globs or URLs."""
+def build_videos(inputs: list[str], out_dir: "str | Path", cfg: VideosConfig | None = None) -> BuildSummary:
+    """Build or resume a video corpus at `out_dir` (folder or object-store URL) from folders, manifests,
+    video files, globs or URLs."""
     cfg = cfg or VideosConfig()
     items = collect_inputs(inputs, "video")
     if not items:
         raise UserError(f"no videos found in {inputs}")
-    return run_build(pipeline="videos", inputs=items, stages=videos_stages(cfg), out_dir=Path(out_dir), run=cfg.run,
+    return run_build(pipeline="videos", inputs=items, stages=videos_stages(cfg), out_dir=out_dir, run=cfg.run,
                      config_record=to_dict(cfg))

@@ -97,10 +97,6 @@ SINK_SCHEMA = pa.schema(
     + [
         pa.field("key", pa.string()),
         pa.field("members", pa.list_(MEMBER_TYPE)),  # tar members in order; ext like "jpg", "json", "000.jpg"
-        # set when a worker already wrote the sample's tar blocks (members then carry no data):
-        pa.field("part", pa.string()),  # file name under {out}/.parts/
-        pa.field("part_offset", pa.int64()),
-        pa.field("part_size", pa.int64()),
     ]
     + SAMPLE_STAT_FIELDS
 )

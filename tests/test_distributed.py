@@ -1,5 +1,6 @@
-"""Builds across two Ray nodes on one machine, and the faults clusters have: a worker node dies, the
-driver dies. Each build runs as a user would run it: the `mmcorpus` command against `--address`."""
+"""Builds across two Ray nodes on one machine, written straight to object storage (moto's S3 server),
+and the faults clusters have: a worker node dies, the driver dies. Each build runs as a user would run
+it: the `mmcorpus` command against `--address`, with `--out s3://...` and AWS_ENDPOINT_URL set."""
 from __future__ import annotations
 
 import os
@@ -10,17 +11,21 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from pipelines.demo_corpus import generate_demo_corpus
 from pipelines.local_cluster import LocalCluster
+from pipelines.manifest import Manifest
+from pipelines.storage import Store
+from pipelines.tar_format import archive_tail
 
 MMCORPUS = [sys.executable, "-m", "pipelines.cli"]
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster(s3_server, tmp_path_factory):
     """A Ray head (1 CPU) and a second node (1 CPU) on this machine."""
     with LocalCluster([1, 1], tmp_path_factory.mktemp("cluster")) as c:
         yield c
@@ -38,7 +43,7 @@ def inputs(tmp_path_factory) -> Path:
     return d
 
 
-def _build(inputs: Path, out: Path, cluster: LocalCluster | None) -> subprocess.Popen:
+def _build(inputs: Path, out: str | Path, cluster: LocalCluster | None) -> subprocess.Popen:
     cmd = [*MMCORPUS, "docs", "build", str(inputs), "--out", str(out), "--inputs-per-shard", "1", "--no-progress",
            "--set", "pages.dpi=100"]
     cmd += ["--address", cluster.address] if cluster else ["--num-cpus", "2"]
@@ -52,16 +57,38 @@ def _finish(p: subprocess.Popen, timeout: float = 300) -> str:
     return out
 
 
-def _wait_for_shards(out: Path, n: int, p: subprocess.Popen, timeout: float = 120) -> None:
+def _stats(out: str | Path) -> list[str]:
+    return [n for n in Store(str(out)).names("stats") if n.startswith("docs-")]
+
+
+def _wait_for_shards(out: str | Path, n: int, p: subprocess.Popen, timeout: float = 120) -> None:
     deadline = time.time() + timeout
-    while len(list((out / "stats").glob("docs-*.parquet"))) < n:
+    while len(_stats(out)) < n:
         assert p.poll() is None, "the build ended before the fault could strike"
         assert time.time() < deadline, "no shard completed in time"
         time.sleep(0.2)
 
 
-def _keys(out: Path) -> list[str]:
-    return sorted(pq.read_table(out / "stats", columns=["key"]).column("key").to_pylist())
+def _tables(out: str | Path, sub: str = "stats") -> pa.Table:
+    store = Store(str(out))
+    return pa.concat_tables([pq.read_table(pa.BufferReader(store.read(f"{sub}/{n}"))) for n in store.names(sub)])
+
+
+def _keys(out: str | Path) -> list[str]:
+    return sorted(_tables(out).column("key").to_pylist())
+
+
+def _check_complete(out: str | Path) -> None:
+    """Every shard that looks complete (has stats) is: its tar holds exactly the indexed bytes plus the
+    archive tail, and the manifest records it; no lock is left."""
+    store, m = Store(str(out)), Manifest.load(str(out))
+    for n in store.names("stats"):
+        rows = pq.read_table(pa.BufferReader(store.read(f"stats/{n}"))).to_pylist()
+        if rows:
+            end = max(r["offset"] + r["size"] for r in rows)
+            assert store.size(f"shards/{rows[0]['shard']}") == end + len(archive_tail(end))
+        assert m.shards[n[: -len(".parquet")]]["samples"] == len(rows)
+    assert not store.exists(".lock")
 
 
 @pytest.fixture(scope="module")
@@ -72,27 +99,32 @@ def reference(inputs, tmp_path_factory) -> list[str]:
     return _keys(out)
 
 
-def test_build_uses_both_nodes(cluster, inputs, reference, tmp_path):
-    log = _finish(_build(inputs, tmp_path / "c", cluster))
-    assert _keys(tmp_path / "c") == reference
+def test_build_uses_both_nodes(cluster, inputs, reference, s3_bucket):
+    out = f"{s3_bucket}/docs"
+    log = _finish(_build(inputs, out, cluster))
+    assert _keys(out) == reference
     assert "'CPU': 2.0" in log  # the driver saw the resources of both nodes
+    _check_complete(out)
 
 
-def test_video_build_across_both_nodes(cluster, tmp_path):
+def test_video_build_across_both_nodes(cluster, tmp_path, s3_bucket):
     from pipelines.demo_videos import write_demo_videos
+    from training_bridge.shards import CorpusIndex
 
     videos = write_demo_videos(tmp_path / "videos")
-    cmd = [*MMCORPUS, "videos", "build", str(tmp_path / "videos"), "--out", str(tmp_path / "v"), "--no-progress",
-           "--address", cluster.address]
+    cmd = [*MMCORPUS, "videos", "build", str(tmp_path / "videos"), "--out", f"{s3_bucket}/v", "--no-progress",
+           "--address", cluster.address, "--inputs-per-shard", "2"]
     out = subprocess.run(cmd, capture_output=True, text=True, env=cluster.env, timeout=300)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    stats = pq.read_table(tmp_path / "v" / "stats").to_pylist()
+    _check_complete(f"{s3_bucket}/v")
+    assert CorpusIndex.load(f"{s3_bucket}/v").n_samples == len(videos)
+    stats = _tables(f"{s3_bucket}/v").to_pylist()
     assert {r["input_id"] for r in stats} and len(stats) == len(videos)
     assert all(r["n_frames"] > 0 for r in stats)
 
 
-def test_worker_node_dies_mid_build(cluster, inputs, reference, tmp_path):
-    out = tmp_path / "c"
+def test_worker_node_dies_mid_build(cluster, inputs, reference, s3_bucket):
+    out = f"{s3_bucket}/docs"
     p = _build(inputs, out, cluster)
     _wait_for_shards(out, 2, p)
     cluster.kill_node(1)  # the second node and every task on it are gone
@@ -100,19 +132,20 @@ def test_worker_node_dies_mid_build(cluster, inputs, reference, tmp_path):
     keys = _keys(out)
     assert len(keys) == len(set(keys))  # nothing duplicated
     assert keys == reference  # nothing lost
+    _check_complete(out)
 
 
-def test_driver_dies_mid_build_and_rerun_resumes(inputs, reference, tmp_path):
-    out = tmp_path / "c"
+def test_driver_dies_mid_build_and_rerun_resumes(s3_server, inputs, reference, s3_bucket):
+    out = f"{s3_bucket}/docs"
     p = _build(inputs, out, None)
     _wait_for_shards(out, 3, p)
-    os.killpg(p.pid, signal.SIGKILL)
+    os.killpg(p.pid, signal.SIGKILL)  # the driver and its local Ray: the lock stays behind
     p.wait()
-    done_before = len(list((out / "stats").glob("docs-*.parquet")))
-    log = _finish(_build(inputs, out, None))
-    assert f"{done_before} in completed shards" in log or "in completed shards" in log
-    assert not list((out / "shards").glob(".tmp-*"))
+    assert Store(out).exists(".lock")
+    log = _finish(_build(inputs, out, None))  # same host, dead pid: the stale lock is taken over
+    assert "taking over the lock" in log and "in completed shards" in log
     keys = _keys(out)
     assert len(keys) == len(set(keys)) and keys == reference
-    tars = sorted(p.name for p in (out / "shards").glob("*.tar"))
+    tars = sorted(n for n in Store(out).names("shards") if n.endswith(".tar"))
     assert tars == [f"docs-{i:06d}.tar" for i in range(len(tars))]
+    _check_complete(out)

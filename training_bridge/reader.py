@@ -26,7 +26,8 @@ class RangeReader:
         f = self._files.get(url)
         if f is None:
             if "://" in url:
-                f = fsspec.open(url, "rb", block_size=self.block_size, cache_type="readahead").open()
+                fs, path = fsspec.core.url_to_fs(url)  # block size per file: s3fs refuses it as an fs option
+                f = fs.open(path, "rb", block_size=self.block_size, cache_type="readahead")
             else:
                 f = open(url, "rb", buffering=self.block_size)
             self._files[url] = f

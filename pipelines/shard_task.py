@@ -1,0 +1,73 @@
+"""A shard is one unit of work: the task that builds its samples writes its tar, errors and stats.
+
+`ShardTask` is the Ray Data callable of a build. It receives the input rows of one shard (a block per
+shard, cut by `pipelines.build`), runs them through every stage's operator lazily, one row at a time
+(memory per task: the rows in flight, never the shard), streams each sample into a `ShardWriter` over
+the corpus `Store` (a local folder or an object-store prefix), and returns one small summary row per
+shard. So the driver receives only those rows; sample bytes go from the worker straight to the store.
+A store failure comes back as the row's `error` (the driver raises it as a UserError).
+Parallelism comes from many shards in flight: as many tasks as CPUs.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from pipelines.errors import UserError
+from pipelines.ray_runtime import Stage, operator_instance
+from pipelines.sink import ShardResult, ShardWriter
+from pipelines.storage import Store, is_storage_error, storage_error
+
+#: What a shard task returns to the driver: one row per shard.
+SUMMARY_SCHEMA = pa.schema([
+    ("shard_id", pa.int64()), ("name", pa.string()), ("samples", pa.int64()), ("errors", pa.int64()),
+    ("bytes", pa.int64()), ("input_ids", pa.list_(pa.string())),
+    ("error", pa.string()),  # set when the store failed: what to tell the user (the shard is not complete)
+])
+
+
+def run_stages(stages: list[Stage], rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Rows through every stage's operator in turn, lazily (operators are cached per process)."""
+    for st in stages:
+        rows = operator_instance(st.op, st.config).run_rows(rows)
+    return iter(rows)
+
+
+def write_shard(stages: list[Stage], rows: list[dict[str, Any]], store: Store, prefix: str, pipeline: str,
+                run_id: str) -> ShardResult:
+    """Build and write one shard from its input rows; on any failure nothing of it looks complete."""
+    writer = ShardWriter(store, prefix, int(rows[0]["shard_id"]), pipeline, run_id)
+    try:
+        for row in run_stages(stages, rows):
+            writer.add(row)
+        return writer.close()
+    except BaseException as e:
+        writer.abort(e)
+        if is_storage_error(e):
+            raise storage_error(e, store.child(), f"writing shard {writer.name} to") from e
+        raise
+
+
+class ShardTask:
+    """A picklable `map_batches` callable: input rows of whole shards in, one summary row per shard out."""
+
+    def __init__(self, stages: list[Stage], store: Store, prefix: str, pipeline: str, run_id: str) -> None:
+        self.stages, self.store, self.prefix, self.pipeline, self.run_id = stages, store, prefix, pipeline, run_id
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        shards: dict[int, list[dict[str, Any]]] = {}
+        for row in batch.to_pylist():
+            shards.setdefault(int(row["shard_id"]), []).append(row)
+        out = []
+        for sid, rows in shards.items():
+            try:
+                r = write_shard(self.stages, sorted(rows, key=lambda x: x["seq"]), self.store, self.prefix,
+                                self.pipeline, self.run_id)
+            except UserError as e:  # returned, not raised: Ray would wrap it beyond recognition
+                out.append(dict(shard_id=sid, name="", samples=0, errors=0, bytes=0, input_ids=[], error=str(e)))
+                continue
+            out.append(dict(shard_id=r.shard_id, name=r.name, samples=r.samples, errors=r.errors, bytes=r.bytes,
+                            input_ids=r.input_ids, error=None))
+        return pa.Table.from_pylist(out, schema=SUMMARY_SCHEMA)
