@@ -79,7 +79,9 @@ def contact_sheet(corpus_dir: str | Path, out_png: str | Path, per_level: int = 
             target = rec["conversations"][-1]["content"]
             fam = ", ".join(sorted({f"{r['family']} {r['strength']:.2f}" for r in regions})) or "clean page"
             read = f" · OCR CER {', '.join(f'{c:.2f}' for c in cer[key])}" if key in cer else ""
-            ax.set_title(f"{lv} · {rec['task']} · {fam}{read}\ntarget: " + textwrap.shorten(target, 90), fontsize=9, loc="left")
+            # wrapped to the column's width (~60 characters at 9 pt): long titles ran into the next column
+            head = textwrap.fill(f"{lv} · {rec['task']} · {fam}{read}", 60)
+            ax.set_title(f"{head}\ntarget: " + textwrap.shorten(target, 52), fontsize=9, loc="left")
     fig.suptitle("mmcorpus document samples by noise level (boxes: corrupted regions; crop around them)", fontsize=13)
     fig.tight_layout()
     out = Path(out_png)
