@@ -33,7 +33,7 @@ from typing import Any, Iterator
 
 from pipelines.errors import UserError
 from schemas.record import SampleRecord
-from training_bridge.decode import IMAGE_EXTS, VIDEO_EXTS
+from training_bridge.decode import IMAGE_EXTS, VIDEO_EXTS, read_record
 from training_bridge.reader import RangeReader
 from training_bridge.shards import CorpusIndex, CorpusIndexError
 from training_bridge.tar_members import SampleError, parse_members
@@ -188,12 +188,7 @@ def export_corpus(corpus: str, out: str | Path, fmt: str, relative: bool = False
 
 
 def _entry(key: str, members: dict[str, bytes], media: _MediaWriter, make_entry) -> dict[str, Any]:
-    if "json" not in members:
-        raise SampleError("no-record", "sample has no json member")
-    try:
-        record = SampleRecord.from_json(members["json"])
-    except Exception as e:
-        raise SampleError("bad-record", f"{type(e).__name__}: {e}") from e
+    record = read_record(members)
     image_exts, video_ext = _media(members)
     images = [media(key, ext, members[ext]) for ext in image_exts]
     video = media(key, video_ext, members[video_ext]) if video_ext else None

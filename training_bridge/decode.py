@@ -52,14 +52,19 @@ def _frame_number(ext: str) -> int | None:
     return int(stem) if stem.isdigit() and fmt in IMAGE_EXTS else None
 
 
-def decode_sample(members: dict[str, bytes], limits: DecodeLimits) -> tuple[SampleRecord, list[Image.Image]]:
-    """The record and the images (single image, or frames in order) of one sample."""
+def read_record(members: dict[str, bytes]) -> SampleRecord:
+    """The sample's `{key}.json` record; SampleError ("no-record", "bad-record") when missing or unreadable."""
     if "json" not in members:
         raise SampleError("no-record", "sample has no json member")
     try:
-        record = SampleRecord.from_json(members["json"])
+        return SampleRecord.from_json(members["json"])
     except Exception as e:
         raise SampleError("bad-record", f"{type(e).__name__}: {e}") from e
+
+
+def decode_sample(members: dict[str, bytes], limits: DecodeLimits) -> tuple[SampleRecord, list[Image.Image]]:
+    """The record and the images (single image, or frames in order) of one sample."""
+    record = read_record(members)
     if VIDEO_EXTS & members.keys():
         raise SampleError("video-container", "the loader decodes frame members only, not video files")
     frames = sorted((n, ext) for ext in members if (n := _frame_number(ext)) is not None)
