@@ -16,6 +16,7 @@ import fsspec
 
 from pipelines.build import InputItem
 from pipelines.errors import UserError
+from pipelines.storage import is_url
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
@@ -24,10 +25,6 @@ def input_id(relative: str) -> str:
     """A readable, dot-free, unique id: the sanitised relative path plus a short hash of it."""
     stem = _UNSAFE.sub("_", relative).strip("_")[-60:]
     return f"{stem}-{hashlib.blake2b(relative.encode(), digest_size=4).hexdigest()}"
-
-
-def _is_url(s: str) -> bool:
-    return "://" in s and not s.startswith("file://")
 
 
 def _expand_one(spec: str, exts: set[str]) -> list[tuple[str, str]]:
@@ -40,7 +37,7 @@ def _expand_one(spec: str, exts: set[str]) -> list[tuple[str, str]]:
             if line and not line.startswith("#"):
                 out.extend(_expand_one(line, exts))
         return out
-    if _is_url(spec):
+    if is_url(spec):
         fs, _, paths = fsspec.get_fs_token_paths(spec)
         if fs.isdir(paths[0]):
             found = [p for p in fs.find(paths[0]) if Path(p).suffix.lower() in exts]
