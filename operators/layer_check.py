@@ -19,7 +19,6 @@
 """
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import median
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from operators.page_image import as_rgb
+from operators.unicode_text import normalise
 
 Recognize = Callable[[list[np.ndarray]], list[tuple[str, float]]]
 
@@ -46,10 +46,6 @@ class LayerCheckConfig:
     max_crop_ratio: float = 10.0  # crop width at most this many times its height
     max_cer: float = 0.35  # median CER of the sampled lines above which the layer disagrees
     on_mismatch: str = "ocr"  # "ocr": OCR the page instead of its layer | "filter": drop the page
-
-
-def _norm(text: str) -> str:
-    return "".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
 def prefix_cer(read: str, truth: str, lo: int, hi: int) -> float:
@@ -102,7 +98,7 @@ class LayerChecker:
 
     def _sample(self, lines: list[dict[str, Any]], image: np.ndarray) -> list[float]:
         cfg = self.config
-        lines = [r for r in lines if len(_norm(r["text"])) >= cfg.min_line_chars]
+        lines = [r for r in lines if len(normalise(r["text"])) >= cfg.min_line_chars]
         if not lines:
             return []
         n = min(cfg.lines_per_page, len(lines))
@@ -120,10 +116,10 @@ class LayerChecker:
         reads = self._recognize()(crops)
         cers = []
         for r, share, (read, _) in zip(picked, spans, reads):
-            truth = _norm(r["text"])
+            truth = normalise(r["text"])
             expect = len(truth) * share
             lo, hi = (len(truth), len(truth)) if share >= 1 else (int(0.8 * expect), int(np.ceil(1.2 * expect)))
-            cers.append(prefix_cer(_norm(read), truth, lo, hi))
+            cers.append(prefix_cer(normalise(read), truth, lo, hi))
         return cers
 
     def verdict(self, row: dict[str, Any], image: np.ndarray) -> str | None:

@@ -16,7 +16,6 @@ Contract:
 """
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -24,6 +23,7 @@ import numpy as np
 
 from operators.corrupt import background, pixel_box
 from operators.ocr import _rapid_engine
+from operators.unicode_text import normalise
 
 #: padding around a line crop, pixels (wider padding measured worse for the recogniser)
 PAD_PX = 2
@@ -41,11 +41,6 @@ class RapidLineReader:
     def read_line(self, crop: np.ndarray) -> str:
         result, _ = _rapid_engine()(np.ascontiguousarray(crop[:, :, ::-1]), use_det=False, use_cls=False)
         return " ".join(str(r[0]) for r in result or [])
-
-
-def normalise(text: str) -> str:
-    """`text` compared as OCR reads it: NFKC, case-folded, without whitespace."""
-    return "".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
 def edit_distance(a: str, b: str) -> int:

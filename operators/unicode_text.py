@@ -26,3 +26,8 @@ def clean_text(text: str) -> tuple[str, int]:
     norm = unicodedata.normalize("NFKC", text)
     kept = "".join(c for c in norm if not is_suspect(c))
     return kept, len(norm) - len(kept)
+
+
+def normalise(text: str) -> str:
+    """`text` compared as OCR reads it: NFKC, case-folded, without whitespace."""
+    return "".join(unicodedata.normalize("NFKC", text).casefold().split())
