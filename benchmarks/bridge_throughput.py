@@ -4,7 +4,7 @@ Both read the same shards with the same number of DataLoader workers in the same
 
 - `webdataset`: `WebDataset(shards).decode("pil")` (split by worker, no shuffle), samples counted as they
   arrive; JPEG and JSON decoded, nothing else: the floor a trainer would start from.
-- `bridge`: `BridgeLoader` with shuffle buffer, safe tar parsing, decode, `ByteProcessor` (text bytes as ids,
+- `bridge`: `BridgeLoader` with shuffle buffer, safe tar parsing, decode, `ByteTransform` (text bytes as ids,
   pixels as uint8 tensors), token-budget batching and padding collate.
 - `bridge, text ids`: the same with a processor that only tokenizes (images decoded, not copied to tensors).
 
@@ -28,15 +28,15 @@ import torch
 import webdataset as wds
 from torch.utils.data import DataLoader
 
+from corpus.index import CorpusIndex
 from schemas.record import SampleRecord
-from training_bridge.collate import batch_counts
-from training_bridge.loader import BridgeLoader, LoaderConfig
-from training_bridge.meter import Throughput, ThroughputMeter
-from training_bridge.mixing import Source
-from training_bridge.processor import ByteProcessor, Processor
-from training_bridge.shards import CorpusIndex
-from training_bridge.stream import StreamConfig
-from training_bridge.synthetic import write_corpus
+from training_bridge.data.collate import batch_counts
+from training_bridge.data.loader import BridgeLoader, LoaderConfig
+from training_bridge.data.mixing import Source
+from training_bridge.data.stream import StreamConfig
+from training_bridge.data.synthetic import write_corpus
+from training_bridge.data.transform import ByteTransform, SampleTransform
+from training_bridge.train.meter import Throughput, ThroughputMeter
 
 log = logging.getLogger("bridge_throughput")
 
@@ -56,10 +56,10 @@ def raw_webdataset(urls: list[str], workers: int) -> tuple[int, float]:
     return n, time.perf_counter() - start
 
 
-def bridge(corpus: str, workers: int, processor: Processor, max_tokens: int) -> tuple[int, float]:
+def bridge(corpus: str, workers: int, processor: SampleTransform, max_tokens: int) -> tuple[int, float]:
     """(samples, seconds) of one epoch of the bridge loader, counting samples in collated batches."""
     loader = BridgeLoader(StreamConfig([Source(corpus)], max_tokens=max_tokens),
-                          LoaderConfig(num_workers=workers, epochs=1), processor=processor)
+                          LoaderConfig(num_workers=workers, epochs=1), transform=processor)
     start, n = time.perf_counter(), 0
     for batch in loader:
         n += batch_counts(batch)[0]
@@ -101,7 +101,7 @@ def main() -> None:
         urls = CorpusIndex.load(corpus).shard_urls
         runs: dict[str, Callable[[], tuple[int, float]]] = {
             "webdataset decode": lambda: raw_webdataset(urls, args.workers),
-            "bridge": lambda: bridge(corpus, args.workers, ByteProcessor(), args.max_tokens),
+            "bridge": lambda: bridge(corpus, args.workers, ByteTransform(), args.max_tokens),
             "bridge, text ids": lambda: bridge(corpus, args.workers, text_ids, args.max_tokens),
         }
         best: dict[str, float] = {}

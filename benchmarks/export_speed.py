@@ -24,8 +24,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from docs_memory import PeakRss, make_inputs  # noqa: E402
 
+from corpus.index import CorpusIndex  # noqa: E402
 from pipelines.export import _samples, export_corpus  # noqa: E402
-from training_bridge.shards import CorpusIndex  # noqa: E402
 
 
 def build(root: str, docs: int, pages_per_doc: int, num_cpus: int) -> None:

@@ -31,8 +31,8 @@ from model.config import full  # noqa: E402
 from model.minicpmv import MiniCPMV, count_parameters  # noqa: E402
 from model.processor import MiniCPMVProcessor  # noqa: E402
 from model.resampler import Resampler  # noqa: E402
-from training_bridge.batched_rollout import generate_groups  # noqa: E402
-from training_bridge.memory_plan import GIB, PlanInput, plan_memory  # noqa: E402
+from training_bridge.rl.batched_rollout import generate_groups  # noqa: E402
+from training_bridge.train.memory_plan import GIB, PlanInput, plan_memory  # noqa: E402
 
 PEAK_BF16 = {"H200": 989e12, "H100 PCIe": 756e12, "H100": 989e12, "H800": 989e12, "A100": 312e12, "L40S": 362e12,
              "B200": 2250e12}  # dense bf16 FLOP/s
@@ -153,7 +153,7 @@ def rollout_check(model: MiniCPMV, processor: MiniCPMVProcessor, device: torch.d
 
 
 def corpus(out: Path, samples: int) -> Path:
-    from training_bridge.synthetic import write_corpus
+    from training_bridge.data.synthetic import write_corpus
 
     write_corpus(out, [samples // 4] * 4, kind="image", size=(896, 672), text_len=600)
     return out
@@ -162,14 +162,14 @@ def corpus(out: Path, samples: int) -> Path:
 @section("SFT")
 def sft_check(model: MiniCPMV, processor: MiniCPMVProcessor, device: torch.device, stage: str, data: Path,
               steps: int, gpu_gib: float, name: str, checkpointing: bool) -> None:
-    from training_bridge.freezing import apply_stage
-    from training_bridge.loader import BridgeLoader, LoaderConfig
-    from training_bridge.model_io import RecordProcessor, label_tokens, to_device, token_logprobs
-    from training_bridge.optim import build_optimizer, clip_gradients
-    from training_bridge.packing import pack_collate
-    from training_bridge.stream import StreamConfig
-    from training_bridge.mixing import Source
-    from training_bridge.train_config import OptimConfig
+    from training_bridge.data.loader import BridgeLoader, LoaderConfig
+    from training_bridge.data.mixing import Source
+    from training_bridge.data.packing import pack_collate
+    from training_bridge.data.stream import StreamConfig
+    from training_bridge.train.freezing import apply_stage
+    from training_bridge.train.model_io import SftTransform, label_tokens, to_device, token_logprobs
+    from training_bridge.train.optim import build_optimizer, clip_gradients
+    from training_bridge.train.train_config import OptimConfig
 
     counts = apply_stage(model, stage)
     layers = model.config.llm.num_hidden_layers
@@ -178,7 +178,7 @@ def sft_check(model: MiniCPMV, processor: MiniCPMVProcessor, device: torch.devic
     optimizer, _ = build_optimizer(model, OptimConfig(lr=1e-5, schedule="constant"), steps)
     pad = processor.tokenizer.pad_token_id
     loader = BridgeLoader(StreamConfig([Source(str(data), 1.0)], max_tokens=TOKENS, pad_id=pad, shuffle_buffer=16),
-                          LoaderConfig(num_workers=6, prefetch_factor=4), processor=RecordProcessor(processor),
+                          LoaderConfig(num_workers=6, prefetch_factor=4), transform=SftTransform(processor),
                           collate=functools.partial(pack_collate, pad_token_id=pad))
     batches = iter(loader)
     model.train()

@@ -23,13 +23,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from cpu_time import cpu_between, print_ratios, tree_cpu_seconds  # beside this script
 from PIL import Image
 
-from operators.image_ops import PIXEL_BUDGET, fit_within
+from operators.images.ops import PIXEL_BUDGET
+from operators.media_io import fit_within
 from pipelines.build import RunConfig
 from pipelines.images import ImagesConfig, build_images
-
-from cpu_time import cpu_between, print_ratios, tree_cpu_seconds  # beside this script
 
 log = logging.getLogger("image_throughput")
 SIZES = ((1024, 768), (2048, 1536), (4032, 3024))

@@ -17,11 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from corpus.config import load_config
+from operators.docs.legibility import RapidLineReader
 from pipelines.calibrate import check_targets, corpus_pages, format_table, measure, summarise, write_table
-from pipelines.config import load_config
 from pipelines.demo_corpus import generate_demo_corpus
 from pipelines.docs import DocsConfig
-from operators.legibility import RapidLineReader
 
 
 def main() -> None:

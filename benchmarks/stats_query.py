@@ -34,9 +34,9 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipelines.catalog import build_catalog, open_catalog  # noqa: E402
-from pipelines.sink import shard_name  # noqa: E402
+from corpus.sink import shard_name  # noqa: E402
 from schemas.tables import ERROR_SCHEMA, STATS_SCHEMA  # noqa: E402
+from stats.catalog import build_catalog, open_catalog  # noqa: E402
 
 log = logging.getLogger("stats_query")
 

@@ -18,10 +18,10 @@ from collections import Counter
 from pathlib import Path
 
 from operators.base import Chain
-from operators.filters import RegionFilter, RegionFilterConfig
-from operators.ocr import OcrRegions, OcrRegionsConfig
-from operators.pdf_pages import PdfPages, PdfPagesConfig
-from operators.visibility import VisibilityConfig
+from operators.docs.filters import RegionFilter, RegionFilterConfig
+from operators.docs.ocr import OcrRegions, OcrRegionsConfig
+from operators.docs.pdf_pages import PdfPages, PdfPagesConfig
+from operators.docs.visibility import VisibilityConfig
 
 
 def run(path: Path, visible: bool) -> tuple[Counter[str], float]:

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Protocol
 
-from pipelines.errors import UserError
+from corpus.errors import UserError
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ Pure functions, no decoding: they only say which file each input is and what tex
   `x.json` (an object with the same keys as a manifest row, or a list of conversation turns). Input ids
   are `{folder name}/{relative path}`.
 - A single media file given directly is one input, id = its file name.
-- Anything else (a glob, an `@list` file, an fsspec URL) is expanded by `pipelines.inputs.expand_inputs`
+- Anything else (a glob, an `@list` file, an fsspec URL) is expanded by `corpus.inputs.expand_inputs`
   (ids as there); local files found that way still take their sidecar text.
 
 Rows whose path cell is empty or not a string are still inputs (their source is the cell as JSON), so
@@ -26,7 +26,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterable
 
-from pipelines.build import InputItem
+from corpus.inputs import InputItem
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def folder_items(folder: str | Path, kind: str) -> list[InputItem]:
 
 
 def _expanded(spec: str, kind: str, exts: tuple[str, ...]) -> list[InputItem]:
-    from pipelines.inputs import expand_inputs
+    from corpus.inputs import expand_inputs
 
     items = expand_inputs([spec], {e: kind for e in exts})
     return [InputItem(i.input_id, i.source, kind, {} if is_url(i.source) else sidecar_meta(Path(i.source)))

@@ -1,6 +1,8 @@
-"""Reading an input's bytes from a local path or an fsspec URL, with a size cap."""
+"""Media helpers shared by the image and video operators: reading an input's bytes from a local path or an
+fsspec URL with a size cap, and the pixel budget's target size."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from operators.base import Reject
@@ -35,3 +37,11 @@ def source_ext(source: str, default: str) -> str:
     name = source.split("?", 1)[0].rsplit("/", 1)[-1]
     ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     return ext if ext.isalnum() else default
+
+
+def fit_within(width: int, height: int, max_pixels: int) -> tuple[int, int]:
+    """The largest size with the same aspect ratio and at most `max_pixels` pixels (no upscaling)."""
+    if width * height <= max_pixels:
+        return width, height
+    s = math.sqrt(max_pixels / (width * height))
+    return max(1, math.floor(width * s)), max(1, math.floor(height * s))

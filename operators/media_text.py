@@ -17,13 +17,7 @@ import json
 from typing import Any
 
 from operators.base import Reject
-from schemas.record import (
-    TASK_CAPTION,
-    TASK_CONVERSATION,
-    TASK_VIDEO_CAPTION,
-    TASK_VIDEO_QA,
-    Turn,
-)
+from schemas.record import TASK_CAPTION, TASK_CONVERSATION, TASK_VIDEO_CAPTION, TASK_VIDEO_QA, Turn
 from schemas.tables import FILTERED
 
 PLACEHOLDERS = {"image": "<image>", "video": "<video>"}

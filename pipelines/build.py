@@ -21,26 +21,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from corpus.errors import UserError
+from corpus.inputs import InputItem
+from corpus.manifest import Manifest, assignment_digest
+from corpus.sink import ERRORS, SHARDS, STATS, completed_shards, prepare_dirs, shard_name
+from corpus.storage import Store, is_storage_error, redact, storage_error
 from pipelines.build_lock import BuildLock
-from pipelines.errors import UserError
-from pipelines.manifest import Manifest, assignment_digest
 from pipelines.ray_runtime import Stage, init_ray
 from pipelines.shard_task import ShardTask
-from pipelines.sink import ERRORS, SHARDS, STATS, completed_shards, prepare_dirs, shard_name
-from pipelines.storage import Store, is_storage_error, redact, storage_error
 from schemas.tables import INPUT_SCHEMA
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class InputItem:
-    """One unit of input: a document, a page image, an image or a video; `meta` is JSON-serialisable."""
-
-    input_id: str
-    source: str
-    kind: str
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -13,8 +13,8 @@ import socket
 import time
 from dataclasses import dataclass
 
-from pipelines.errors import UserError
-from pipelines.storage import Store
+from corpus.errors import UserError
+from corpus.storage import Store
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ Contract:
   so the same seed gives the build's very samples) on the pages in a seeded order and, for each
   corrupted region, reads the region's crop from the sample JPEG and the same box of the clean page
   (JPEG-encoded at the same quality) line by line with `reader`; one `CALIBRATION_SCHEMA` row per region, up to
-  `max_regions`. CER as defined in `operators.legibility`.
+  `max_regions`. CER as defined in `operators.docs.legibility`.
 - `summarise(rows)`: median CER, readable share (CER <= READABLE) and counts per level x family x
   granularity, with the clean crops' median; `check_targets(rows)`: the issue's targets, one line each.
 """
@@ -24,16 +24,16 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
+from corpus.inputs import expand_inputs
 from operators.base import Chain, is_error
-from operators.doc_samples import DocSamples, DocSamplesConfig
-from operators.doc_split import SplitDocuments
-from operators.filters import RegionFilter
-from operators.corrupt import background
-from operators.legibility import LineReader, cer, line_boxes, read_region
-from operators.ocr import OcrRegions
-from operators.page_image import page_pixels
-from operators.pdf_pages import PdfPages
-from pipelines.inputs import expand_inputs
+from operators.docs.corrupt import background
+from operators.docs.filters import RegionFilter
+from operators.docs.legibility import LineReader, cer, line_boxes, read_region
+from operators.docs.ocr import OcrRegions
+from operators.docs.page_image import page_pixels
+from operators.docs.pdf_pages import PdfPages
+from operators.docs.samples import DocSamples, DocSamplesConfig
+from operators.docs.split import SplitDocuments
 from schemas.record import SampleRecord
 
 log = logging.getLogger(__name__)

@@ -22,9 +22,9 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from operators.corrupt import FAMILIES, NoiseConfig, background, glyph_px
-from operators.legibility import LineReader, cer, line_boxes, read_region
-from operators.page_image import page_pixels
+from operators.docs.corrupt import FAMILIES, NoiseConfig, background, glyph_px
+from operators.docs.legibility import LineReader, cer, line_boxes, read_region
+from operators.docs.page_image import page_pixels
 from pipelines.calibrate import READABLE
 
 log = logging.getLogger(__name__)

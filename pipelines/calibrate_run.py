@@ -5,11 +5,10 @@ import argparse
 import json
 import logging
 from pathlib import Path
-
 from typing import Any
 
-from pipelines.errors import UserError
-from pipelines.manifest import MANIFEST
+from corpus.errors import UserError
+from corpus.manifest import MANIFEST
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +70,9 @@ def _corpus_inputs(corpus: Path) -> tuple[list[str], Any]:
     """The sources of a built docs corpus and its build config (a `DocsConfig`)."""
     import pyarrow.dataset as pads
 
-    from pipelines.config import from_dict
+    from corpus.config import from_dict
+    from corpus.sink import STATS
     from pipelines.docs import DocsConfig
-    from pipelines.sink import STATS
 
     manifest = json.loads((corpus / MANIFEST).read_text())
     if manifest.get("pipeline") != "docs" or not manifest.get("runs"):
@@ -86,10 +85,10 @@ def _corpus_inputs(corpus: Path) -> tuple[list[str], Any]:
 
 def run_calibrate(args: argparse.Namespace) -> int:
     """Sweep, fit, verify; write the table and the config the user asked for."""
-    from operators.legibility import RapidLineReader
+    from corpus.config import load_config
+    from operators.docs.legibility import RapidLineReader
     from pipelines.calibrate import check_targets, corpus_pages, format_table, measure, summarise, write_table
     from pipelines.calibrate_fit import fit, noise_yaml, sweep
-    from pipelines.config import load_config
     from pipelines.docs import DocsConfig
 
     corpus = Path(args.inputs[0]) if len(args.inputs) == 1 and (Path(args.inputs[0]) / MANIFEST).exists() else None

@@ -11,16 +11,16 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from corpus.config import to_dict
+from corpus.errors import UserError
+from corpus.inputs import expand_inputs
 from operators.base import Chain
-from operators.doc_samples import DocSamples, DocSamplesConfig
-from operators.doc_split import SplitDocuments, SplitDocumentsConfig
-from operators.filters import RegionFilter, RegionFilterConfig
-from operators.ocr import OcrRegions, OcrRegionsConfig
-from operators.pdf_pages import PdfPages, PdfPagesConfig
+from operators.docs.filters import RegionFilter, RegionFilterConfig
+from operators.docs.ocr import OcrRegions, OcrRegionsConfig
+from operators.docs.pdf_pages import PdfPages, PdfPagesConfig
+from operators.docs.samples import DocSamples, DocSamplesConfig
+from operators.docs.split import SplitDocuments, SplitDocumentsConfig
 from pipelines.build import BuildSummary, RunConfig, run_build
-from pipelines.config import to_dict
-from pipelines.errors import UserError
-from pipelines.inputs import expand_inputs
 from pipelines.ray_runtime import Stage
 
 DOC_KINDS = {".pdf": "pdf", **{e: "image" for e in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")}}

@@ -31,12 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from pipelines.errors import UserError
+from corpus.errors import UserError
+from corpus.index import CorpusIndex, CorpusIndexError
+from corpus.range_reader import RangeReader
+from corpus.tar_members import IMAGE_EXTS, VIDEO_EXTS, SampleError, parse_members, read_record
 from schemas.record import SampleRecord
-from training_bridge.decode import IMAGE_EXTS, VIDEO_EXTS, read_record
-from training_bridge.reader import RangeReader
-from training_bridge.shards import CorpusIndex, CorpusIndexError
-from training_bridge.tar_members import SampleError, parse_members
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Two passes, so that deduplication is global and deterministic:
 
 1. fingerprint (Ray Data): sha256 and pHash of every image, collected on the driver (small rows);
-   `operators.dedup.decide_duplicates` marks repeats in input-id order, the first of a group kept.
+   `operators.images.dedup.decide_duplicates` marks repeats in input-id order, the first of a group kept.
    Only images that can be kept compete: unreadable, filtered or text-less ones never "keep" a group.
    The fingerprints and the decision are written to `DIR/dedup/` (the decision is also the record of
    what was dropped and why) and reused when the build resumes with the same inputs.
@@ -21,8 +21,20 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from operators.dedup import DedupConfig, DropDuplicates, DropDuplicatesConfig, Duplicate, Fingerprint, decide_duplicates
-from operators.image_ops import (
+from corpus.config import to_dict
+from corpus.errors import UserError
+from corpus.inputs import InputItem
+from corpus.sink import write_parquet
+from corpus.storage import Store
+from operators.images.dedup import (
+    DedupConfig,
+    DropDuplicates,
+    DropDuplicatesConfig,
+    Duplicate,
+    Fingerprint,
+    decide_duplicates,
+)
+from operators.images.ops import (
     FingerprintConfig,
     ImageDecode,
     ImageDecodeConfig,
@@ -31,15 +43,11 @@ from operators.image_ops import (
     ImageFingerprint,
     size_verdict,
 )
-from operators.image_samples import ImageSample, ImageSampleConfig
+from operators.images.samples import ImageSample, ImageSampleConfig
 from operators.manifest_inputs import collect_inputs
 from operators.media_text import conversation_from_meta
-from pipelines.build import BuildSummary, InputItem, RunConfig, run_build
-from pipelines.config import to_dict
-from pipelines.errors import UserError
+from pipelines.build import BuildSummary, RunConfig, run_build
 from pipelines.ray_runtime import Stage, apply_stage, init_ray
-from pipelines.sink import write_parquet
-from pipelines.storage import Store
 from schemas.tables import IMAGE_FINGERPRINT_SCHEMA, INPUT_SCHEMA
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,6 @@ from typing import Any
 
 import pyarrow as pa
 
-
 log = logging.getLogger(__name__)
 
 

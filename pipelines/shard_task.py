@@ -15,10 +15,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipelines.errors import UserError
+from corpus.errors import UserError
+from corpus.sink import ShardResult, ShardWriter
+from corpus.storage import Store, is_storage_error, storage_error
 from pipelines.ray_runtime import Stage, operator_instance
-from pipelines.sink import ShardResult, ShardWriter
-from pipelines.storage import Store, is_storage_error, storage_error
 
 #: What a shard task returns to the driver: one row per shard.
 SUMMARY_SCHEMA = pa.schema([

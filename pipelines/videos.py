@@ -11,12 +11,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from corpus.config import to_dict
+from corpus.errors import UserError
 from operators.manifest_inputs import collect_inputs
-from operators.video_frames import VideoFrames, VideoFramesConfig
-from operators.video_samples import VideoSample, VideoSampleConfig
+from operators.videos.frames import VideoFrames, VideoFramesConfig
+from operators.videos.samples import VideoSample, VideoSampleConfig
 from pipelines.build import BuildSummary, RunConfig, run_build
-from pipelines.config import to_dict
-from pipelines.errors import UserError
 from pipelines.ray_runtime import Stage
 
 

@@ -1,5 +1,5 @@
 """Schemas: the Arrow tables and the sample record, defined once and imported everywhere."""
-from schemas.record import SampleRecord, Turn, CorruptedRegion, sample_key
+from schemas.record import CorruptedRegion, SampleRecord, Turn, sample_key
 from schemas.tables import (
     DUPLICATE,
     ERROR_SCHEMA,

@@ -59,7 +59,7 @@ PAGE_SCHEMA = pa.schema(
     + [
         pa.field("page_index", pa.int32()),
         pa.field("n_pages", pa.int32()),
-        pa.field("image", pa.binary()),  # raw 8-bit pixels, row-major (H, W) or (H, W, 3); see operators/page_image.py
+        pa.field("image", pa.binary()),  # raw 8-bit pixels, row-major (H, W) or (H, W, 3); see operators/docs/page_image.py
         pa.field("width", pa.int32()),
         pa.field("height", pa.int32()),
         pa.field("channels", pa.int8()),  # 1 (gray page) or 3 (RGB)

@@ -25,8 +25,10 @@ FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 ROOT = Path("/tmp/mmcorpus-build-identity")
 # the libraries whose encoders decide the bytes: a different version may legitimately change them
 LIBRARIES = ("pymupdf", "pillow", "numpy", "pyarrow", "rapidocr-onnxruntime", "onnxruntime", "decord", "av")
-# manifest fields that describe one run, not the corpus (times, ids, paths, the driver's traffic)
+# fields that describe one run, not the corpus (times, ids, paths, the driver's traffic)
 VOLATILE = {"run_id", "seconds", "started", "out_dir", "driver_bytes"}
+# what a manifest's run entry says about the corpus; the rest of an entry is the run's own log
+RUN_FIELDS = ("config", "counts", "lost_inputs", "shard_names")
 
 
 def library_versions() -> dict[str, str]:
@@ -48,7 +50,9 @@ def corpus_digests(corpus: Path) -> dict[str, str]:
     for path in sorted(p for p in corpus.rglob("*") if p.is_file()):
         rel = path.relative_to(corpus).as_posix()
         if rel == "manifest.json":
-            data = json.dumps(_scrub(json.loads(path.read_text())), sort_keys=True).encode()
+            manifest = json.loads(path.read_text())
+            manifest["runs"] = [{k: run.get(k) for k in RUN_FIELDS} for run in manifest["runs"]]
+            data = json.dumps(_scrub(manifest), sort_keys=True).encode()
         elif rel.startswith(".") or "/." in rel:
             continue  # lock files, temp names
         elif rel.endswith(".parquet"):

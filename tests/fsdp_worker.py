@@ -5,7 +5,7 @@
 
 Each step has four packed micro-batches (text and image samples); with W ranks, rank r takes micro-batches
 r, r + W, ... and the loss is the sum of token losses over all four divided by their labelled tokens, as
-`training_bridge.sft` computes it. Rank 0 appends `{"step", "loss"}` lines to OUT/losses.jsonl. With
+`training_bridge.train.sft` computes it. Rank 0 appends `{"step", "loss"}` lines to OUT/losses.jsonl. With
 `--save-at K` a training checkpoint is written after step K; `--stop-at K` ends the run there (a crash);
 a rerun into the same OUT resumes from the newest checkpoint.
 """
@@ -21,13 +21,12 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from training_bridge.checkpointing import latest_checkpoint, load_training_state, save_training_state  # noqa: E402
-from training_bridge.distributed import (all_reduce_sum, init_distributed, no_sync, shutdown,  # noqa: E402
-                                         wrap_model)
-from training_bridge.model_io import build_model, label_tokens, sample_to_dict, token_logprobs  # noqa: E402
-from training_bridge.optim import build_optimizer, clip_gradients  # noqa: E402
-from training_bridge.packing import pack_collate  # noqa: E402
-from training_bridge.train_config import ModelSpec, OptimConfig  # noqa: E402
+from training_bridge.data.packing import pack_collate  # noqa: E402
+from training_bridge.train.checkpointing import latest_checkpoint, load_training_state, save_training_state  # noqa: E402
+from training_bridge.train.distributed import all_reduce_sum, init_distributed, no_sync, shutdown, wrap_model  # noqa: E402
+from training_bridge.train.model_io import build_model, label_tokens, sample_to_dict, token_logprobs  # noqa: E402
+from training_bridge.train.optim import build_optimizer, clip_gradients  # noqa: E402
+from training_bridge.train.train_config import ModelSpec, OptimConfig  # noqa: E402
 
 MICRO = 4
 

@@ -12,15 +12,15 @@ import torch
 from pipelines.build import RunConfig
 from pipelines.demo_corpus import generate_demo_corpus
 from pipelines.docs import DocsConfig, build_docs
-from training_bridge.loader import BridgeLoader, LoaderConfig
-from training_bridge.mixing import Source
-from training_bridge.processor import ByteProcessor
-from training_bridge.stream import StreamConfig
+from training_bridge.data.loader import BridgeLoader, LoaderConfig
+from training_bridge.data.mixing import Source
+from training_bridge.data.stream import StreamConfig
+from training_bridge.data.transform import ByteTransform
 
 
 def keyed(record, images):
-    """ByteProcessor plus the sample key (as an integer) and the decoded image size."""
-    out = ByteProcessor()(record, images)
+    """ByteTransform plus the sample key (as an integer) and the decoded image size."""
+    out = ByteTransform()(record, images)
     out["uid"] = torch.tensor([int(record.key[:15], 16)])
     out["size"] = torch.tensor([images[0].width, images[0].height, record.width, record.height])
     return out
@@ -40,7 +40,7 @@ def corpus(ray_session, tmp_path_factory) -> Path:
 def _loader(corpus, workers, rank=0, world=1, epochs=1) -> BridgeLoader:
     cfg = StreamConfig([Source(str(corpus))], seed=1, shuffle_buffer=16, max_tokens=4096)
     return BridgeLoader(cfg, LoaderConfig(num_workers=workers, epochs=epochs), rank=rank, world_size=world,
-                        processor=keyed)
+                        transform=keyed)
 
 
 def test_docs_corpus_is_covered_once_across_ranks_and_workers(corpus):

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training_bridge.decode import DecodeLimits
-from training_bridge.loader import BridgeLoader, LoaderConfig
-from training_bridge.mixing import Source
-from training_bridge.stream import StreamConfig
-from training_bridge.synthetic import sample_row, write_corpus, write_shards
+from training_bridge.data.decode import DecodeLimits
+from training_bridge.data.loader import BridgeLoader, LoaderConfig
+from training_bridge.data.mixing import Source
+from training_bridge.data.stream import StreamConfig
+from training_bridge.data.synthetic import sample_row, write_corpus, write_shards
 
 SHARDS = [4, 4]
 N = sum(SHARDS)
@@ -158,9 +158,9 @@ def test_decompression_bomb_is_refused_before_decoding(tmp_path):
 
 
 def test_mutated_sample_bytes_only_ever_raise_sample_error(clean):
-    from training_bridge.decode import decode_sample
-    from training_bridge.shards import CorpusIndex
-    from training_bridge.tar_members import SampleError, parse_members
+    from corpus.index import CorpusIndex
+    from corpus.tar_members import SampleError, parse_members
+    from training_bridge.data.decode import decode_sample
 
     index = CorpusIndex.load(str(clean))
     key = index.keys[0].as_py()

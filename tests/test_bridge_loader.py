@@ -8,21 +8,21 @@ import fsspec
 import pytest
 import torch
 
-from training_bridge.collate import batch_counts
-from training_bridge.loader import BridgeLoader, LoaderConfig
-from training_bridge.meter import ThroughputMeter
-from training_bridge.mixing import Source
-from training_bridge.processor import ByteProcessor
-from training_bridge.stream import StreamConfig
-from training_bridge.synthetic import write_corpus
+from training_bridge.data.collate import batch_counts
+from training_bridge.data.loader import BridgeLoader, LoaderConfig
+from training_bridge.data.mixing import Source
+from training_bridge.data.stream import StreamConfig
+from training_bridge.data.synthetic import write_corpus
+from training_bridge.data.transform import ByteTransform
+from training_bridge.train.meter import ThroughputMeter
 
 IMAGES, VIDEOS = [10, 7, 13, 4], [5, 6]
 MAX_TOKENS = 300
 
 
 def tagged(record, images):
-    """ByteProcessor plus `uid`: the sample's corpus (0 images, 1 videos) and number, to follow it."""
-    out = ByteProcessor()(record, images)
+    """ByteTransform plus `uid`: the sample's corpus (0 images, 1 videos) and number, to follow it."""
+    out = ByteTransform()(record, images)
     corpus = 1 if record.task == "video_caption" else 0
     assert len(images) == (3 if corpus else 1)
     out["uid"] = torch.tensor([corpus * 1000 + record.meta["n"]])
@@ -46,7 +46,7 @@ def _config(corpora, **kw) -> StreamConfig:
 
 def _loader(corpora, workers=0, epochs=1, rank=0, world=1, **kw) -> BridgeLoader:
     return BridgeLoader(_config(corpora, **kw), LoaderConfig(num_workers=workers, epochs=epochs),
-                        rank=rank, world_size=world, processor=tagged)
+                        rank=rank, world_size=world, transform=tagged)
 
 
 def _uids(batch) -> tuple[int, ...]:
@@ -166,7 +166,7 @@ def test_reads_a_corpus_through_fsspec(corpora):
     local = [_uids(b) for b in _loader(corpora, 0)]
     remote = BridgeLoader(StreamConfig([Source("memory://bridge/images", 1.0), Source("memory://bridge/videos", 2.0)],
                                        seed=7, max_tokens=MAX_TOKENS, shuffle_buffer=6, mixing="sizes"),
-                          LoaderConfig(num_workers=0, epochs=1), processor=tagged)
+                          LoaderConfig(num_workers=0, epochs=1), transform=tagged)
     assert [_uids(b) for b in remote] == local
 
 

@@ -8,9 +8,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from training_bridge.mixing import interleave
-from training_bridge.order import EMIT, READ, shuffled
-from training_bridge.shards import CorpusIndex, partition
+from corpus.index import CorpusIndex
+from training_bridge.data.mixing import interleave
+from training_bridge.data.order import EMIT, READ, shuffled
+from training_bridge.data.partition import partition
 
 
 def _index(counts: list[int]) -> CorpusIndex:

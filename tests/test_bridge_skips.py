@@ -9,16 +9,16 @@ import logging
 import pytest
 from PIL import Image
 
+from corpus.errors import UserError
 from model.config import tiny
 from model.processor import MiniCPMVProcessor
 from model.video_sampling import official_sampling
-from pipelines.errors import UserError
 from schemas.record import SampleRecord, Turn
-from training_bridge.loader import BridgeLoader, LoaderConfig
-from training_bridge.model_io import RecordProcessor, model_collate
-from training_bridge.sft import stream_config
-from training_bridge.synthetic import write_corpus, write_shards
-from training_bridge.train_config import DataSpec
+from training_bridge.data.loader import BridgeLoader, LoaderConfig
+from training_bridge.data.synthetic import write_corpus, write_shards
+from training_bridge.train.model_io import SftTransform, model_collate
+from training_bridge.train.sft import stream_config
+from training_bridge.train.train_config import DataSpec
 
 
 def _frame(i: int) -> bytes:
@@ -48,7 +48,7 @@ def _loader(data: DataSpec) -> BridgeLoader:
     processor = MiniCPMVProcessor.from_config(tiny())
     pad = processor.tokenizer.pad_token_id
     return BridgeLoader(stream_config(data, pad), LoaderConfig(num_workers=0, epochs=1, max_skipped=data.max_skipped),
-                        processor=RecordProcessor(processor), collate=functools.partial(model_collate, pad_token_id=pad))
+                        transform=SftTransform(processor), collate=functools.partial(model_collate, pad_token_id=pad))
 
 
 def test_official_policy_video_passes_the_default_limits(long_video):
@@ -76,7 +76,7 @@ def test_skips_past_the_share_stop_with_the_knob_named(mixed):
 def test_epoch_summary_by_reason_when_skips_are_allowed(mixed, caplog):
     data = DataSpec(corpora=[str(mixed / "images"), str(mixed / "videos")], num_workers=0, max_images=1,
                     max_skipped=None)
-    caplog.set_level(logging.INFO, logger="training_bridge.loader")
+    caplog.set_level(logging.INFO, logger="training_bridge.data.loader")
     loader = _loader(data)
     assert sum(len(b["image_bound"]) for b in loader) == 8
     (summary,) = [r for r in caplog.records if "finished epoch" in r.getMessage()]

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.build_identity import DEMO, FIXTURE, GOLDEN, build_all, differences, library_versions
 
 GOLDEN_DATA = json.loads(GOLDEN.read_text())

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import yaml
-
-from pipelines.cli import main
-from pipelines.contact_sheet import contact_sheet
 from test_docs_pipeline import built, demo_inputs  # noqa: F401 - module fixtures (a small docs corpus)
+
+from cli.main import main
+from stats.contact_sheet import contact_sheet
 
 
 def test_calibrate_a_corpus_measures_its_own_samples(built: Path, tmp_path: Path) -> None:  # noqa: F811

@@ -17,13 +17,14 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from corpus.errors import UserError
+from corpus.inputs import InputItem
 from operators.base import Operator, Reject
-from pipelines.build import InputItem, RunConfig, run_build
-from pipelines.catalog import CATALOG_FILE, build_catalog, open_catalog, sql_str
-from pipelines.errors import UserError
+from pipelines.build import RunConfig, run_build
 from pipelines.ray_runtime import Stage
 from schemas.record import SampleRecord, Turn, sample_key
 from schemas.tables import DUPLICATE, ERROR_SCHEMA, FILTERED, SINK_SCHEMA, STATS_SCHEMA
+from stats.catalog import CATALOG_FILE, build_catalog, open_catalog, sql_str
 
 TASKS = ("ocr", "reconstruct", "infer_masked", "transcribe_page")
 NOISE = {"ocr": "light", "reconstruct": "medium", "infer_masked": "masked", "transcribe_page": "none"}
@@ -198,7 +199,7 @@ def test_clear_errors_for_folders_that_are_not_corpora(tmp_path):
 
 
 def test_urls_are_passed_to_duckdb_unchanged():
-    from pipelines.catalog import Corpus, _table_sql, normalize
+    from stats.catalog import Corpus, _table_sql, normalize
 
     assert normalize("s3://bucket/corpora/docs/") == "s3://bucket/corpora/docs"
     c = Corpus(label="docs", path="s3://bucket/corpora/docs", pipeline="docs", prefix="docs")
@@ -213,7 +214,7 @@ def test_tables_doc_lists_every_column():
 
 
 def test_stats_cli_catalog_and_query_formats(corpora, tmp_path, capsys, caplog):
-    from pipelines.cli import main
+    from cli.main import main
 
     d = str(corpora["images"])
     db = str(tmp_path / "cli.duckdb")

@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from pipelines.cli import main
+from cli.main import main
 
 
 @pytest.mark.parametrize("argv,expected", [

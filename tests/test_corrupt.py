@@ -9,13 +9,13 @@ import numpy as np
 import pymupdf
 import pytest
 
-from operators.corrupt import FAMILIES, NoiseConfig, corrupt_region, glyph_px, pixel_box
-from operators.doc_samples import DocSamples, DocSamplesConfig
-from operators.legibility import cer, edit_distance, line_boxes, normalise, region_crop
-from operators.page_image import page_pixels
-from operators.pdf_pages import PdfPages
+from corpus.config import load_config
+from operators.docs.corrupt import FAMILIES, NoiseConfig, corrupt_region, glyph_px, pixel_box
+from operators.docs.legibility import cer, edit_distance, line_boxes, normalise, region_crop
+from operators.docs.page_image import page_pixels
+from operators.docs.pdf_pages import PdfPages
+from operators.docs.samples import DocSamples, DocSamplesConfig
 from pipelines.calibrate_fit import fit, noise_yaml
-from pipelines.config import load_config
 from schemas.record import CorruptedRegion, SampleRecord
 
 TEXT = "Glyph size sets the scale of every noise family"

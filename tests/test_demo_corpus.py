@@ -6,9 +6,9 @@ from pathlib import Path
 import pymupdf
 import pytest
 
-from operators.doc_samples import DocSamples, DocSamplesConfig
-from operators.filters import RegionFilter
-from operators.pdf_pages import PdfPages
+from operators.docs.filters import RegionFilter
+from operators.docs.pdf_pages import PdfPages
+from operators.docs.samples import DocSamples, DocSamplesConfig
 from pipelines.demo_corpus import generate_demo_corpus
 from schemas.record import TASK_TRANSCRIBE, SampleRecord
 

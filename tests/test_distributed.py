@@ -15,13 +15,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from corpus.manifest import Manifest
+from corpus.storage import Store
+from corpus.tar_format import archive_tail
 from pipelines.demo_corpus import generate_demo_corpus
 from pipelines.local_cluster import LocalCluster
-from pipelines.manifest import Manifest
-from pipelines.storage import Store
-from pipelines.tar_format import archive_tail
 
-MMCORPUS = [sys.executable, "-m", "pipelines.cli"]
+MMCORPUS = [sys.executable, "-m", "cli.main"]
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +108,8 @@ def test_build_uses_both_nodes(cluster, inputs, reference, s3_bucket):
 
 
 def test_video_build_across_both_nodes(cluster, tmp_path, s3_bucket):
+    from corpus.index import CorpusIndex
     from pipelines.demo_videos import write_demo_videos
-    from training_bridge.shards import CorpusIndex
 
     videos = write_demo_videos(tmp_path / "videos")
     cmd = [*MMCORPUS, "videos", "build", str(tmp_path / "videos"), "--out", f"{s3_bucket}/v", "--no-progress",

@@ -9,15 +9,15 @@ import pymupdf
 import pytest
 from PIL import Image
 
-from operators.corrupt import FAMILIES, NoiseConfig, background, corrupt_region, pixel_box
-from operators.doc_samples import DocSamples, DocSamplesConfig, detect_language
-from operators.filters import RegionFilter
-from operators.layer_check import LayerCheckConfig
-from operators.ocr import OcrRegions, OcrRegionsConfig
-from operators.pdf_pages import PdfPages, PdfPagesConfig
-from operators.text_regions import reading_order
+from operators.docs.corrupt import FAMILIES, NoiseConfig, background, corrupt_region, pixel_box
+from operators.docs.filters import RegionFilter
+from operators.docs.layer_check import LayerCheckConfig
+from operators.docs.ocr import OcrRegions, OcrRegionsConfig
+from operators.docs.page_image import as_rgb, page_pixels, pixel_columns
+from operators.docs.pdf_pages import PdfPages, PdfPagesConfig
+from operators.docs.samples import DocSamples, DocSamplesConfig, detect_language
+from operators.docs.text_regions import reading_order
 from pipelines.demo_texts import ARTICLES
-from operators.page_image import as_rgb, page_pixels, pixel_columns
 from schemas.record import TASK_KNOWLEDGE, TASK_OCR, TASK_TRANSCRIBE, TASK_VISUAL_CONTEXT, SampleRecord
 from schemas.tables import FILTERED, QUARANTINE, SINK_SCHEMA
 
@@ -205,7 +205,7 @@ class FakeBackend:
         self.calls = 0
 
     def recognize(self, image: np.ndarray):  # noqa: ANN201 - OcrBackend protocol
-        from operators.ocr import OcrLine
+        from operators.docs.ocr import OcrLine
 
         self.calls += 1
         return [OcrLine((10, 10, 200, 30), "first line", 0.9), OcrLine((10, 34, 180, 54), "second line", 0.8),

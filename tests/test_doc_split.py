@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pymupdf
 
-from operators.doc_split import SplitDocuments, SplitDocumentsConfig
-from operators.pdf_pages import PdfPages
+from operators.docs.pdf_pages import PdfPages
+from operators.docs.split import SplitDocuments, SplitDocumentsConfig
 
 
 def _row(path: Path, kind: str = "pdf") -> dict:

@@ -8,11 +8,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from corpus.errors import UserError
+from corpus.manifest import Manifest
 from pipelines.build import RunConfig
 from pipelines.demo_corpus import generate_demo_corpus
 from pipelines.docs import DocsConfig, build_docs
-from pipelines.errors import UserError
-from pipelines.manifest import Manifest
 
 
 def _cfg(seed: int = 0) -> DocsConfig:

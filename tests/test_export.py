@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pipelines.cli import main
+from cli.main import main
+from corpus.index import CorpusIndex
+from corpus.range_reader import RangeReader
+from corpus.tar_members import parse_members
 from pipelines.export import export_corpus
 from schemas.record import SampleRecord, Turn
-from training_bridge.reader import RangeReader
-from training_bridge.shards import CorpusIndex
-from training_bridge.synthetic import write_corpus, write_shards
-from training_bridge.tar_members import parse_members
+from training_bridge.data.synthetic import write_corpus, write_shards
 
 
 def _jpeg(i: int) -> bytes:

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from operators.dedup import (
+from operators.images.dedup import (
     DedupConfig,
     DedupIndex,
     DropDuplicates,
@@ -19,17 +19,17 @@ from operators.dedup import (
     Fingerprint,
     decide_duplicates,
 )
-from operators.image_ops import (
+from operators.images.ops import (
     PIXEL_BUDGET,
     ImageDecode,
     ImageDecodeConfig,
     ImageFilter,
     ImageFilterConfig,
     ImageFingerprint,
-    fit_within,
 )
-from operators.image_samples import ImageSample
+from operators.images.samples import ImageSample
 from operators.manifest_inputs import collect_inputs
+from operators.media_io import fit_within
 from operators.media_text import conversation_from_meta
 from schemas.record import TASK_CAPTION, TASK_CONVERSATION, SampleRecord
 from schemas.tables import DUPLICATE, FILTERED, QUARANTINE

@@ -5,16 +5,16 @@ import pytest
 import torch
 from PIL import Image
 
+from corpus.errors import UserError
 from model.config import full, tiny
 from model.minicpmv import MiniCPMV
 from model.processor import MiniCPMVProcessor
-from pipelines.errors import UserError
-from training_bridge.freezing import apply_stage
-from training_bridge.memory_plan import PlanInput, plan_memory
-from training_bridge.model_io import sample_to_dict, token_logprobs
-from training_bridge.optim import build_optimizer
-from training_bridge.packing import pack_collate
-from training_bridge.train_config import OptimConfig
+from training_bridge.data.packing import pack_collate
+from training_bridge.train.freezing import apply_stage
+from training_bridge.train.memory_plan import PlanInput, plan_memory
+from training_bridge.train.model_io import sample_to_dict, token_logprobs
+from training_bridge.train.optim import build_optimizer
+from training_bridge.train.train_config import OptimConfig
 
 TOLERANCE = 0.25  # the plan is within 25% of the measured bytes, term by term for activations and in total
 

@@ -6,17 +6,16 @@ import dataclasses
 
 import pytest
 from PIL import Image
+from tokenizer_files import bpe_folder
 
 import model.config as model_config
+from corpus.errors import UserError
 from model.checkpoint import save_checkpoint
 from model.config import tiny, tiny_special_tokens
 from model.minicpmv import MiniCPMV
 from model.tokenizer import ByteTokenizer
-from pipelines.errors import UserError
-from training_bridge.model_io import build_model, model_tokenizer
-from training_bridge.train_config import ModelSpec
-
-from tokenizer_files import bpe_folder
+from training_bridge.train.model_io import build_model, model_tokenizer
+from training_bridge.train.train_config import ModelSpec
 
 pytest.importorskip("tokenizers")
 SPECIALS = list(tiny_special_tokens())  # the processor's tokens in the tiny model's id order (256, 257, ...)

@@ -12,12 +12,12 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
+from corpus.errors import UserError
+from corpus.manifest import Manifest
+from corpus.storage import Store
 from pipelines.build import RunConfig
 from pipelines.demo_corpus import generate_demo_corpus
 from pipelines.docs import DocsConfig, build_docs
-from pipelines.errors import UserError
-from pipelines.manifest import Manifest
-from pipelines.storage import Store
 
 s3fs = pytest.importorskip("s3fs")
 
@@ -81,7 +81,7 @@ def test_read_back_with_webdataset_and_ray_data(corpus):
     import ray.data
     import webdataset as wds
 
-    from pipelines.store_readers import ray_data_source, register_webdataset_fsspec
+    from corpus.store_readers import ray_data_source, register_webdataset_fsspec
 
     fs = _fs()
     stats = pq.read_table(io.BytesIO(fs.cat_file("corpora/docs/stats/docs-000000.parquet"))).to_pylist()
@@ -97,11 +97,11 @@ def test_read_back_with_webdataset_and_ray_data(corpus):
 
 
 def test_duckdb_show_and_bridge_read_the_store(corpus):
-    from pipelines.catalog import open_catalog
-    from pipelines.show import fetch_sample
-    from training_bridge.reader import RangeReader
-    from training_bridge.shards import CorpusIndex
-    from training_bridge.tar_members import parse_members
+    from corpus.index import CorpusIndex
+    from corpus.range_reader import RangeReader
+    from corpus.tar_members import parse_members
+    from stats.catalog import open_catalog
+    from stats.show import fetch_sample
 
     con = open_catalog(corpus)
     n, keys = con.execute("SELECT count(*), list(key ORDER BY key) FROM samples").fetchall()[0]
@@ -132,7 +132,7 @@ def test_resume_redoes_only_the_shard_without_stats(ray_session, corpus, inputs_
 
 
 def test_aborted_upload_leaves_no_object(s3_bucket):
-    from pipelines.sink import ShardWriter, completed_shards
+    from corpus.sink import ShardWriter, completed_shards
 
     store = Store(s3_bucket + "/c")
     w = ShardWriter(store, "t", 0, "test", "run")
@@ -170,9 +170,8 @@ def test_store_that_stops_accepting_writes_mid_build(ray_session, inputs_url, s3
     """A second S3 endpoint (same moto backend), given as storage options, goes away once the first
     shard is complete: the build fails with an error naming the URL, every shard that looks complete
     is, and once the store is back the same build finishes the corpus."""
-    import threading
-
     import socket
+    import threading
 
     from moto.server import ThreadedMotoServer
 
@@ -209,7 +208,7 @@ def test_store_that_stops_accepting_writes_mid_build(ray_session, inputs_url, s3
 
 
 def test_stats_commands_on_the_store(corpus, tmp_path, capsys):
-    from pipelines.cli import main
+    from cli.main import main
 
     db, report = str(tmp_path / "c.duckdb"), tmp_path / "report.html"
     assert main(["stats", "catalog", corpus, "--db", db]) == 0
@@ -223,8 +222,8 @@ def test_stats_commands_on_the_store(corpus, tmp_path, capsys):
 def test_fixture_pdfs_and_videos_from_the_store_into_the_store(ray_session, shared_fixtures, s3_bucket, tmp_path):
     """The real fixtures (broken ones included) read from S3 by the workers and built into S3: every input
     ends as samples or error rows, and the bridge indexes the video corpus."""
+    from corpus.index import CorpusIndex
     from pipelines.videos import VideosConfig, build_videos
-    from training_bridge.shards import CorpusIndex
 
     fs, b = _fs(), s3_bucket.split("://")[1]
     pdfs = sorted((shared_fixtures / "pdfs").glob("*.pdf"))

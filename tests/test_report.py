@@ -7,10 +7,10 @@ import re
 
 import pyarrow.parquet as pq
 from PIL import Image
-
-from pipelines.cli import main
-from pipelines.report import human_bytes, write_report
 from test_catalog import corpora  # noqa: F401 - the session's test corpora (module fixture)
+
+from cli.main import main
+from stats.report import human_bytes, write_report
 
 IMG = re.compile(r'<img src="data:image/png;base64,([^"]+)"')
 

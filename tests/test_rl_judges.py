@@ -13,13 +13,20 @@ from model.config import tiny
 from model.minicpmv import MiniCPMV
 from model.processor import MiniCPMVProcessor
 from schemas.record import SampleRecord, Turn
-from training_bridge.grpo import train_rl
-from training_bridge.judges import ClaimJudgeRM, load_preference_model, load_verifier, run_warnings
-from training_bridge.rewards import RewardParts, StdFilter, keep_group
-from training_bridge.rl_tasks import FREE_FORM, Prompt, prompts_from_record
-from training_bridge.rlaif import JudgeVerifier, OverlapVerifier
-from training_bridge.train_config import (DPOConfig, GRPOConfig, ModelSpec, RewardConfig, RLConfig, TaskConfig,
-                                          TrainRun)
+from training_bridge.rl.grpo import train_rl
+from training_bridge.rl.judges import ClaimJudgeRM, load_preference_model, load_verifier, run_warnings
+from training_bridge.rl.rewards import RewardParts, StdFilter, keep_group
+from training_bridge.rl.rl_tasks import FREE_FORM, Prompt, prompts_from_record
+from training_bridge.rl.rlaif import JudgeVerifier, OverlapVerifier
+from training_bridge.train.train_config import (
+    DPOConfig,
+    GRPOConfig,
+    ModelSpec,
+    RewardConfig,
+    RLConfig,
+    TaskConfig,
+    TrainRun,
+)
 
 CPU = torch.device("cpu")
 
@@ -53,7 +60,7 @@ def test_policy_judge_rm_sees_the_image_and_the_stand_in_does_not(judge):
 
 
 def test_stand_ins_are_warned_in_log_and_manifest(tmp_path, caplog):
-    caplog.set_level(logging.WARNING, logger="training_bridge.judges")
+    caplog.set_level(logging.WARNING, logger="training_bridge.rl.judges")
     cfg = RLConfig(model=ModelSpec(max_slice_nums=1), reward=RewardConfig(rm="overlap"),
                    tasks=TaskConfig(kinds=["page_number"]),
                    grpo=GRPOConfig(prompts_per_step=1, group_size=2, max_new_tokens=2, max_new_tokens_short=2),

@@ -6,12 +6,12 @@ import tarfile
 
 import pyarrow.parquet as pq
 import pytest
-
-from pipelines.cli import main
-from pipelines.errors import UserError
-from pipelines.show import IndexMismatch, fetch_sample, parse_members, read_range
-from schemas.record import SampleRecord
 from test_catalog import corpora  # noqa: F401 - the session's test corpora (module fixture)
+
+from cli.main import main
+from corpus.errors import UserError
+from schemas.record import SampleRecord
+from stats.show import IndexMismatch, fetch_sample, parse_members, read_range
 
 
 def tar_members(tar_path) -> dict[str, bytes]:

@@ -5,8 +5,8 @@ import io
 
 import pytest
 
-from pipelines.background_upload import BackgroundUpload
-from pipelines.storage import Store, redact
+from corpus.background_upload import BackgroundUpload
+from corpus.storage import Store, redact
 
 
 def test_background_upload_keeps_order_and_reports_errors():

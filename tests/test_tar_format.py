@@ -1,4 +1,4 @@
-"""Shard bytes written piecewise (`pipelines.tar_format`) equal what `tarfile` writes, and read back."""
+"""Shard bytes written piecewise (`corpus.tar_format`) equal what `tarfile` writes, and read back."""
 from __future__ import annotations
 
 import io
@@ -7,7 +7,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from pipelines.tar_format import archive_tail, sample_blocks
+from corpus.tar_format import archive_tail, sample_blocks
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -39,7 +39,7 @@ def test_shard_writer_tar_matches_its_stats(tmp_path) -> None:
     """Every stats row's (offset, size) holds exactly that sample's members, and the tar is a valid archive."""
     import pyarrow.parquet as pq
 
-    from pipelines.sink import ShardWriter, prepare_dirs
+    from corpus.sink import ShardWriter, prepare_dirs
 
     prepare_dirs(tmp_path)
     w = ShardWriter(tmp_path, "t", 0, "test", "run")
@@ -56,7 +56,7 @@ def test_shard_writer_tar_matches_its_stats(tmp_path) -> None:
 
 
 def test_aborted_shard_leaves_nothing_that_looks_complete(tmp_path) -> None:
-    from pipelines.sink import ShardWriter, completed_shards, prepare_dirs
+    from corpus.sink import ShardWriter, completed_shards, prepare_dirs
 
     prepare_dirs(tmp_path)
     w = ShardWriter(tmp_path, "t", 0, "test", "run")

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pymupdf
 import pytest
-
-from operators.layer_check import LayerCheckConfig, plausible, prefix_cer
-from operators.mixed_pages import merge_regions
-from operators.ocr import OcrLine, OcrRegions, OcrRegionsConfig
-from operators.pdf_pages import PdfPages
 from test_text_visibility import ListBackend, line_texts, pages
+
+from operators.docs.layer_check import LayerCheckConfig, plausible, prefix_cer
+from operators.docs.mixed_pages import merge_regions
+from operators.docs.ocr import OcrLine, OcrRegions, OcrRegionsConfig
+from operators.docs.pdf_pages import PdfPages
 
 
 def broken_mapping_pdf(path: Path, body: str | None) -> Path:
@@ -86,7 +86,7 @@ def test_mixed_page_merges_ocr_of_scanned_parts_in_reading_order() -> None:
 
 
 def test_mixed_page_transcription_covers_layer_text_and_scanned_part(tmp_path: Path) -> None:
-    from operators.doc_samples import DocSamples, DocSamplesConfig
+    from operators.docs.samples import DocSamples, DocSamplesConfig
     from schemas.record import SampleRecord
 
     scan = pymupdf.open()
@@ -163,7 +163,7 @@ def three_page_rows(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
 
 
 def test_spaced_ctc_decode_inserts_a_space_where_the_space_class_rises() -> None:
-    from operators.ocr_spaces import SpacedCtcDecode
+    from operators.docs.ocr_spaces import SpacedCtcDecode
 
     class Plain:
         character = ["blank", "a", "b", " "]
@@ -180,7 +180,7 @@ def test_spaced_ctc_decode_inserts_a_space_where_the_space_class_rises() -> None
 def test_ocr_keeps_word_spaces_on_the_demo_scan(tmp_path: Path) -> None:
     import re
 
-    from operators.page_image import page_pixels, pixel_columns
+    from operators.docs.page_image import page_pixels, pixel_columns
     from pipelines.demo_corpus import generate_demo_corpus
     from pipelines.demo_texts import ARTICLES
 

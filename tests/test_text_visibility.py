@@ -8,10 +8,10 @@ import numpy as np
 import pymupdf
 import pytest
 
-from operators.filters import RegionFilter
-from operators.ocr import OcrLine, OcrRegions
-from operators.pdf_pages import PdfPages
-from operators.unicode_text import clean_text
+from operators.docs.filters import RegionFilter
+from operators.docs.ocr import OcrLine, OcrRegions
+from operators.docs.pdf_pages import PdfPages
+from operators.docs.unicode_text import clean_text
 
 VISIBLE = "Visible black words here"
 
@@ -69,8 +69,8 @@ def test_only_text_a_reader_sees_becomes_a_region(hiding_pdf: Path) -> None:
 
 
 def test_checks_off_keeps_every_drawn_span(hiding_pdf: Path) -> None:
-    from operators.pdf_pages import PdfPagesConfig
-    from operators.visibility import VisibilityConfig
+    from operators.docs.pdf_pages import PdfPagesConfig
+    from operators.docs.visibility import VisibilityConfig
 
     (row,) = PdfPages(PdfPagesConfig(visibility=VisibilityConfig(enabled=False))).run_rows([pdf_row(hiding_pdf)])
     assert "Invisible render mode three" in line_texts(row) and "Hidden under an image" in line_texts(row)

@@ -6,12 +6,20 @@ import json
 from pathlib import Path
 
 import pytest
-
-from training_bridge.dpo import train_dpo
-from training_bridge.rl_tasks import Prompt
-from training_bridge.train_config import (DataSpec, DPOConfig, DPOLossConfig, ModelSpec, OptimConfig, RLAIFConfig,
-                                          TaskConfig, TrainRun)
 from train_corpus import docs_corpus, one_thread  # noqa: F401  (fixture)
+
+from training_bridge.rl.dpo import train_dpo
+from training_bridge.rl.rl_tasks import Prompt
+from training_bridge.train.train_config import (
+    DataSpec,
+    DPOConfig,
+    DPOLossConfig,
+    ModelSpec,
+    OptimConfig,
+    RLAIFConfig,
+    TaskConfig,
+    TrainRun,
+)
 
 
 class ParityVerifier:

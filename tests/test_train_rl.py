@@ -6,17 +6,26 @@ from pathlib import Path
 
 import pytest
 import torch
+from train_corpus import docs_corpus, one_thread  # noqa: F401  (fixture)
 
 from model.processor import collate
-from training_bridge.distributed import init_distributed
-from training_bridge.grpo import HybridGRPO, train_rl
-from training_bridge.rewards import OverlapPreferenceModel, parse_response
-from training_bridge.rl_tasks import FREE_FORM, SHORT, load_prompts, write_task_corpus
-from training_bridge.rollout import Rollout, render_prompt
-from training_bridge.sft import train_sft
-from training_bridge.train_config import (DataSpec, GRPOConfig, ModelSpec, OptimConfig, RLConfig, SFTConfig,
-                                          RewardConfig, TaskConfig, TrainRun)
-from train_corpus import docs_corpus, one_thread  # noqa: F401  (fixture)
+from training_bridge.rl.grpo import HybridGRPO, train_rl
+from training_bridge.rl.rewards import OverlapPreferenceModel, parse_response
+from training_bridge.rl.rl_tasks import FREE_FORM, SHORT, load_prompts, write_task_corpus
+from training_bridge.rl.rollout import Rollout, render_prompt
+from training_bridge.train.distributed import init_distributed
+from training_bridge.train.sft import train_sft
+from training_bridge.train.train_config import (
+    DataSpec,
+    GRPOConfig,
+    ModelSpec,
+    OptimConfig,
+    RewardConfig,
+    RLConfig,
+    SFTConfig,
+    TaskConfig,
+    TrainRun,
+)
 
 RL_STEPS, K = 16, 5
 

@@ -9,9 +9,9 @@ from model.chunked_logprobs import chunked_token_logprobs
 from model.config import tiny
 from model.minicpmv import MiniCPMV
 from model.processor import IGNORE_INDEX, MiniCPMVProcessor, collate
-from training_bridge.batched_rollout import generate_groups
-from training_bridge.model_io import sample_to_dict, token_logprobs
-from training_bridge.packing import batch_samples, batch_tokens, pack_collate
+from training_bridge.data.packing import batch_samples, batch_tokens, pack_collate
+from training_bridge.rl.batched_rollout import generate_groups
+from training_bridge.train.model_io import sample_to_dict, token_logprobs
 
 CPU = torch.device("cpu")
 

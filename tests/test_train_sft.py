@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
-from pipelines.cli import main
-from training_bridge.checkpointing import read_weights
-from training_bridge.model_io import build_model
-from training_bridge.sft import train_sft
-from training_bridge.train_config import DataSpec, ModelSpec, OptimConfig, SFTConfig, TrainRun
 from train_corpus import docs_corpus, one_thread  # noqa: F401  (fixture)
+
+from cli.main import main
+from training_bridge.train.checkpointing import read_weights
+from training_bridge.train.model_io import build_model
+from training_bridge.train.sft import train_sft
+from training_bridge.train.train_config import DataSpec, ModelSpec, OptimConfig, SFTConfig, TrainRun
 
 STEPS = 8
 

@@ -6,18 +6,28 @@ import math
 import pytest
 import torch
 
+from corpus.config import ConfigError, load_config
 from model.config import tiny
 from model.minicpmv import MiniCPMV
-from pipelines.config import ConfigError, load_config
-from training_bridge.dpo import dpo_loss
-from training_bridge.freezing import apply_stage
-from training_bridge.grpo import group_advantages, grpo_token_loss
-from training_bridge.optim import lr_factor
-from training_bridge.rewards import (OverlapPreferenceModel, StdFilter, combine, format_reward, parse_response,
-                                     repetition_penalty, rlpr_score, similarity, standardize, verify_short)
-from training_bridge.rlaif import OverlapVerifier, ScoredResponse, pair_indices, split_claims
-from training_bridge.rl_tasks import Prompt
-from training_bridge.train_config import DPOConfig, OptimConfig, RLConfig, SFTConfig
+from training_bridge.rl.dpo import dpo_loss
+from training_bridge.rl.grpo import group_advantages, grpo_token_loss
+from training_bridge.rl.rewards import (
+    OverlapPreferenceModel,
+    StdFilter,
+    combine,
+    format_reward,
+    parse_response,
+    repetition_penalty,
+    rlpr_score,
+    similarity,
+    standardize,
+    verify_short,
+)
+from training_bridge.rl.rl_tasks import Prompt
+from training_bridge.rl.rlaif import OverlapVerifier, ScoredResponse, pair_indices, split_claims
+from training_bridge.train.freezing import apply_stage
+from training_bridge.train.optim import lr_factor
+from training_bridge.train.train_config import DPOConfig, OptimConfig, RLConfig, SFTConfig
 
 
 @pytest.mark.parametrize("answer,reference,expected", [
@@ -147,7 +157,7 @@ def test_judge_verifier_scores_claims_with_a_model():
     from PIL import Image
 
     from model.processor import MiniCPMVProcessor
-    from training_bridge.rlaif import JudgeVerifier
+    from training_bridge.rl.rlaif import JudgeVerifier
 
     torch.manual_seed(0)
     model = MiniCPMV(tiny())

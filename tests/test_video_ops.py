@@ -14,8 +14,8 @@ from PIL import Image
 from model.video_sampling import official_sampling
 from operators.base import Reject
 from operators.time_limit import ChildError, TimeLimitedWorker
-from operators.video_frames import SamplingConfig, VideoFrames, VideoFramesConfig, extract_video
-from operators.video_samples import VideoSample, frame_ext
+from operators.videos.frames import SamplingConfig, VideoFrames, VideoFramesConfig, extract_video
+from operators.videos.samples import VideoSample, frame_ext
 from pipelines.demo_videos import DEMO_VIDEOS, read_frame_index, write_demo_videos, write_video
 from schemas.record import TASK_VIDEO_CAPTION, TASK_VIDEO_QA, SampleRecord
 from schemas.tables import QUARANTINE

@@ -1,0 +1,27 @@
+"""`mmcorpus docs build`: the document knowledge + text recognition corpus."""
+from __future__ import annotations
+
+import argparse
+
+from cli.args import register_build
+from pipelines.calibrate_run import add_calibrate
+
+DOCS_HELP = """\
+Render every page of the input PDFs (and page images), find its text regions (PDF text layer; OCR for
+pages without one), corrupt a few regions at a random noise level and ask for their original text:
+
+  light noise  -> task "ocr"           (read the text)
+  medium noise -> task "reconstruct"   (visual cues + context)
+  masked       -> task "infer_masked"  (knowledge + context)
+
+plus one clean full-page transcription per page. Encrypted, broken, empty or oversized documents and
+pages that fail to render are written to DIR/errors/ with stage and reason; the run goes on.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `docs build` and `docs calibrate`."""
+    gsub = register_build(sub, "docs", "document", DOCS_HELP,
+                   "PDF files, page images, folders, globs ('docs/**/*.pdf'), @list files or fsspec URLs",
+                   "pipelines.docs:DocsConfig:build_docs")
+    add_calibrate(gsub)

@@ -1,0 +1,105 @@
+"""Typed configs from YAML files with `--set a.b=value` overrides on top.
+
+Configs are nested dataclasses. A YAML file mirrors their nesting; unknown keys are errors (a typo
+must not be silently ignored). Overrides are parsed as YAML scalars, so `--set docs.corrupt.seed=3`
+gives an int and `--set run.address=null` gives None.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from corpus.errors import UserError
+
+T = TypeVar("T")
+
+
+class ConfigError(UserError, ValueError):
+    """A config file or override that does not fit the config's fields (a user error: one line, exit 2)."""
+
+
+def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
+    """Build dataclass `cls` from a nested dict, recursing into dataclass-typed fields."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(fields)
+    if unknown:
+        raise ConfigError(f"{where.rstrip('.') or cls.__name__}: unknown keys {sorted(unknown)}; valid keys: {sorted(fields)} "
+                          "(see --print-config)")
+    kwargs = {}
+    for name, value in data.items():
+        t = hints[name]
+        if dataclasses.is_dataclass(t):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}{name}: is a section (keys {sorted(f.name for f in dataclasses.fields(t))}), "
+                                  f"not a value: set one of its keys, e.g. {where}{name}.KEY=VALUE")
+            kwargs[name] = from_dict(t, value, f"{where}{name}.")
+        elif isinstance(value, list) and typing.get_origin(t) is tuple:
+            kwargs[name] = tuple(value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A config as plain nested dicts (for YAML, manifests and logs)."""
+    return dataclasses.asdict(cfg)
+
+
+def _set_path(d: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    for k in keys[:-1]:
+        d = d.setdefault(k, {})
+        if not isinstance(d, dict):
+            raise ConfigError(f"--set {dotted}: '{k}' is not a section")
+    d[keys[-1]] = value
+
+
+def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
+    """Defaults of `cls`, updated by the YAML file at `path`, updated by `key.path=value` overrides."""
+    data = to_dict(cls())
+    if path:
+        _merge(data, _read_yaml(Path(path)))
+    for ov in overrides or []:
+        if "=" not in ov:
+            raise ConfigError(f"--set {ov!r}: expected key.path=value")
+        k, v = ov.split("=", 1)
+        try:
+            _set_path(data, k.strip(), yaml.safe_load(v))
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {ov!r}: the value is not valid YAML ({_one_line(e)})") from e
+    try:
+        return from_dict(cls, data)
+    except TypeError as e:  # a scalar where a section is expected, and the like
+        raise ConfigError(f"{cls.__name__}: {e}") from e
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split())
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """The YAML mapping in `path`; a missing or malformed file is a ConfigError naming it."""
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except OSError as e:
+        raise ConfigError(f"--config {path}: cannot read it ({e.strerror or e})") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--config {path}: not valid YAML ({_one_line(e)})") from e
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"--config {path}: expected a mapping of sections, got {type(loaded).__name__}")
+    return loaded
+
+
+def _merge(base: dict[str, Any], new: dict[str, Any]) -> None:
+    for k, v in new.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _merge(base[k], v)
+        else:
+            base[k] = v

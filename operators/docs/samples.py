@@ -1,0 +1,216 @@
+"""DocSamples: one page with regions -> training samples (corrupted regions + a clean transcription).
+
+Contract:
+- input: PAGE_SCHEMA rows (after OCR and RegionFilter); output: SINK_SCHEMA rows.
+- per page, `corrupt_samples` samples of variant ("corrupt", k): the sample's RNG is
+  `numpy.random.default_rng([seed, int(key, 16)])` with `key = sample_key(input_id, page_index,
+  "corrupt", k)`, so a sample depends only on (seed, its identity). It draws a granularity
+  (`granularity_weights`), a number of regions in `regions_per_sample`, that many non-overlapping
+  regions of that granularity, and for each a noise level (`noise.level_weights`), a family and a
+  strength (`operators.docs.corrupt`); the regions are corrupted in place, one after the other. The task
+  follows the highest level: light -> TASK_OCR, medium -> TASK_VISUAL_CONTEXT, masked ->
+  TASK_KNOWLEDGE. The prompt names the regions by box in reading order; the target is their original
+  texts in that order (`operators.docs.prompts`).
+- plus, for a `transcribe_fraction` of pages (drawn from the transcription key's RNG), one clean
+  sample of variant "transcribe": TASK_TRANSCRIBE, target = all block texts in reading order: the
+  page's visible text, text layer and OCR of its scanned parts merged (`operators.docs.mixed_pages`).
+- meta records where the page's text came from (`text_path`: text_layer | ocr | mixed) and the
+  text-layer spans and lines left out by reason (`rejected_regions`, e.g. {"invisible": 40}).
+- defaults follow the paper's formulation (one sample per page image, several regions, each at its
+  own random level) and keep the JPEG encodes per page, the dominant cost, near one.
+- members: `jpg` (the page, JPEG at `jpeg_quality`, deterministic) and `json` (`SampleRecord`); stats:
+  noise_level = the highest level, noise_family = the families joined by "+", noise_strength = the
+  highest strength, language = a script heuristic (`detect_language`).
+- a page with no region to sample is rejected (category filtered, error_type "no_regions").
+"""
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from operators.base import Operator, Reject, Row
+from operators.docs.corrupt import NoiseConfig, corrupt_region, glyph_px
+from operators.docs.page_image import page_pixels
+from operators.docs.prompts import box_tag, region_prompt, region_target, transcribe_prompt, transcribe_target
+from schemas.record import (
+    NOISE_LEVELS,
+    TASK_KNOWLEDGE,
+    TASK_OCR,
+    TASK_TRANSCRIBE,
+    TASK_VISUAL_CONTEXT,
+    CorruptedRegion,
+    SampleRecord,
+    Turn,
+    sample_key,
+)
+from schemas.tables import FILTERED, SINK_SCHEMA
+
+TASK_OF_LEVEL = {"light": TASK_OCR, "medium": TASK_VISUAL_CONTEXT, "masked": TASK_KNOWLEDGE}
+
+#: (first, last code point, language) of scripts that name a language well enough for statistics
+_SCRIPTS = [
+    (0x3040, 0x30FF, "ja"), (0xAC00, 0xD7AF, "ko"), (0x4E00, 0x9FFF, "zh"), (0x0400, 0x04FF, "ru"),
+    (0x0600, 0x06FF, "ar"), (0x0370, 0x03FF, "el"), (0x0900, 0x097F, "hi"), (0x0590, 0x05FF, "he"),
+    (0x0E00, 0x0E7F, "th"),
+]
+
+
+def detect_language(text: str) -> str:
+    """A cheap script heuristic: the language of the most frequent non-Latin script if it makes up at
+    least 30% of the letters ("ja" wins over "zh" when kana are present), else "en"."""
+    if text.isascii():  # no non-Latin script can occur: skip the per-character loop
+        return "en"
+    counts: dict[str, int] = {}
+    letters = 0
+    for c in text:
+        if not c.isalpha():
+            continue
+        letters += 1
+        o = ord(c)
+        for lo, hi, lang in _SCRIPTS:
+            if lo <= o <= hi:
+                counts[lang] = counts.get(lang, 0) + 1
+                break
+    if not counts or not letters:
+        return "en"
+    if counts.get("ja") and counts.get("zh"):
+        counts["ja"] += counts.pop("zh")
+    lang, n = max(counts.items(), key=lambda kv: kv[1])
+    return lang if n >= 0.3 * letters else "en"
+
+
+@dataclass
+class DocSamplesConfig:
+    """How many samples per page, which regions, which noise; every knob is recorded in the sample."""
+
+    seed: int = 0
+    corrupt_samples: int = 1
+    regions_per_sample: tuple[int, int] = (1, 3)
+    granularity_weights: dict[str, float] = field(default_factory=lambda: {"line": 0.7, "block": 0.3})
+    min_region_chars: int = 3
+    max_region_chars: int = 800
+    transcribe_fraction: float = 0.25  # share of pages that also give a clean transcription sample
+    jpeg_quality: int = 90
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+
+
+def _overlaps(a: list[float], b: list[float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _jpeg(image: np.ndarray, quality: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+class DocSamples(Operator):
+    """Corrupt regions of each page and emit samples; see the module docstring."""
+
+    stage = "doc_samples"
+    output_schema = SINK_SCHEMA
+
+    def __init__(self, config: DocSamplesConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or DocSamplesConfig()
+
+    def rng(self, key: str) -> np.random.Generator:
+        """The RNG of one sample: a function of (seed, key) only."""
+        return np.random.default_rng([self.config.seed, int(key, 16)])
+
+    def process(self, row: Row) -> Iterator[Row]:
+        image = page_pixels(row)
+        regions = sorted(row.get("regions") or [], key=lambda r: (r["granularity"], r["order"]))
+        out = [s for k in range(self.config.corrupt_samples) if (s := self._corrupt_sample(row, image, regions, k))]
+        if (s := self._transcribe_sample(row, image, regions)):
+            out.append(s)
+        if not out:
+            raise Reject(f"page {row.get('page_index')}: no region to sample", FILTERED, error_type="no_regions")
+        yield from out
+
+    def _candidates(self, regions: list[dict[str, Any]], granularity: str) -> list[dict[str, Any]]:
+        lo, hi = self.config.min_region_chars, self.config.max_region_chars
+        return [r for r in regions if r["granularity"] == granularity and lo <= len(r["text"].strip()) <= hi]
+
+    def _corrupt_sample(self, row: Row, image: np.ndarray, regions: list[dict[str, Any]], k: int) -> Row | None:
+        cfg = self.config
+        key = sample_key(row["input_id"], row["page_index"], "corrupt", k)
+        rng = self.rng(key)
+        grans = [g for g in sorted(cfg.granularity_weights) if self._candidates(regions, g)]
+        if not grans:
+            return None
+        p = np.array([cfg.granularity_weights[g] for g in grans], dtype=np.float64)
+        granularity = grans[int(rng.choice(len(grans), p=p / p.sum()))]
+        candidates = self._candidates(regions, granularity)
+        want = int(rng.integers(cfg.regions_per_sample[0], cfg.regions_per_sample[1] + 1))
+        chosen: list[dict[str, Any]] = []
+        for i in rng.permutation(len(candidates)):
+            if len(chosen) == want:
+                break
+            if not any(_overlaps(candidates[i]["bbox"], c["bbox"]) for c in chosen):
+                chosen.append(candidates[i])
+        chosen.sort(key=lambda r: r["order"])
+
+        h, w = image.shape[:2]
+        corrupted = image
+        done: list[CorruptedRegion] = []
+        for r in chosen:
+            level = cfg.noise.draw_level(rng)
+            glyph = glyph_px(r, row.get("dpi"))
+            corrupted, family, strength, params = corrupt_region(corrupted, r["bbox"], level, rng, cfg.noise, glyph)
+            done.append(CorruptedRegion([round(float(v), 2) for v in r["bbox"]], r["text"], level, family, strength,
+                                        round(glyph, 2), params))
+        level = max((c.level for c in done), key=NOISE_LEVELS.index)
+        task = TASK_OF_LEVEL[level]
+        boxes = [box_tag(c.bbox, w, h) for c in done]
+        template, prompt = region_prompt(task, boxes, rng)
+        target = region_target(boxes, [c.text for c in done])
+        meta = {"variant": "corrupt", "k": k, "granularity": granularity, "prompt_template": template}
+        return self._sample(row, key, task, corrupted, prompt, target, done, len(done), meta)
+
+    def _transcribe_sample(self, row: Row, image: np.ndarray, regions: list[dict[str, Any]]) -> Row | None:
+        unit = "block" if any(r["granularity"] == "block" for r in regions) else "line"
+        texts = [r["text"] for r in regions if r["granularity"] == unit and r["text"].strip()]
+        if not texts:
+            return None
+        key = sample_key(row["input_id"], row["page_index"], "transcribe")
+        rng = self.rng(key)
+        if rng.random() >= self.config.transcribe_fraction:
+            return None
+        template, prompt = transcribe_prompt(rng)
+        meta = {"variant": "transcribe", "granularity": unit, "prompt_template": template}
+        return self._sample(row, key, TASK_TRANSCRIBE, image, prompt, transcribe_target(texts), [], len(texts), meta)
+
+    def _sample(self, row: Row, key: str, task: str, image: np.ndarray, prompt: str, target: str,
+                regions: list[CorruptedRegion], n_regions: int, meta: dict[str, Any]) -> Row:
+        h, w = image.shape[:2]
+        level = max((c.level for c in regions), key=NOISE_LEVELS.index, default="none")
+        meta.update(seed=self.config.seed, dpi=row.get("dpi"), jpeg_quality=self.config.jpeg_quality,
+                    origin=sorted({r.get("origin") for r in row.get("regions") or []} - {None}),
+                    text_path=row.get("text_path"), rejected_regions=dict(row.get("rejected_regions") or {}))
+        record = SampleRecord(
+            key=key, task=task,
+            conversations=[Turn("user", "<image>\n" + prompt), Turn("assistant", target)],
+            source=row["source"], input_id=row["input_id"], page=row.get("page_index"), width=w, height=h,
+            regions=regions, noise_level=level, meta=meta,
+        )
+        return {
+            "key": key,
+            "members": [{"ext": "jpg", "data": _jpeg(image, self.config.jpeg_quality)},
+                        {"ext": "json", "data": record.to_json()}],
+            "task": task,
+            "noise_level": level,
+            "noise_family": "+".join(dict.fromkeys(c.family for c in regions)) or None,
+            "noise_strength": max((c.strength for c in regions), default=0.0),
+            "n_regions": n_regions,
+            "width": w,
+            "height": h,
+            "text_len": len(target),
+            "language": detect_language(target),
+            "page_index": row.get("page_index"),
+        }

@@ -1,0 +1,226 @@
+"""The memory plan of a training run, per GPU, printed before it starts (and refused when it cannot fit).
+
+    plan = plan_memory(PlanInput(config, stage="all", world_size=8, parallel="fsdp", bf16=True, tokens=8192))
+    print(plan.table()); plan.check()          # UserError with advice when it does not fit
+
+Terms, in bytes per GPU (P: parameters, P_t: trainable ones, W: data-parallel ranks):
+* parameters: fp32 master weights of what trains, P_t x 4, frozen parts in bf16 (2 bytes) when computing in
+  bf16 unsharded (`freezing.cast_frozen`), else 4 bytes, all / W under FSDP, plus under FSDP the bf16 (or fp32) unsharded
+  working copies of the root unit (embeddings, LM head) and two decoder layers (current + prefetched);
+* gradients: P_t x 4 (FSDP: / W; DDP adds its reduction buckets, another P_t x 4);
+* optimizer: AdamW's two fp32 moments, P_t x 8 (FSDP: / W); frozen parts hold none;
+* activations: per token and LLM layer, what autograd keeps of a Qwen3 decoder layer:
+  `4H + 6q + 4kv + 4I` values with trainable weights, `2H + 4q + 3kv + 3I` with frozen ones (inputs of
+  frozen linears are not kept; gradients still flow to the resampler), at the compute width (2 bytes in
+  bf16, 4 in fp32) plus two fp32 copies of H in the RMSNorms under bf16; the same per patch and vision
+  layer (SigLIP: q = kv = H) for `slices` slices of `(scale_resolution / patch)^2` patches; with
+  activation checkpointing, one layer input per layer plus one layer's full set; the resampler's
+  `kv_dim + 7D + 2 heads x queries` per patch; plus the chunked LM head (`logprob_chunk x vocab` fp32
+  logits and their gradient).
+Checked against the tiny model's measured tensors in `tests/test_memory_plan.py` (within 25%); on a GPU
+`benchmarks/gpu_check.py` prints the plan beside `torch.cuda.max_memory_allocated`.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from corpus.errors import UserError
+from model.checkpoint import CONFIG_NAME
+from model.config import CONFIGS, MiniCPMVConfig
+from model.minicpmv import count_parameters
+from training_bridge.train.freezing import STAGES
+from training_bridge.train.train_config import ModelSpec
+
+GIB = 1024**3
+RESERVE = 0.9  # share of a GPU's memory the plan may use (allocator fragmentation, CUDA context, NCCL buffers)
+
+
+@dataclass(frozen=True)
+class PlanInput:
+    """What the plan depends on: the model, the stage, the parallelism, and one micro-batch per GPU."""
+
+    config: MiniCPMVConfig
+    stage: str = "all"  # freezing.STAGES
+    world_size: int = 1
+    parallel: str = "none"  # "none" | "ddp" | "fsdp" (as resolved)
+    bf16: bool = True
+    tokens: int = 8192  # token budget of one micro-batch
+    slices: int = -1  # vision slices per micro-batch; -1: tokens / 512 (16 slices of 448 px at 8,192 tokens)
+    activation_checkpointing: bool = False
+    logprob_chunk: int = 1024
+    gpu_gib: float = 0.0  # per-GPU memory; 0: unknown (the plan is printed, never refused)
+    gpu_name: str = "GPU"
+
+
+@dataclass
+class MemoryPlan:
+    """Bytes per GPU by term, and whether (and with which advice) the run fits."""
+
+    inputs: PlanInput
+    parameters: float
+    gradients: float
+    optimizer: float
+    activations: float
+
+    @property
+    def total(self) -> float:
+        return self.parameters + self.gradients + self.optimizer + self.activations
+
+    @property
+    def fits(self) -> bool:
+        return not self.inputs.gpu_gib or self.total <= RESERVE * self.inputs.gpu_gib * GIB
+
+    def table(self) -> str:
+        p = self.inputs
+        head = (f"memory plan per GPU: stage {p.stage}, {p.parallel} over {p.world_size}, "
+                f"{'bf16' if p.bf16 else 'fp32'}, {p.tokens:,} tokens, {_slices(p)} slices, "
+                f"activation checkpointing {'on' if p.activation_checkpointing else 'off'}")
+        rows = [("parameters", self.parameters), ("gradients", self.gradients), ("optimizer", self.optimizer),
+                ("activations", self.activations), ("total", self.total)]
+        lines = [head] + [f"  {name:<12} {value / GIB:9.2f} GiB" for name, value in rows]
+        if p.gpu_gib:
+            lines.append(f"  {'available':<12} {RESERVE * p.gpu_gib:9.2f} GiB ({RESERVE:.0%} of {p.gpu_gib:g} GiB "
+                         f"{p.gpu_name}): {'fits' if self.fits else 'does NOT fit'}")
+        return "\n".join(lines)
+
+    def check(self) -> None:
+        """Raise `UserError` with advice when the plan does not fit the GPU."""
+        if not self.fits:
+            raise UserError(f"the run will not fit in GPU memory:\n{self.table()}\n{advice(self.inputs)}")
+
+
+def _slices(p: PlanInput) -> int:
+    return p.slices if p.slices >= 0 else p.tokens // 512
+
+
+def _layer_values(hidden: int, q: int, kv: int, inter: int, trainable: bool) -> int:
+    """Values autograd keeps per token of one transformer layer (module docstring)."""
+    return 4 * hidden + 6 * q + 4 * kv + 4 * inter if trainable else 2 * hidden + 4 * q + 3 * kv + 3 * inter
+
+
+def _stack_bytes(tokens: int, layers: int, hidden: int, q: int, kv: int, inter: int, trainable: bool,
+                 width: int, checkpointing: bool) -> float:
+    per_layer = tokens * (_layer_values(hidden, q, kv, inter, trainable) * width + (8 * hidden if width == 2 else 0))
+    if checkpointing:
+        return tokens * hidden * width * layers + per_layer
+    return per_layer * layers
+
+
+def activation_bytes(p: PlanInput) -> float:
+    """Activations of one micro-batch (module docstring); zero when nothing upstream of the LM head trains."""
+    vpm_t, resampler_t, llm_t = STAGES[p.stage]
+    c, width = p.config, 2 if p.bf16 else 4
+    llm = c.llm
+    total = _stack_bytes(p.tokens, llm.num_hidden_layers, llm.hidden_size, llm.num_attention_heads * llm.head_dim,
+                         llm.num_key_value_heads * llm.head_dim, llm.intermediate_size, llm_t, width,
+                         p.activation_checkpointing)
+    total += 3 * 4 * min(p.logprob_chunk, p.tokens) * llm.vocab_size  # fp32 logits, softmax, their gradient
+    patches = _slices(p) * (c.slicing.scale_resolution // c.slicing.patch_size) ** 2
+    if resampler_t or vpm_t:  # kv projection, norms, keys and values, attention probabilities per query and head
+        d = llm.hidden_size
+        total += patches * (c.vision.hidden_size + 7 * d + 2 * c.resampler_heads * c.query_num) * width
+    if vpm_t:
+        v = c.vision
+        total += _stack_bytes(patches, v.num_hidden_layers, v.hidden_size, v.hidden_size, v.hidden_size,
+                              v.intermediate_size, True, width, p.activation_checkpointing)
+    return float(total)
+
+
+_COUNTS: dict[str, dict[str, int]] = {}
+
+
+def _counts(config: MiniCPMVConfig) -> dict[str, int]:
+    """`count_parameters`, remembered per configuration."""
+    key = repr(config)
+    if key not in _COUNTS:
+        _COUNTS[key] = count_parameters(config)
+    return _COUNTS[key]
+
+
+def plan_memory(p: PlanInput) -> MemoryPlan:
+    """The per-GPU memory plan of `p`."""
+    if p.stage not in STAGES:
+        raise ValueError(f"unknown stage {p.stage!r}; choose one of {sorted(STAGES)}")
+    counts = _counts(p.config)
+    flags = dict(zip(("vpm", "resampler", "llm"), STAGES[p.stage]))
+    total = counts["total"]
+    trainable = sum(counts[part] for part, on in flags.items() if on)
+    shards = p.world_size if p.parallel == "fsdp" else 1
+    frozen_width = 2 if p.bf16 and p.parallel != "fsdp" else 4  # `freezing.cast_frozen` (bf16, unsharded)
+    params = (4.0 * trainable + frozen_width * (total - trainable)) / shards
+    grads, optim = 4.0 * trainable / shards, 8.0 * trainable / shards
+    if p.parallel == "fsdp":
+        llm = p.config.llm
+        root = 2 * llm.vocab_size * llm.hidden_size
+        layer = (counts["llm"] - root) / llm.num_hidden_layers
+        params += (2 if p.bf16 else 4) * (root + 2 * layer)
+        grads += 4 * layer * flags["llm"]  # one layer's unsharded gradient before its reduce-scatter
+    elif p.parallel == "ddp":
+        grads *= 2
+    return MemoryPlan(p, params, grads, optim, activation_bytes(p))
+
+
+def advice(p: PlanInput) -> str:
+    """What would make `p` fit: more FSDP ranks, activation checkpointing, or a smaller token budget."""
+    def fits(**changes) -> bool:
+        return plan_memory(PlanInput(**{**p.__dict__, **changes})).fits
+
+    params = _counts(p.config)["total"] / 1e9
+    what = f"{params:.1f}B {'full' if p.stage == 'all' else p.stage + '-stage'} training"
+    tips = []
+    for world in (2, 4, 8, 16, 32, 64):
+        if world < p.world_size:
+            continue
+        launch = f"(torchrun --nproc-per-node {world} ... --set run.parallel=fsdp"
+        if fits(parallel="fsdp", world_size=world):
+            tips.append(f"{what} needs FSDP over >= {world} {p.gpu_name}-{p.gpu_gib:g}GB at {p.tokens:,} tokens {launch})")
+            break
+        if fits(parallel="fsdp", world_size=world, activation_checkpointing=True):
+            tips.append(f"{what} needs FSDP over >= {world} {p.gpu_name}-{p.gpu_gib:g}GB at {p.tokens:,} tokens with "
+                        f"activation checkpointing {launch} --set run.activation_checkpointing=true)")
+            break
+    if not p.activation_checkpointing and fits(activation_checkpointing=True):
+        tips.append("or turn on activation checkpointing: --set run.activation_checkpointing=true")
+    for tokens in (p.tokens // 2, p.tokens // 4, p.tokens // 8):
+        if tokens and fits(tokens=tokens):
+            tips.append(f"or lower the token budget: --set data.max_tokens={tokens} (and raise grad_accum)")
+            break
+    return "; ".join(tips) if tips else f"{what} does not fit {p.gpu_name}-{p.gpu_gib:g}GB even with 64-way FSDP"
+
+
+def model_config(spec: ModelSpec) -> MiniCPMVConfig:
+    """The architecture a `ModelSpec` will build, without building it."""
+    if spec.init:
+        return MiniCPMVConfig.from_dict(json.loads((Path(spec.init) / CONFIG_NAME).read_text()))
+    return CONFIGS[spec.preset]()
+
+
+def plan_for(cfg: Any, world_size: int, device: torch.device) -> MemoryPlan:
+    """The plan of a training config (`SFTConfig`, `RLConfig`, `DPOConfig`) on `world_size` ranks of `device`.
+
+    SFT plans one `data.max_tokens` micro-batch at its freezing stage; RL and DPO train every parameter on
+    `micro_batch_size` sequences (RL: of `grpo.max_new_tokens` response tokens plus a prompt budget of
+    `data.max_tokens / 8`; DPO: chosen + rejected of `data.max_tokens / 8` each, a rough size).
+    """
+    run = cfg.run
+    parallel = run.parallel if run.parallel != "auto" else ("ddp" if world_size > 1 else "none")
+    gpu_gib, name = run.gpu_memory_gib, "GPU"
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        gpu_gib, name = gpu_gib or props.total_memory / GIB, props.name.replace("NVIDIA ", "")
+    if hasattr(cfg, "grpo"):
+        stage, tokens = "all", cfg.grpo.micro_batch_size * (cfg.grpo.max_new_tokens + cfg.data.max_tokens // 8)
+    elif hasattr(cfg, "dpo"):
+        stage, tokens = "all", cfg.dpo.micro_batch_size * 2 * (cfg.data.max_tokens // 8)
+    else:
+        stage, tokens = cfg.freeze, cfg.data.max_tokens
+    gpu_run = device.type == "cuda" or run.gpu_memory_gib > 0  # planning GPUs from a CPU machine: as on CUDA
+    bf16 = run.precision == "bf16" or (run.precision == "auto" and gpu_run)
+    return plan_memory(PlanInput(model_config(cfg.model), stage, world_size, parallel, bf16, tokens,
+                                 activation_checkpointing=run.activation_checkpointing,
+                                 logprob_chunk=run.logprob_chunk, gpu_gib=gpu_gib, gpu_name=name))
