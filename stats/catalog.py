@@ -35,7 +35,8 @@ import duckdb
 from corpus.errors import UserError
 from corpus.manifest import MANIFEST
 from corpus.sink import ERRORS, STATS
-from stats.duckdb_io import connect, is_url, normalize, register_fsspec, sql_str
+from corpus.storage import is_url
+from stats.duckdb_io import connect, normalize, register_fsspec, sql_str
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from corpus.errors import UserError
-from stats.catalog import CATALOG_FILE, build_catalog, is_url, normalize, open_catalog, sql_str
+from corpus.storage import is_url
+from stats.catalog import CATALOG_FILE, build_catalog, normalize, open_catalog, sql_str
 
 log = logging.getLogger(__name__)
 
