@@ -1,13 +1,11 @@
-"""`mmcorpus`: the command line. Each module in `cli/commands/` adds its own subcommands."""
+"""`mmcorpus`: the command line. Each module in `cli/commands/` adds its own subcommands (`register`)."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
-import pkgutil
 import sys
 
-import cli.commands
+from cli.commands import demo, docs, export, images, show, stats, train, videos
 from corpus.errors import UserError
 
 DESCRIPTION = """\
@@ -33,8 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmcorpus", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for mod in sorted(m.name for m in pkgutil.iter_modules(cli.commands.__path__)):
-        importlib.import_module(f"cli.commands.{mod}").register(sub)
+    for command in (demo, docs, export, images, show, stats, train, videos):
+        command.register(sub)
     return parser
 
 
