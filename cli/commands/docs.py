@@ -5,7 +5,7 @@ import argparse
 from typing import Callable
 
 from cli.args import register_build
-from pipelines.calibrate_run import add_calibrate
+from pipelines.calibration.run import add_calibrate
 
 DOCS_HELP = """\
 Render every page of the input PDFs (and page images), find its text regions (PDF text layer; OCR for
