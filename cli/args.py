@@ -7,11 +7,13 @@ import logging
 import sys
 from dataclasses import asdict
 from functools import partial
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from corpus.config import load_config
 from corpus.errors import UserError
-from pipelines.build import BuildSummary
+
+if TYPE_CHECKING:
+    from pipelines.build import BuildSummary
 
 log = logging.getLogger(__name__)
 
