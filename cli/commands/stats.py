@@ -196,7 +196,6 @@ def run_query(args: argparse.Namespace) -> int:
 def run_report(args: argparse.Namespace) -> int:
     """Write the HTML report and say where it is."""
     from stats.catalog import normalize
-
     from stats.report import write_report
 
     if args.out:
