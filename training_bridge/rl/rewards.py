@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Protocol
 import torch
 
 if TYPE_CHECKING:
-    from training_bridge.rl.rl_tasks import Prompt
+    from training_bridge.rl.prompts import Prompt
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 _NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)?")

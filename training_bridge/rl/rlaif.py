@@ -26,8 +26,8 @@ from tqdm import tqdm
 
 from model.minicpmv import MiniCPMV
 from model.processor import MiniCPMVProcessor
+from training_bridge.rl.prompts import Prompt
 from training_bridge.rl.rewards import normalize, parse_response
-from training_bridge.rl.rl_tasks import Prompt
 from training_bridge.rl.rollout import continuation_batch, make_rollouts, render_prompt, sample_group
 from training_bridge.train.distributed import DistEnv
 from training_bridge.train.model_io import autocast, to_device, token_logprobs

@@ -20,7 +20,7 @@ import torch
 
 from model.minicpmv import MiniCPMV
 from model.processor import IGNORE_INDEX, MiniCPMVProcessor, ProcessedSample, collate
-from training_bridge.rl.rl_tasks import Prompt
+from training_bridge.rl.prompts import Prompt
 from training_bridge.train.model_io import autocast, to_device
 
 MODES = ("short", "long")

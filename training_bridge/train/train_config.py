@@ -100,9 +100,9 @@ class SFTConfig:
 
 @dataclass
 class TaskConfig:
-    """RL and RLAIF prompts derived from corpus records (`training_bridge.rl.rl_tasks`).
+    """RL and RLAIF prompts derived from corpus records (`training_bridge.rl.prompts`).
 
-    kinds (`rl_tasks`): "region_text" (OCR / reconstruct / masked targets) and "caption_qa" (caption and QA
+    kinds (`rl/prompts.py`): "region_text" (OCR / reconstruct / masked targets) and "caption_qa" (caption and QA
     records), the defaults: answers checkable from the image, rule-based in short mode, RLPR in long mode;
     "transcribe"; "record" (any record's own question and answer, for RLAIF-V sampling); "region_count"
     and "page_number" reward guessing: opt-in only, warned in the run manifest.
