@@ -1,4 +1,4 @@
-"""Hybrid GRPO (PAPER.md section 9): the trainer, one RL step top to bottom; the outer loop is `train/loop.py`'s.
+"""Hybrid GRPO (paper §2.4): the trainer, one RL step top to bottom; the outer loop is `train/loop.py`'s.
 
     result = train_rl(RLConfig(...))        # or: mmcorpus train rl --config configs/train_rl.yaml
 

@@ -1,4 +1,4 @@
-"""Rewards of the hybrid RL stage (PAPER.md section 9): R = R_acc + R_format + R_rep + w · z(R_rm).
+"""Rewards of the hybrid RL stage (paper §2.4): R = R_acc + R_format + R_rep + w · z(R_rm).
 
 Pure functions of texts and ids, except the preference models (which may run a network) and the RLPR
 score (which takes the policy's token probabilities, computed by the caller).

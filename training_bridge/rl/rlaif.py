@@ -1,4 +1,4 @@
-"""RLAIF-V preference data (PAPER.md section 9, last item): sample, split into claims, verify, pair.
+"""RLAIF-V preference data (paper §2.4): sample, split into claims, verify, pair.
 
     pairs = collect_pairs(model, processor, prompts, cfg, verifier, env)
 

@@ -1,4 +1,4 @@
-"""Stage-wise freezing (PAPER.md section 10): which of vision encoder, resampler and LLM are trained.
+"""Stage-wise freezing (paper §2.2-2.3, Appendix A): which of vision encoder, resampler and LLM are trained.
 
     resampler  PT-1: only the 3D-Resampler (captions)
     vision     PT-2: vision encoder + resampler, LLM frozen (OCR-rich data, captions)

@@ -8,10 +8,10 @@ optimizer and the loader and runs one step; the outer loop that drives it is `lo
    freeze it for the stage (`freeze`: resampler / vision / all); wrap it (DDP, or FSDP2 per layer with bf16 compute and
    fp32 reduction; activation checkpointing per layer if asked); AdamW (fused on CUDA) + LR schedule.
 2. Stream this rank's share of the corpora through `BridgeLoader`, each record processed by the model's
-   processor: the chat template renders short mode (an empty think block, not trained) or long mode
-   (`<think>` reasoning trained) and labels only assistant spans (PAPER.md section 7). A micro-batch's
-   samples are packed into one row, attention kept within each sample (`packing.py`; `data.pack`), and
-   the loss comes from the LM head a chunk of positions at a time (never the full logits).
+   processor: the released chat template renders short mode (an empty think block, not trained) or long
+   mode (`<think>` reasoning trained) and labels only assistant spans. A micro-batch's samples are packed
+   into one row, attention kept within each sample (`packing.py`; `data.pack`), and the loss comes from
+   the LM head a chunk of positions at a time (never the full logits).
 3. Each optimizer step takes `grad_accum` micro-batches. The loss is the sum of token losses over the
    step's labelled tokens on all ranks, divided by their count (computed before the backward passes),
    so every token weighs the same whatever the batch shapes; DDP syncs gradients on the last
