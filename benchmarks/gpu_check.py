@@ -166,12 +166,12 @@ def sft_check(model: MiniCPMV, processor: MiniCPMVProcessor, device: torch.devic
     from training_bridge.data.mixing import Source
     from training_bridge.data.packing import pack_collate
     from training_bridge.data.stream import StreamConfig
-    from training_bridge.train.freezing import apply_stage
+    from training_bridge.train.freezing import freeze_for_stage
     from training_bridge.train.model_io import SftTransform, label_tokens, to_device, token_logprobs
     from training_bridge.train.optim import build_optimizer, clip_gradients
     from training_bridge.train.train_config import OptimConfig
 
-    counts = apply_stage(model, stage)
+    counts = freeze_for_stage(model, stage)
     layers = model.config.llm.num_hidden_layers
     print(f"   stage {stage}, {layers} LLM layers, trainable {sum(counts.values()) / 1e9:.2f}B of "
           f"{sum(p.numel() for p in model.parameters()) / 1e9:.2f}B parameters, bf16 autocast, fp32 masters")

@@ -10,7 +10,7 @@ from model.config import full, tiny
 from model.minicpmv import MiniCPMV
 from model.processor import MiniCPMVProcessor
 from training_bridge.data.packing import pack_collate
-from training_bridge.train.freezing import apply_stage
+from training_bridge.train.freezing import freeze_for_stage
 from training_bridge.train.memory_plan import PlanInput, plan_memory
 from training_bridge.train.model_io import sample_to_dict, token_logprobs
 from training_bridge.train.optim import build_optimizer
@@ -25,7 +25,7 @@ def _measure(stage: str) -> tuple[dict[str, float], dict]:
     torch.manual_seed(0)
     config = tiny()
     model, processor = MiniCPMV(config), MiniCPMVProcessor.from_config(config)
-    apply_stage(model, stage)
+    freeze_for_stage(model, stage)
     img = Image.new("RGB", (448, 336), (90, 140, 30))
     text = "a page of text that the assistant transcribes " * 6
     samples = [processor([{"role": "user", "content": "<image>\nRead it."}, {"role": "assistant", "content": text}],

@@ -15,8 +15,8 @@ from model.processor import MiniCPMVProcessor
 from schemas.record import SampleRecord, Turn
 from training_bridge.rl.grpo import train_rl
 from training_bridge.rl.judges import ClaimJudgeRM, load_preference_model, load_verifier, run_warnings
+from training_bridge.rl.prompts import FREE_FORM, Prompt, prompts_from_record
 from training_bridge.rl.rewards import RewardParts, StdFilter, keep_group
-from training_bridge.rl.rl_tasks import FREE_FORM, Prompt, prompts_from_record
 from training_bridge.rl.rlaif import JudgeVerifier, OverlapVerifier
 from training_bridge.train.train_config import (
     DPOConfig,

@@ -9,7 +9,7 @@ import pytest
 from train_corpus import docs_corpus, one_thread  # noqa: F401  (fixture)
 
 from training_bridge.rl.dpo import train_dpo
-from training_bridge.rl.rl_tasks import Prompt
+from training_bridge.rl.prompts import Prompt
 from training_bridge.train.train_config import (
     DataSpec,
     DPOConfig,

@@ -10,8 +10,8 @@ from train_corpus import docs_corpus, one_thread  # noqa: F401  (fixture)
 
 from model.processor import collate
 from training_bridge.rl.grpo import HybridGRPO, train_rl
+from training_bridge.rl.prompts import FREE_FORM, SHORT, load_prompts, write_task_corpus
 from training_bridge.rl.rewards import OverlapPreferenceModel, parse_response
-from training_bridge.rl.rl_tasks import FREE_FORM, SHORT, load_prompts, write_task_corpus
 from training_bridge.rl.rollout import Rollout, render_prompt
 from training_bridge.train.distributed import init_distributed
 from training_bridge.train.sft import train_sft
@@ -87,7 +87,7 @@ def test_rlpr_reference_probabilities_match_a_forward_pass(corpus, tmp_path):
     eos, close = tok.token_id("<|im_end|>"), tok.token_id("</think>")
     ref = tok.encode(prompt.reference)
     short = render_prompt(trainer.processor, prompt, "short")
-    (probs,) = trainer.reference_probs([short], [ref + [eos]], len(ref))
+    (probs,) = trainer.scorer.reference_probs([short], [ref + [eos]], len(ref))
     batch = collate([short], tok.pad_token_id)
     full = torch.cat([batch["input_ids"], torch.tensor([ref + [eos]])], dim=1)
     with torch.no_grad():
@@ -102,5 +102,5 @@ def test_rlpr_reference_probabilities_match_a_forward_pass(corpus, tmp_path):
     ids = [tok.encode(t) + [eos] for t in texts]
     rollouts = [Rollout(0, "long", i, t, True) for i, t in zip(ids, texts)]
     assert close in ids[0]
-    scores = trainer.rlpr(prompt, long, rollouts, [parse_response(t, "long") for t in texts])
+    scores = trainer.scorer.rlpr(prompt, long, rollouts, [parse_response(t, "long") for t in texts])
     assert 0.0 <= scores[0] <= 1.0 and scores[1] == 0.0  # ill-formed: no reasoning to score

@@ -10,7 +10,8 @@ from corpus.config import ConfigError, load_config
 from model.config import tiny
 from model.minicpmv import MiniCPMV
 from training_bridge.rl.dpo import dpo_loss
-from training_bridge.rl.grpo import group_advantages, grpo_token_loss
+from training_bridge.rl.policy_update import grpo_token_loss
+from training_bridge.rl.prompts import Prompt
 from training_bridge.rl.rewards import (
     OverlapPreferenceModel,
     StdFilter,
@@ -23,9 +24,9 @@ from training_bridge.rl.rewards import (
     standardize,
     verify_short,
 )
-from training_bridge.rl.rl_tasks import Prompt
 from training_bridge.rl.rlaif import OverlapVerifier, ScoredResponse, pair_indices, split_claims
-from training_bridge.train.freezing import apply_stage
+from training_bridge.rl.scoring import group_advantages
+from training_bridge.train.freezing import freeze_for_stage
 from training_bridge.train.optim import lr_factor
 from training_bridge.train.train_config import DPOConfig, OptimConfig, RLConfig, SFTConfig
 
@@ -130,13 +131,13 @@ def test_lr_schedules():
 
 def test_freeze_stages():
     model = MiniCPMV(tiny())
-    counts = apply_stage(model, "resampler")
+    counts = freeze_for_stage(model, "resampler")
     assert counts["vpm"] == counts["llm"] == 0 < counts["resampler"]
-    counts = apply_stage(model, "vision")
+    counts = freeze_for_stage(model, "vision")
     assert counts["llm"] == 0 < counts["vpm"]
-    assert min(apply_stage(model, "all").values()) > 0
+    assert min(freeze_for_stage(model, "all").values()) > 0
     with pytest.raises(ValueError, match="stage"):
-        apply_stage(model, "llm-only")
+        freeze_for_stage(model, "llm-only")
 
 
 def test_configs_load_from_yaml_and_reject_typos(tmp_path):

@@ -30,8 +30,8 @@ import torch
 
 from corpus.errors import UserError
 from model.checkpoint import CONFIG_NAME
+from training_bridge.rl.prompts import GUESSING_KINDS, Prompt
 from training_bridge.rl.rewards import OverlapPreferenceModel, PreferenceModel, SequenceClassifierRM
-from training_bridge.rl.rl_tasks import GUESSING_KINDS, Prompt
 from training_bridge.rl.rlaif import ClaimVerifier, JudgeVerifier, OverlapVerifier, split_claims
 from training_bridge.train.train_config import ModelSpec
 

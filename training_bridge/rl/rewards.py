@@ -1,4 +1,4 @@
-"""Rewards of the hybrid RL stage (PAPER.md section 9): R = R_acc + R_format + R_rep + w · z(R_rm).
+"""Rewards of the hybrid RL stage (paper §2.4): R = R_acc + R_format + R_rep + w · z(R_rm).
 
 Pure functions of texts and ids, except the preference models (which may run a network) and the RLPR
 score (which takes the policy's token probabilities, computed by the caller).
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Protocol
 import torch
 
 if TYPE_CHECKING:
-    from training_bridge.rl.rl_tasks import Prompt
+    from training_bridge.rl.prompts import Prompt
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 _NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)?")

@@ -1,4 +1,4 @@
-"""RLAIF-V preference data (PAPER.md section 9, last item): sample, split into claims, verify, pair.
+"""RLAIF-V preference data (paper §2.4): sample, split into claims, verify, pair.
 
     pairs = collect_pairs(model, processor, prompts, cfg, verifier, env)
 
@@ -26,8 +26,8 @@ from tqdm import tqdm
 
 from model.minicpmv import MiniCPMV
 from model.processor import MiniCPMVProcessor
+from training_bridge.rl.prompts import Prompt
 from training_bridge.rl.rewards import normalize, parse_response
-from training_bridge.rl.rl_tasks import Prompt
 from training_bridge.rl.rollout import continuation_batch, make_rollouts, render_prompt, sample_group
 from training_bridge.train.distributed import DistEnv
 from training_bridge.train.model_io import autocast, to_device, token_logprobs

@@ -1,7 +1,7 @@
 """Rollouts with the model's own `generate`, and batches that score continuations of prompts.
 
 * `render_prompt(processor, prompt, mode)`: the generation prompt in short mode (ends with the empty think
-  block) or long mode (ends with `<think>\\n`), as the chat template renders them (PAPER.md section 7).
+  block) or long mode (ends with `<think>\\n`), as the released chat template renders them.
 * `sample_group(model, processor, sample, n, ...)`: `n` sampled responses to one prompt in one `generate`
   call (`num_return_sequences`: the image is encoded once, no padding between prompts); each response is
   cut after its first end-of-turn token.
@@ -20,7 +20,7 @@ import torch
 
 from model.minicpmv import MiniCPMV
 from model.processor import IGNORE_INDEX, MiniCPMVProcessor, ProcessedSample, collate
-from training_bridge.rl.rl_tasks import Prompt
+from training_bridge.rl.prompts import Prompt
 from training_bridge.train.model_io import autocast, to_device
 
 MODES = ("short", "long")

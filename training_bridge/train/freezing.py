@@ -1,10 +1,10 @@
-"""Stage-wise freezing (PAPER.md section 10): which of vision encoder, resampler and LLM are trained.
+"""Stage-wise freezing (paper §2.2-2.3, Appendix A): which of vision encoder, resampler and LLM are trained.
 
     resampler  PT-1: only the 3D-Resampler (captions)
     vision     PT-2: vision encoder + resampler, LLM frozen (OCR-rich data, captions)
     all        PT-3, SFT, RL, DPO: every parameter
 
-`apply_stage(model, stage)` sets `requires_grad` and returns the trainable parameter counts per part;
+`freeze_for_stage(model, stage)` sets `requires_grad` and returns the trainable parameter counts per part;
 the optimizer is then built over `trainable_parameters(model)` only; frozen parts hold no optimizer state
 and no gradients, and `cast_frozen` stores them in bf16 for bf16 runs without FSDP.
 """
@@ -27,7 +27,7 @@ STAGES: dict[str, tuple[bool, bool, bool]] = {
 }
 
 
-def apply_stage(model: MiniCPMV, stage: str) -> dict[str, int]:
+def freeze_for_stage(model: MiniCPMV, stage: str) -> dict[str, int]:
     """Freeze `model` for `stage`; `{part: trainable parameters}` for vpm, resampler, llm."""
     if stage not in STAGES:
         raise ValueError(f"unknown freeze stage {stage!r}; choose one of {sorted(STAGES)}")

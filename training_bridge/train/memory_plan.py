@@ -23,6 +23,7 @@ Checked against the tiny model's measured tensors in `tests/test_memory_plan.py`
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,11 @@ from corpus.errors import UserError
 from model.checkpoint import CONFIG_NAME
 from model.config import CONFIGS, MiniCPMVConfig
 from model.minicpmv import count_parameters
+from training_bridge.train.distributed import DistEnv
 from training_bridge.train.freezing import STAGES
 from training_bridge.train.train_config import ModelSpec
+
+log = logging.getLogger(__name__)
 
 GIB = 1024**3
 RESERVE = 0.9  # share of a GPU's memory the plan may use (allocator fragmentation, CUDA context, NCCL buffers)
@@ -224,3 +228,12 @@ def plan_for(cfg: Any, world_size: int, device: torch.device) -> MemoryPlan:
     return plan_memory(PlanInput(model_config(cfg.model), stage, world_size, parallel, bf16, tokens,
                                  activation_checkpointing=run.activation_checkpointing,
                                  logprob_chunk=run.logprob_chunk, gpu_gib=gpu_gib, gpu_name=name))
+
+
+def checked_plan(cfg: Any, env: DistEnv) -> MemoryPlan:
+    """`plan_for` this run, its table logged on rank 0; `UserError` with advice when it will not fit."""
+    plan = plan_for(cfg, env.world_size, env.device)
+    if env.is_main:
+        log.info("%s", plan.table())
+    plan.check()
+    return plan

@@ -2,7 +2,7 @@
 
 Each top-level config (`SFTConfig`, `RLConfig`, `DPOConfig`) loads from YAML with overrides through
 `corpus.config.load_config(cls, path, ["a.b=value", ...])`; unknown keys are errors. Defaults follow
-PAPER.md sections 9-10 where the paper gives a number, and are marked *[ours]* where it does not.
+the paper (§2.2-2.4, Appendix A) where the paper gives a number, and are marked *[ours]* where it does not.
 Sections shared by all three: `model` (what to build or load), `data` (which corpora, how to batch),
 `optim` (AdamW and the LR schedule) and `run` (steps, parallelism, precision, logging, checkpoints).
 """
@@ -88,7 +88,7 @@ class TrainRun:
 
 @dataclass
 class SFTConfig:
-    """`mmcorpus train sft`: next-token loss on assistant spans (PAPER.md section 7)."""
+    """`mmcorpus train sft`: next-token loss on assistant spans (the released chat template)."""
 
     model: ModelSpec = field(default_factory=ModelSpec)
     data: DataSpec = field(default_factory=DataSpec)
@@ -100,9 +100,9 @@ class SFTConfig:
 
 @dataclass
 class TaskConfig:
-    """RL and RLAIF prompts derived from corpus records (`training_bridge.rl.rl_tasks`).
+    """RL and RLAIF prompts derived from corpus records (`training_bridge.rl.prompts`).
 
-    kinds (`rl_tasks`): "region_text" (OCR / reconstruct / masked targets) and "caption_qa" (caption and QA
+    kinds (`rl/prompts.py`): "region_text" (OCR / reconstruct / masked targets) and "caption_qa" (caption and QA
     records), the defaults: answers checkable from the image, rule-based in short mode, RLPR in long mode;
     "transcribe"; "record" (any record's own question and answer, for RLAIF-V sampling); "region_count"
     and "page_number" reward guessing: opt-in only, warned in the run manifest.
@@ -114,7 +114,7 @@ class TaskConfig:
 
 @dataclass
 class GRPOConfig:
-    """Hybrid GRPO (PAPER.md section 9): no KL, no entropy term; mode chosen per prompt."""
+    """Hybrid GRPO (paper §2.4): no KL, no entropy term; mode chosen per prompt."""
 
     prompts_per_step: int = 128
     group_size: int = 8
@@ -169,7 +169,7 @@ class RLConfig:
 
 @dataclass
 class RLAIFConfig:
-    """RLAIF-V preference data: sample, split into claims, verify, pair (PAPER.md section 9, last item)."""
+    """RLAIF-V preference data: sample, split into claims, verify, pair (paper §2.4)."""
 
     responses_per_prompt: int = 8  # [ours]
     max_new_tokens: int = 512  # [ours]
