@@ -63,11 +63,11 @@ class ShardTask:
         shards: dict[int, list[dict[str, Any]]] = {}
         for row in batch.to_pylist():
             shards.setdefault(int(row["shard_id"]), []).append(row)
-        ops = [o for st in self.stages for o in operators_of(operator_instance(st.op, st.config))]
         out = []
         for sid, rows in shards.items():
-            before = [o.tally() for o in ops]
             try:
+                ops = [o for st in self.stages for o in operators_of(operator_instance(st.op, st.config))]
+                before = [o.tally() for o in ops]
                 r = write_shard(self.stages, sorted(rows, key=lambda x: x["seq"]), self.store, self.prefix,
                                 self.pipeline, self.run_id)
             except UserError as e:  # returned, not raised: Ray would wrap it beyond recognition

@@ -13,14 +13,17 @@ from pipelines.stage_stats import add_stages, operators_of, shard_stages
 SCHEMA = pa.schema([("input_id", pa.string()), ("n", pa.int64())])
 
 
-class Pages(Operator):
-    """Two rows per input; quarantines inputs whose id starts with 'bad'."""
-
-    stage = "pages"
+class _Op(Operator):
     output_schema = SCHEMA
 
     def __init__(self, config: object = None) -> None:
         super().__init__()
+
+
+class Pages(_Op):
+    """Two rows per input; quarantines inputs whose id starts with 'bad'."""
+
+    stage = "pages"
 
     def process(self, row):
         if row["input_id"].startswith("bad"):
@@ -29,14 +32,10 @@ class Pages(Operator):
         yield {**row, "n": 1}
 
 
-class KeepEven(Operator):
+class KeepEven(_Op):
     """Rejects odd pages."""
 
     stage = "even"
-    output_schema = SCHEMA
-
-    def __init__(self, config: object = None) -> None:
-        super().__init__()
 
     def process(self, row):
         if row["n"] % 2:
