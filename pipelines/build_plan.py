@@ -49,7 +49,7 @@ class ShardPlan:
 def plan_shards(inputs: list[InputItem], inputs_per_shard: int, prefix: str, done: Collection[int] = (),
                 recorded: Collection[str] = ()) -> ShardPlan:
     """The plan for `inputs`; `done`: shard ids the store holds complete, `recorded`: shard names the
-    manifest lists. Raises ValueError when two inputs share an id."""
+    manifest lists. ValueError when two inputs share an id, UserError when `inputs_per_shard` < 1."""
     ids = [i.input_id for i in inputs]
     if len(set(ids)) != len(ids):
         raise ValueError("input ids must be unique; the same file was given twice")
