@@ -138,7 +138,8 @@ class Operator:
                     self.seconds += time.perf_counter() - start
                 for k in ENVELOPE:
                     out.setdefault(k, row.get(k))
-                self.counts["out"] += 1
+                # an error row `process` yields itself (a page that failed part-way) counts as a rejection
+                self.counts[f"{out.get('error_category')}:{out['error_type']}" if is_error(out) else "out"] += 1
                 produced += 1
                 yield out
             if not produced:

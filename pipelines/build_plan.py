@@ -34,7 +34,8 @@ class ShardPlan:
     @property
     def pending(self) -> list[tuple[int, int, InputItem]]:
         """(shard id, position, input) of every input this run builds, in input order."""
-        return [(self.shard_of(seq), seq, it) for seq, it in enumerate(self.inputs) if self.shard_of(seq) not in self.done]
+        assigned = ((self.shard_of(seq), seq, it) for seq, it in enumerate(self.inputs))
+        return [a for a in assigned if a[0] not in self.done]
 
     @property
     def pending_shards(self) -> list[int]:
@@ -72,7 +73,8 @@ def resume_manifest(manifest: Manifest | None, pipeline: str, plan: ShardPlan, w
                         inputs_per_shard=plan.inputs_per_shard, n_inputs=len(plan.inputs))
     if manifest.pipeline != pipeline or manifest.prefix != plan.prefix:
         raise UserError(
-            f"{where} holds a '{manifest.pipeline}' corpus (prefix '{manifest.prefix}'); build '{pipeline}' into another --out."
+            f"{where} holds a '{manifest.pipeline}' corpus (prefix '{manifest.prefix}'); "
+            f"build '{pipeline}' into another --out."
         )
     if manifest.assignment != plan.digest:
         raise UserError(

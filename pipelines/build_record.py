@@ -96,12 +96,13 @@ class BuildRecorder:
             for k, v in (("shards", 1), ("samples", res["samples"]), ("errors", res["errors"])):
                 self.counts[k] += v
             self.bar.update(len(res["input_ids"]))
-            self.bar.set_postfix(samples=self.counts["samples"], errors=self.counts["errors"], shards=self.counts["shards"])
+            self.bar.set_postfix(**{k: self.counts[k] for k in ("samples", "errors", "shards")})
         if time.time() - self.last_save > 1.0:  # resume trusts the stats objects, not this record
             self.manifest.save(self.store)
             self.last_save = time.time()
 
-    def finish(self, run_id: str, started: float, run: "RunConfig", config_record: dict[str, Any] | None) -> BuildSummary:
+    def finish(self, run_id: str, started: float, run: "RunConfig",
+               config_record: dict[str, Any] | None) -> BuildSummary:
         """Append the run entry, save the manifest, and return the build's summary."""
         self.bar.close()
         lost = sorted({it.input_id for _, _, it in self.pending} - self.seen)
@@ -109,7 +110,8 @@ class BuildRecorder:
             log.error("%d inputs produced neither a sample nor an error row: %s", len(lost), lost[:10])
         n, c = len(self.plan.inputs), self.counts
         summary = BuildSummary(
-            out_dir=self.store.url, pipeline=self.pipeline, run_id=run_id, inputs=n, inputs_skipped=n - len(self.pending),
+            out_dir=self.store.url, pipeline=self.pipeline, run_id=run_id, inputs=n,
+            inputs_skipped=n - len(self.pending),
             shards_written=c["shards"], samples=c["samples"], errors=c["errors"], lost_inputs=lost,
             seconds=round(time.time() - started, 3), totals=self.manifest.totals(), driver_bytes=c["driver_bytes"],
         )

@@ -27,9 +27,11 @@ def stages_html(con: duckdb.DuckDBPyConnection, corpora: Sequence[str], paths: S
             rows.append(f'<tr><td>{html.escape(str(corpus))}</td><td>{html.escape(s["operator"])}</td>'
                         f'<td class="num">{s["rows_in"]:,}</td><td class="num">{s["rows_out"]:,}</td>'
                         f'<td class="num">{rejected:,}</td><td class="msg">{reasons}</td>'
-                        f'<td class="num">{s["seconds"]:,.1f}</td><td class="num">{100 * s["seconds"] / total:.0f}%</td></tr>')
+                        f'<td class="num">{s["seconds"]:,.1f}</td>'
+                        f'<td class="num">{100 * s["seconds"] / total:.0f}%</td></tr>')
     if not rows:
         return ""
-    head = ("<th>corpus</th><th>operator</th><th class=\"num\">rows in</th><th class=\"num\">rows out</th>"
-            "<th class=\"num\">rejected</th><th>top reasons</th><th class=\"num\">seconds</th><th class=\"num\">share</th>")
+    head = "<th>corpus</th><th>operator</th>" + "".join(
+        f'<th class="num">{h}</th>' if h != "top reasons" else f"<th>{h}</th>"
+        for h in ("rows in", "rows out", "rejected", "top reasons", "seconds", "share"))
     return f'<table class="stages"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'

@@ -39,7 +39,8 @@ def test_resume_builds_only_incomplete_shards_and_recovers_unrecorded_ones():
     assert plan.pending_shards == [1]
     assert [it.input_id for _, _, it in plan.pending] == ["doc-04", "doc-05", "doc-06", "doc-07"]
     assert plan.recover == {2: ["doc-08", "doc-09"]}
-    everything = plan_shards(_items(IDS), 4, "docs", done={0, 1, 2}, recorded={"docs-000000", "docs-000001", "docs-000002"})
+    names = {f"docs-{k:06d}" for k in range(3)}
+    everything = plan_shards(_items(IDS), 4, "docs", done={0, 1, 2}, recorded=names)
     assert everything.pending == [] and everything.recover == {}
 
 
