@@ -38,7 +38,7 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     cfg = load_config(DocsConfig, args.config, args.overrides + [f"samples.corrupt_samples={args.samples_per_page}",
-                                                                  f"samples.seed={args.seed}"])
+                                                                  f"run.seed={args.seed}"])
     with tempfile.TemporaryDirectory() as tmp:
         inputs = list(args.inputs)
         if args.demo:

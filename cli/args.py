@@ -21,7 +21,7 @@ BUILD_EPILOG = """\
 configuration:
   Defaults < --config FILE (YAML, same nesting as `--print-config`) < --set key.path=value < flags.
   Example: --set samples.noise.level_weights.masked=0.5 --set run.inputs_per_shard=16
-  The seed of a build is run.seed (--seed); it replaces the seed of the operator configs.
+  The seed of a build is run.seed (--seed); every operator uses it (another samples.seed is refused).
 
 resume:
   Rerunning the same command into the same --out finishes an interrupted build: completed shards are

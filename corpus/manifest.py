@@ -1,8 +1,11 @@
 """`manifest.json`: what a corpus holds and how it was made; the resume point of every build.
 
 The manifest records the input-to-shard assignment (a digest of the sorted input ids and the shard
-size), every completed shard with its counts, and one entry per run with its configuration. A rerun
-with the same inputs and shard size resumes; different inputs are refused with a clear message.
+size), every completed shard with its counts, and one entry per run with its configuration and its
+`stages`: per operator, in pipeline order, the rows it worked on (`rows_in`), the rows it produced
+(`rows_out`), the rows it stopped by reason (`rejected`: {"CATEGORY:ERROR_TYPE": rows}) and the
+`seconds` spent in it. A rerun with the same inputs and shard size resumes; different inputs are
+refused with a clear message.
 """
 from __future__ import annotations
 
@@ -59,3 +62,30 @@ class Manifest:
             for k in ("samples", "errors", "bytes"):
                 t[k] += s[k]
         return t
+
+
+def add_stage(total: dict[str, dict[str, Any]], operator: str, rows_in: int, rows_out: int, seconds: float,
+              rejected: dict[str, int]) -> None:
+    """Add one operator's figures to `total` ({operator: {rows_in, rows_out, rejected, seconds}})."""
+    t = total.setdefault(operator, {"rows_in": 0, "rows_out": 0, "rejected": {}, "seconds": 0.0})
+    t["rows_in"] += rows_in
+    t["rows_out"] += rows_out
+    t["seconds"] += seconds
+    for reason, n in rejected.items():
+        t["rejected"][reason] = t["rejected"].get(reason, 0) + n
+
+
+def stage_list(total: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """`total` as a run entry's `stages`: one row per operator in order, seconds rounded to milliseconds."""
+    return [{"operator": name, **t, "rejected": dict(sorted(t["rejected"].items())), "seconds": round(t["seconds"], 3)}
+            for name, t in total.items()]
+
+
+def corpus_stages(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The `stages` of every run summed: what each operator did to the whole corpus (runs before the
+    manifest recorded stages add nothing)."""
+    total: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        for s in run.get("stages", []):
+            add_stage(total, s["operator"], s["rows_in"], s["rows_out"], s["seconds"], s["rejected"])
+    return stage_list(total)

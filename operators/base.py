@@ -88,8 +88,16 @@ class Operator:
     output_schema: pa.Schema
 
     def __init__(self) -> None:
+        #: rows seen: "in", "passed_errors" (error rows of earlier stages), "out", "CATEGORY:ERROR_TYPE"
         self.counts: Counter[str] = Counter()
-        self.seconds = 0.0
+        self.seconds = 0.0  # wall seconds inside `process`
+
+    def tally(self) -> dict[str, Any]:
+        """The counters as a stage's figures: rows_in (rows it worked on), rows_out, rejected
+        {"CATEGORY:ERROR_TYPE": rows}, seconds inside `process`."""
+        rejected = {k: n for k, n in sorted(self.counts.items()) if ":" in k}
+        return {"rows_in": self.counts["in"] - self.counts["passed_errors"], "rows_out": self.counts["out"],
+                "rejected": rejected, "seconds": self.seconds}
 
     def process(self, row: Row) -> Iterable[Row]:
         """Output rows for one input row; raise `Reject` to drop it with a reason."""
@@ -130,7 +138,8 @@ class Operator:
                     self.seconds += time.perf_counter() - start
                 for k in ENVELOPE:
                     out.setdefault(k, row.get(k))
-                self.counts["out"] += 1
+                # an error row `process` yields itself (a page that failed part-way) counts as a rejection
+                self.counts[f"{out.get('error_category')}:{out['error_type']}" if is_error(out) else "out"] += 1
                 produced += 1
                 yield out
             if not produced:

@@ -10,8 +10,9 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
-from corpus.config import to_dict
+from corpus.config import one_seed, to_dict
 from corpus.errors import UserError
 from corpus.inputs import expand_inputs
 from operators.base import Chain
@@ -38,6 +39,7 @@ class DocsResources:
 class DocsConfig:
     """Everything that shapes a docs build; recorded in the manifest of every run."""
 
+    SEED: ClassVar[str] = "run.seed"  # the build's one seed: samples.seed follows it (`corpus.config.one_seed`)
     split: SplitDocumentsConfig = field(default_factory=SplitDocumentsConfig)
     pages: PdfPagesConfig = field(default_factory=PdfPagesConfig)
     ocr: OcrRegionsConfig = field(default_factory=OcrRegionsConfig)
@@ -51,20 +53,20 @@ def docs_stages(cfg: DocsConfig) -> list[Stage]:
     """Documents split into page ranges, then render → OCR → filter → samples on Python rows, all inside
     the shard's task with pixels never re-encoded in between (one Ray Data stage per operator measured
     3x slower: every page's pixels made an Arrow round trip per stage). The sample seed is the run seed."""
-    samples = dataclasses.replace(cfg.samples, seed=cfg.run.seed)
+    cfg = one_seed(cfg)
     # a group of pages sharing one text-layer verdict never straddles two page ranges (determinism)
     check = cfg.ocr.layer_check
     check = dataclasses.replace(check, pages_per_check=math.gcd(check.pages_per_check, max(1, cfg.split.pages_per_unit)))
     ocr = dataclasses.replace(cfg.ocr, layer_check=check)
     chain = ((SplitDocuments, cfg.split), (PdfPages, cfg.pages), (OcrRegions, ocr), (RegionFilter, cfg.filter),
-             (DocSamples, samples))
+             (DocSamples, cfg.samples))
     return [Stage(Chain, chain, num_cpus=cfg.resources.cpus_per_task)]
 
 
 def build_docs(inputs: list[str], out_dir: "str | Path", cfg: DocsConfig | None = None) -> BuildSummary:
     """Build or resume a document corpus at `out_dir` (folder or object-store URL) from INPUT specs (files,
     folders, globs, @lists, URLs); inputs on a store are read by the shard tasks, not the driver."""
-    cfg = cfg or DocsConfig()
+    cfg = one_seed(cfg or DocsConfig())
     items = expand_inputs(inputs, DOC_KINDS)
     if not items:
         raise UserError(f"no PDFs or page images found in {inputs}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -47,7 +48,7 @@ from operators.images.samples import ImageSample, ImageSampleConfig
 from operators.manifest_inputs import collect_inputs
 from operators.media_text import conversation_from_meta
 from pipelines.build import BuildSummary, RunConfig, run_build
-from pipelines.ray_runtime import Stage, apply_stage, init_ray
+from pipelines.ray_runtime import Stage, init_ray, map_stage
 from schemas.tables import IMAGE_FINGERPRINT_SCHEMA, INPUT_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class ImagesResources:
 class ImagesConfig:
     """Everything that shapes an images build; recorded in the manifest of every run."""
 
+    SEED: ClassVar[str] = "run.seed"  # the build's one seed (no image operator draws at random today)
     fingerprint: FingerprintConfig = field(default_factory=FingerprintConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     decode: ImageDecodeConfig = field(default_factory=ImageDecodeConfig)
@@ -99,7 +101,7 @@ def fingerprint_table(items: list[InputItem], cfg: ImagesConfig) -> pa.Table:
          for i, it in enumerate(items)], schema=INPUT_SCHEMA)
     n = cfg.resources.batch_size
     ds = ray.data.from_arrow([rows.slice(i, n) for i in range(0, rows.num_rows, n)])
-    ds = apply_stage(ds, Stage(ImageFingerprint, cfg.fingerprint, cfg.resources.cpus, n))
+    ds = map_stage(ds, Stage(ImageFingerprint, cfg.fingerprint, cfg.resources.cpus, n))
     schema = pa.schema([IMAGE_FINGERPRINT_SCHEMA.field(c) for c in FINGERPRINT_COLUMNS])
     return pa.Table.from_pylist(ds.select_columns(list(FINGERPRINT_COLUMNS)).take_all(), schema=schema).sort_by("input_id")
 

@@ -43,7 +43,7 @@ class Stage:
     `rows_per_block`: re-cut the stage's input into blocks of at most this many rows first (streaming),
     so that one task never gets more work than that, whatever size blocks the previous stage made.
     A build (`pipelines.build`) runs all its stages fused inside one task per shard
-    (`pipelines.shard_task`); `apply_stage` runs one stage on its own (the images fingerprint pass).
+    (`pipelines.shard_task`); `map_stage` runs one stage on its own (the images fingerprint pass).
     """
 
     op: type
@@ -85,7 +85,7 @@ class _ActorFn:
         return self.instance(batch)
 
 
-def apply_stage(ds: Any, stage: Stage) -> Any:
+def map_stage(ds: Any, stage: Stage) -> Any:
     """`ds.map_batches` for one stage, as tasks or as an actor pool."""
     from ray.data import ActorPoolStrategy
 

@@ -4,7 +4,8 @@
 shard, cut by `pipelines.build`), runs them through every stage's operator lazily, one row at a time
 (memory per task: the rows in flight, never the shard), streams each sample into a `ShardWriter` over
 the corpus `Store` (a local folder or an object-store prefix), and returns one small summary row per
-shard. So the driver receives only those rows; sample bytes go from the worker straight to the store.
+shard with what each operator did to it (`pipelines.stage_stats`). So the driver receives only those
+rows; sample bytes go from the worker straight to the store.
 A store failure comes back as the row's `error` (the driver raises it as a UserError).
 Parallelism comes from many shards in flight: as many tasks as CPUs.
 """
@@ -19,12 +20,14 @@ from corpus.errors import UserError
 from corpus.sink import ShardResult, ShardWriter
 from corpus.storage import Store, is_storage_error, storage_error
 from pipelines.ray_runtime import Stage, operator_instance
+from pipelines.stage_stats import operators_of, shard_stages
 
 #: What a shard task returns to the driver: one row per shard.
 SUMMARY_SCHEMA = pa.schema([
     ("shard_id", pa.int64()), ("name", pa.string()), ("samples", pa.int64()), ("errors", pa.int64()),
     ("bytes", pa.int64()), ("input_ids", pa.list_(pa.string())),
     ("error", pa.string()),  # set when the store failed: what to tell the user (the shard is not complete)
+    ("stages", pa.string()),  # per-operator figures of this shard (`pipelines.stage_stats.shard_stages`)
 ])
 
 
@@ -63,11 +66,13 @@ class ShardTask:
         out = []
         for sid, rows in shards.items():
             try:
+                ops = [o for st in self.stages for o in operators_of(operator_instance(st.op, st.config))]
+                before = [o.tally() for o in ops]
                 r = write_shard(self.stages, sorted(rows, key=lambda x: x["seq"]), self.store, self.prefix,
                                 self.pipeline, self.run_id)
             except UserError as e:  # returned, not raised: Ray would wrap it beyond recognition
                 out.append(dict(shard_id=sid, name="", samples=0, errors=0, bytes=0, input_ids=[], error=str(e)))
                 continue
             out.append(dict(shard_id=r.shard_id, name=r.name, samples=r.samples, errors=r.errors, bytes=r.bytes,
-                            input_ids=r.input_ids, error=None))
+                            input_ids=r.input_ids, error=None, stages=shard_stages(ops, before)))
         return pa.Table.from_pylist(out, schema=SUMMARY_SCHEMA)

@@ -7,11 +7,11 @@ error rows.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
-from corpus.config import to_dict
+from corpus.config import one_seed, to_dict
 from corpus.errors import UserError
 from operators.manifest_inputs import collect_inputs
 from operators.videos.frames import VideoFrames, VideoFramesConfig
@@ -32,6 +32,7 @@ class VideosResources:
 class VideosConfig:
     """Everything that shapes a videos build; recorded in the manifest of every run."""
 
+    SEED: ClassVar[str] = "run.seed"  # the build's one seed: frames.sampling.seed follows it
     frames: VideoFramesConfig = field(default_factory=VideoFramesConfig)
     samples: VideoSampleConfig = field(default_factory=VideoSampleConfig)
     resources: VideosResources = field(default_factory=VideosResources)
@@ -40,10 +41,10 @@ class VideosConfig:
 
 def videos_stages(cfg: VideosConfig) -> list[Stage]:
     """The operator chain; the training policy's seed is the run seed."""
+    cfg = one_seed(cfg)
     r = cfg.resources
-    frames = dataclasses.replace(cfg.frames, sampling=dataclasses.replace(cfg.frames.sampling, seed=cfg.run.seed))
     return [
-        Stage(VideoFrames, frames, r.cpus, r.batch_size),
+        Stage(VideoFrames, cfg.frames, r.cpus, r.batch_size),
         Stage(VideoSample, cfg.samples, r.cpus, r.batch_size),
     ]
 
@@ -51,7 +52,7 @@ def videos_stages(cfg: VideosConfig) -> list[Stage]:
 def build_videos(inputs: list[str], out_dir: "str | Path", cfg: VideosConfig | None = None) -> BuildSummary:
     """Build or resume a video corpus at `out_dir` (folder or object-store URL) from folders, manifests,
     video files, globs or URLs."""
-    cfg = cfg or VideosConfig()
+    cfg = one_seed(cfg or VideosConfig())
     items = collect_inputs(inputs, "video")
     if not items:
         raise UserError(f"no videos found in {inputs}")

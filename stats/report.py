@@ -20,6 +20,7 @@ import pandas as pd
 
 from stats import report_plots as plots
 from stats.catalog import open_catalog
+from stats.report_stages import stages_html
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ SUMMARY_COLUMNS = [  # (column, header, tooltip)
 
 @dataclass
 class Section:
-    """One report section: a title, what it shows, and a figure (data URI) or a sentence saying why not."""
+    """One report section: a title, what it shows, and a figure (data URI) or a table, or a sentence saying why not."""
 
     anchor: str
     title: str
@@ -189,6 +190,11 @@ def build_sections(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, list[S
                 "one bar per stage and error type (top 20), with example messages below.",
                 plots.reasons(errors, "Inputs without a sample, by reason"), empty="No errors: every input produced samples.",
                 extra_html=reasons_table(errors)),
+        Section("stages", "Operators",
+                "What each operator of the build did, summed over its runs (manifest.json): rows it worked on, rows it "
+                "produced, rows it stopped (with the top reasons) and seconds spent in it.",
+                extra_html=stages_html(con, list(summary["corpus"]), list(summary["path"])),
+                empty="No build run recorded per-operator figures (the corpus was built before they were)."),
         Section("shards", "Shard sizes",
                 "Bytes of each tar on disk and the samples it holds; shards whose inputs all failed have no tar and are not shown.",
                 plots.shard_sizes(_df(con, "SELECT corpus, shard_id, coalesce(tar_bytes, sample_bytes) AS tar_bytes, samples, has_tar "
@@ -238,9 +244,9 @@ def render_html(summary: pd.DataFrame, sections: Sequence[Section], note: str) -
     nav = "".join(f'<a href="#{s.anchor}">{html.escape(s.title)}</a>' for s in sections)
     body = []
     for s in sections:
-        if s.figure:
-            content = (f'<p class="explain">{html.escape(s.explain)}</p><img src="{s.figure}" alt="{html.escape(s.title)}">'
-                       f"{s.extra_html}")
+        if s.figure or s.extra_html:
+            img = f'<img src="{s.figure}" alt="{html.escape(s.title)}">' if s.figure else ""
+            content = f'<p class="explain">{html.escape(s.explain)}</p>{img}{s.extra_html}'
         else:
             content = f'<p class="empty">{html.escape(s.empty)}</p>'
         body.append(f'<section id="{s.anchor}"><h2>{html.escape(s.title)}</h2>{content}</section>')

@@ -36,3 +36,29 @@ def test_malformed_or_missing_yaml_is_a_user_error(tmp_path, text):
     cfg.write_text(text)
     assert main(["train", "dpo", "--config", str(cfg), "--print-config"]) == 2
     assert main(["train", "dpo", "--config", str(tmp_path / "absent.yaml"), "--print-config"]) == 2
+
+
+@pytest.mark.parametrize("argv", [
+    ["docs", "build", "--set", "samples.seed=3", "--print-config"],
+    ["videos", "build", "--set", "frames.sampling.seed=3", "--seed", "1", "--print-config"],
+])
+def test_a_sub_seed_is_refused_with_advice(argv, caplog):
+    caplog.set_level(logging.ERROR)
+    assert main(argv) == 2
+    (message,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "a build has one seed, run.seed" in message and "set run.seed (--seed) instead" in message
+
+
+def test_a_sub_seed_in_yaml_is_refused_and_the_printed_config_shows_the_effective_seed(tmp_path, capsys):
+    import yaml
+
+    cfg = tmp_path / "docs.yaml"
+    cfg.write_text("samples:\n  seed: 5\n")
+    assert main(["docs", "build", "--config", str(cfg), "--print-config"]) == 2
+    assert main(["docs", "build", "--config", str(cfg), "--seed", "5", "--print-config"]) == 0  # agrees: accepted
+    capsys.readouterr()
+    assert main(["docs", "build", "--seed", "3", "--print-config"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["run"]["seed"] == 3 and printed["samples"]["seed"] == 3
+    cfg.write_text(yaml.safe_dump(printed))  # the printed config loads back as it is
+    assert main(["docs", "build", "--config", str(cfg), "--print-config"]) == 0

@@ -88,6 +88,25 @@ def test_same_seed_same_keys_and_bytes_other_seed_differs(ray_session, built, de
     assert _tar_digests(tmp_path / "again") == _tar_digests(built)
     other = build_docs(demo_inputs, tmp_path / "other", _cfg(seed=1))
     assert other.ok and _tar_digests(tmp_path / "other") != _tar_digests(built)
+    config = Manifest.load(tmp_path / "other").runs[-1]["config"]
+    assert config["run"]["seed"] == config["samples"]["seed"] == 1  # the recorded config is the one that ran
+
+
+def _stage_figures(out: Path) -> list[dict]:
+    """The run entry's per-operator figures, checked against its counts: rows flow from one operator to
+    the next (error rows pass uncounted) and every error row is one operator's rejection."""
+    run = Manifest.load(out).runs[-1]
+    stages, counts = run["stages"], run["counts"]
+    assert [s["operator"] for s in stages] == ["SplitDocuments", "PdfPages", "OcrRegions", "RegionFilter", "DocSamples"]
+    assert stages[0]["rows_in"] == counts["inputs"] and stages[-1]["rows_out"] == counts["samples"]
+    assert all(b["rows_in"] == a["rows_out"] for a, b in zip(stages, stages[1:]))
+    assert sum(n for s in stages for n in s["rejected"].values()) == counts["errors"]
+    return stages
+
+
+def test_run_entry_counts_rows_and_seconds_per_operator(built):
+    stages = _stage_figures(built)
+    assert all(s["seconds"] >= 0 for s in stages) and stages[1]["seconds"] > 0  # rendering takes time
 
 
 def test_driver_receives_one_small_row_per_shard(ray_session, built, demo_inputs, tmp_path):
@@ -140,3 +159,6 @@ def test_fixtures_quarantine_and_accounting(ray_session, shared_fixtures, tmp_pa
     assert {"encrypted-attachment.pdf", "poppler-742-0-fuzzed.pdf", "Pages-tree-refs.pdf"} <= set(quarantined)
     assert "password" in quarantined["encrypted-attachment.pdf"]["message"]
     assert all(r["stage"] and r["message"] for r in errors)
+    rejected = {k: n for s in _stage_figures(tmp_path / "fx") for k, n in s["rejected"].items()}
+    n_quarantined = sum(r["category"] == "quarantine" for r in errors)
+    assert sum(n for k, n in rejected.items() if k.startswith("quarantine:")) == n_quarantined

@@ -63,3 +63,15 @@ def test_report_plots_cer_per_level_when_a_calibration_table_exists(corpora, tmp
     assert "<h2>Legibility by noise level</h2>" in page
     assert len(figures(page)) == 7  # the images report's six plots and this one
     assert "Legibility" not in write_report([corpora["images"]], tmp_path / "plain.html").read_text()
+
+
+def test_report_tables_what_each_operator_did(corpora, tmp_path):  # noqa: F811
+    d = corpora["images"]
+    page = write_report([d], tmp_path / "ops.html").read_text()
+    assert "<h2>Operators</h2>" in page
+    samples = sum(pq.read_metadata(p).num_rows for p in (d / "stats").glob("*.parquet"))
+    errors = sum(pq.read_metadata(p).num_rows for p in (d / "errors").glob("*.parquet"))
+    row = re.search(r'<td>FakeSamples</td><td class="num">([\d,]+)</td><td class="num">([\d,]+)</td>'
+                    r'<td class="num">([\d,]+)</td><td class="msg">([^<]*)</td>', page)
+    assert row and row.groups()[:3] == ("20", f"{samples:,}", f"{errors:,}")  # 20 inputs in the images corpus
+    assert row.group(4) == "filtered:min_text (4), quarantine:ValueError (3), duplicate:near_duplicate (1)"

@@ -98,7 +98,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
             raise UserError(f"{corpus} holds no samples to measure")
     else:
         inputs = args.inputs
-        cfg = load_config(DocsConfig, args.config, args.overrides + [f"samples.seed={args.seed}"])
+        cfg = load_config(DocsConfig, args.config, args.overrides + [f"run.seed={args.seed}"])
     if args.dpi:
         cfg.pages.dpi = args.dpi
     grid = tuple(sorted(float(g) for g in args.grid.split(",")))

@@ -1,0 +1,43 @@
+"""Per-operator figures of a build, as datatrove's stats: rows in, rows out, rejected by reason, seconds.
+
+Each operator counts what it does (`operators.base.Operator.tally`); its instance lives as long as its
+worker process, so a shard task takes the difference over its shard (`shard_stages`) and returns it in
+its summary row as compact JSON (a few hundred bytes per shard, whatever the shard's size). The driver
+sums the rows (`add_stages`) into the manifest's run entry under `stages` (`corpus.manifest.stage_list`).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from corpus.manifest import add_stage
+from operators.base import Operator
+
+
+def operators_of(instance: Any) -> list[Operator]:
+    """The operators a stage's instance runs: the links of a `Chain`, or the operator itself."""
+    return list(getattr(instance, "ops", [instance]))
+
+
+def _name(op: Operator) -> str:
+    return type(op).__name__
+
+
+def shard_stages(ops: list[Operator], before: list[dict[str, Any]]) -> str:
+    """What `ops` did since their tallies were `before`, as JSON: {operator: [in, out, seconds, {reason: n}]}."""
+    out: dict[str, list[Any]] = {}
+    for op, b in zip(ops, before):
+        now = op.tally()
+        rejected = {k: n - b["rejected"].get(k, 0) for k, n in now["rejected"].items() if n != b["rejected"].get(k, 0)}
+        name = _name(op)
+        while name in out:  # one class twice in a pipeline: the second is NAME#2, ...
+            name = f"{_name(op)}#{sum(k.split('#')[0] == _name(op) for k in out) + 1}"
+        out[name] = [now["rows_in"] - b["rows_in"], now["rows_out"] - b["rows_out"],
+                          round(now["seconds"] - b["seconds"], 4), rejected]
+    return json.dumps(out, separators=(",", ":"))
+
+
+def add_stages(total: dict[str, dict[str, Any]], shard: str) -> None:
+    """Add one shard's `shard_stages` JSON to `total` (see `corpus.manifest.add_stage`)."""
+    for name, (rows_in, rows_out, seconds, rejected) in json.loads(shard).items():
+        add_stage(total, name, rows_in, rows_out, seconds, rejected)
