@@ -4,7 +4,8 @@
 images dedup pass write through it. Contracts that make a store without rename safe:
 
 - `writer(rel)` streams an object: a local file under a temp name renamed into place, a remote object
-  as a multipart upload (sent from a background thread while the task goes on, `BackgroundUpload`)
+  as a multipart upload (sent from a background thread while the task goes on, `BackgroundUpload`;
+  on S3 one part per chunk, `S3MultipartUpload`)
   that is completed on success and **aborted** on any error, so a failed write leaves nothing (or the
   previous object) under the final name;
 - `put(rel, data)` writes a small object whole (local: temp name, fsync, rename);
@@ -27,6 +28,7 @@ import fsspec
 
 from pipelines.background_upload import BackgroundUpload
 from pipelines.errors import UserError
+from pipelines.multipart_upload import S3MultipartUpload
 
 TMP_PREFIX = ".tmp-"  # local temp files (tars and tables being written); removed when a run starts
 _SECRET_WORDS = ("secret", "key", "token", "password", "credential")
@@ -150,7 +152,9 @@ class Store:
             finally:
                 tmp.unlink(missing_ok=True)
             return
-        f = self.fs.open(self.path(rel), "wb")
+        # S3: each 8 MiB chunk is sent as one part as it is; other stores through their fsspec file
+        s3 = hasattr(self.fs, "call_s3")
+        f = S3MultipartUpload(self.fs, self.path(rel)) if s3 else self.fs.open(self.path(rel), "wb")
         up = BackgroundUpload(f)
         try:
             yield up  # type: ignore[misc]
