@@ -107,6 +107,8 @@ def main() -> None:
     floor_s, pipe_s, floor_cpu, pipe_cpu = min(floor_s), min(pipe_s), min(floor_cpu), min(pipe_cpu)
     floor_rate, pipe_rate = pages / floor_s, pages / pipe_s
     print(f"pages: {pages} in {len(paths)} documents  samples: {summary.samples}  errors: {summary.errors}  out: {out}")
+    print(f"tar bytes written: {summary.totals['bytes'] / 1e6:.1f} MB ({summary.totals['bytes'] / 1e6 / pages:.3f} MB per page;"
+          " benchmarks/s3_write_path.py gives the upload's client CPU per MB)")
     print(f"bytes received by the driver: {summary.driver_bytes} ({summary.driver_bytes / max(1, summary.samples):.1f} per sample)")
     print(f"load average while measuring: {min(load):.1f} - {max(load):.1f} (2 free cores read ~0-1)")
     print(f"{'raw floor (render + JPEG, 1 process)':44s} {floor_rate:8.1f} pages/s")
