@@ -1,0 +1,112 @@
+"""What a store without rename needs beyond the happy path, on moto's S3 server in its own process:
+wrong credentials (IAM auth switched on) refused with a clear error and nothing trusted left behind."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from pipelines.build import RunConfig
+from pipelines.demo_corpus import generate_demo_corpus
+from pipelines.docs import DocsConfig, build_docs
+from pipelines.errors import UserError
+
+boto3 = pytest.importorskip("boto3")
+pytest.importorskip("s3fs")
+pytest.importorskip("moto.server")
+
+ALLOW_ALL = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+
+
+def _moto_process(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """moto's server as a subprocess (it reads its auth settings from its own environment)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
+            return proc, endpoint
+        except OSError:
+            assert proc.poll() is None, "moto.server exited"
+            time.sleep(0.1)
+    proc.kill()
+    pytest.fail("moto.server did not answer within 30 s")
+
+
+@pytest.fixture(scope="module")
+def iam_s3():
+    """An S3 server that checks every request's keys and signature (moto's IAM auth, on after the first
+    three unauthenticated calls that create a user with an access key); yields (endpoint, key, secret)."""
+    proc, endpoint = _moto_process({"INITIAL_NO_AUTH_ACTION_COUNT": "3"})
+    try:
+        iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1")
+        iam.create_user(UserName="builder")
+        iam.put_user_policy(UserName="builder", PolicyName="all", PolicyDocument=ALLOW_ALL)
+        key = iam.create_access_key(UserName="builder")["AccessKey"]
+        yield endpoint, key["AccessKeyId"], key["SecretAccessKey"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _s3(endpoint: str, key: str, secret: str):
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=key,
+                        aws_secret_access_key=secret)
+
+
+def _objects(client, bucket: str) -> dict[str, str]:
+    """Every object of `bucket` with the SHA-256 of its bytes."""
+    out = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for o in page.get("Contents", []):
+            out[o["Key"]] = hashlib.sha256(client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()).hexdigest()
+    return out
+
+
+def _cfg(endpoint: str, key: str, secret: str) -> DocsConfig:
+    cfg = DocsConfig(run=RunConfig(num_cpus=2, inputs_per_shard=2, progress=False,
+                                   storage_options={"endpoint_url": endpoint, "key": key, "secret": secret}))
+    cfg.pages.dpi = 72
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def docs_inputs(tmp_path_factory) -> list[str]:
+    files = generate_demo_corpus(tmp_path_factory.mktemp("demo"))
+    return [str(p) for p in files if p.suffix == ".pdf" and "scan" not in p.name][:3]
+
+
+@pytest.mark.parametrize("wrong", ["unknown key id", "wrong secret"])
+def test_wrong_credentials_fail_clearly_and_leave_nothing_trusted(ray_session, iam_s3, docs_inputs, wrong):
+    """A half-built corpus (one shard's stats missing), resumed with wrong keys: a UserError naming the
+    URL and the credentials to check; the objects are exactly as before (no lock, no manifest update, no
+    stats, no pending upload); the same command with the right keys then finishes the build."""
+    endpoint, key, secret = iam_s3
+    good = _s3(endpoint, key, secret)
+    bucket = "wrong-keys-" + wrong.split()[0]
+    good.create_bucket(Bucket=bucket)
+    url = f"s3://{bucket}/docs"
+    assert build_docs(docs_inputs, url, _cfg(endpoint, key, secret)).shards_written == 2
+    good.delete_object(Bucket=bucket, Key="docs/stats/docs-000001.parquet")  # interrupted before its stats
+    before = _objects(good, bucket)
+
+    bad = ("AKIAWRONGWRONGWRONG", secret) if wrong == "unknown key id" else (key, "not-the-secret")
+    with pytest.raises(UserError, match=rf"{url}.*access was refused: check the credentials .*rerun"):
+        build_docs(docs_inputs, url, _cfg(endpoint, *bad))
+    assert _objects(good, bucket) == before
+    assert good.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+    summary = build_docs(docs_inputs, url, _cfg(endpoint, key, secret))
+    assert summary.ok and summary.shards_written == 1 and summary.inputs_skipped == 2
+    assert "docs/stats/docs-000001.parquet" in _objects(good, bucket) and "docs/.lock" not in _objects(good, bucket)
