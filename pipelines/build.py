@@ -5,7 +5,8 @@ Shard boundaries are a pure function of the sorted input ids and `inputs_per_sha
 crash renumbers nothing: it skips completed shards (their stats object exists), redoes the rest, and
 ends with the same keys. Each shard is one task that builds its samples and writes its tar, errors and
 stats to the corpus `Store` (a folder or an object-store prefix, `pipelines.shard_task`); the driver
-only receives one summary row per shard, holds the build lock and writes the manifest.
+only receives one summary row per shard, holds the build lock and writes the manifest. The unfinished
+multipart uploads of the shards a run writes (left by killed tasks) are aborted when it starts and ends.
 """
 from __future__ import annotations
 
@@ -188,6 +189,9 @@ def _run_locked(pipeline: str, inputs: list[InputItem], stages: list[Stage], sto
     assigned = [(seq // run.inputs_per_shard, seq, it) for seq, it in enumerate(inputs)]
     _recover_entries(manifest, store, prefix, done, inputs, run.inputs_per_shard)
     pending = [a for a in assigned if a[0] not in done]
+    rewrite = {f"{shard_name(prefix, sid)}.tar" for sid in {a[0] for a in pending}}
+    if aborted := store.abort_uploads(SHARDS, rewrite):  # a killed task's upload: never completed
+        log.info("aborted %d unfinished uploads of shards this run writes again", aborted)
     log.info("%s: %d inputs, %d in completed shards, %d to do", pipeline, len(inputs), len(inputs) - len(pending), len(pending))
     if run.address and store.local:
         log.warning("--out %s is a local path on a cluster: every node writes its shards there, so it must be "
@@ -225,6 +229,8 @@ def _run_locked(pipeline: str, inputs: list[InputItem], stages: list[Stage], sto
                 manifest.save(store)
                 last_save = time.time()
     bar.close()
+    if aborted := store.abort_uploads(SHARDS, rewrite):  # left by task attempts that died and were retried
+        log.info("aborted %d unfinished uploads of killed task attempts", aborted)
     lost = sorted({it.input_id for _, _, it in pending} - seen)
     if lost:
         log.error("%d inputs produced neither a sample nor an error row: %s", len(lost), lost[:10])

@@ -173,6 +173,26 @@ class Store:
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self.path(rel))
 
+    def abort_uploads(self, sub: str, names: set[str]) -> int:
+        """Abort the unfinished multipart uploads of `sub/name` for `names` (uploads a killed task left
+        pending: invisible, but stored and billed until aborted); returns how many. Only S3 has them
+        listed; other stores drop theirs on their own (GCS resumable sessions and Azure uncommitted
+        blocks expire after a week)."""
+        if self.local or not hasattr(self.fs, "call_s3") or not names:
+            return 0
+        bucket, root, _ = self.fs.split_path(self.path(sub))
+        keys = {f"{root}/{n}" for n in names}
+        pending, kw = [], {"Bucket": bucket, "Prefix": root + "/"}
+        while True:
+            page = self.fs.call_s3("list_multipart_uploads", **kw)
+            pending += [(u["Key"], u["UploadId"]) for u in page.get("Uploads", []) if u["Key"] in keys]
+            if not page.get("IsTruncated"):
+                break
+            kw.update(KeyMarker=page["NextKeyMarker"], UploadIdMarker=page["NextUploadIdMarker"])
+        for key, upload_id in pending:
+            self.fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
+        return len(pending)
+
     def names(self, sub: str) -> list[str]:
         """File names directly under `sub` (empty when it does not exist), read fresh from the store."""
         d = self.path(sub)

@@ -1,5 +1,6 @@
 """What a store without rename needs beyond the happy path, on moto's S3 server in its own process:
-wrong credentials (IAM auth switched on) refused with a clear error and nothing trusted left behind."""
+wrong credentials (IAM auth switched on) refused with a clear error and nothing trusted left behind; the
+multipart upload a killed task left pending is aborted by the rerun."""
 from __future__ import annotations
 
 import hashlib
@@ -19,7 +20,7 @@ from pipelines.docs import DocsConfig, build_docs
 from pipelines.errors import UserError
 
 boto3 = pytest.importorskip("boto3")
-pytest.importorskip("s3fs")
+s3fs = pytest.importorskip("s3fs")
 pytest.importorskip("moto.server")
 
 ALLOW_ALL = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
@@ -74,9 +75,10 @@ def _objects(client, bucket: str) -> dict[str, str]:
     return out
 
 
-def _cfg(endpoint: str, key: str, secret: str) -> DocsConfig:
-    cfg = DocsConfig(run=RunConfig(num_cpus=2, inputs_per_shard=2, progress=False,
-                                   storage_options={"endpoint_url": endpoint, "key": key, "secret": secret}))
+def _cfg(endpoint: str | None = None, key: str = "", secret: str = "") -> DocsConfig:
+    """Docs at 72 dpi, 2 inputs per shard; the session's S3 server, or `endpoint` with these keys."""
+    options = {"endpoint_url": endpoint, "key": key, "secret": secret} if endpoint else {}
+    cfg = DocsConfig(run=RunConfig(num_cpus=2, inputs_per_shard=2, progress=False, storage_options=options))
     cfg.pages.dpi = 72
     return cfg
 
@@ -110,3 +112,25 @@ def test_wrong_credentials_fail_clearly_and_leave_nothing_trusted(ray_session, i
     summary = build_docs(docs_inputs, url, _cfg(endpoint, key, secret))
     assert summary.ok and summary.shards_written == 1 and summary.inputs_skipped == 2
     assert "docs/stats/docs-000001.parquet" in _objects(good, bucket) and "docs/.lock" not in _objects(good, bucket)
+
+
+def test_rerun_aborts_the_upload_a_killed_task_left_pending(ray_session, s3_bucket, docs_inputs):
+    """A task killed mid-upload can abort nothing: its multipart upload stays pending (invisible, yet
+    stored). The rerun that writes that shard again aborts it; uploads elsewhere are not its business."""
+    from pipelines.multipart_upload import S3MultipartUpload
+
+    url, bucket = f"{s3_bucket}/docs", s3_bucket.split("://")[1]
+    assert build_docs(docs_inputs, url, _cfg()).shards_written == 2
+    fs = s3fs.S3FileSystem(skip_instance_cache=True)
+    fs.rm_file(f"{bucket}/docs/stats/docs-000001.parquet")
+    killed = S3MultipartUpload(fs, f"{bucket}/docs/shards/docs-000001.tar")
+    killed.write(b"x" * (5 << 20))  # one part sent, then the task died: neither completed nor aborted
+    other = S3MultipartUpload(fs, f"{bucket}/elsewhere/big.bin")
+    other.write(b"y" * (5 << 20))
+    assert {u["Key"] for u in fs.list_multipart_uploads(bucket)} == {"docs/shards/docs-000001.tar", "elsewhere/big.bin"}
+
+    summary = build_docs(docs_inputs, url, _cfg())
+    assert summary.ok and summary.shards_written == 1
+    assert [u["Key"] for u in fs.list_multipart_uploads(bucket)] == ["elsewhere/big.bin"]
+    other.discard()
+    assert fs.list_multipart_uploads(bucket) == []
