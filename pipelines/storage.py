@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
@@ -135,6 +136,60 @@ class Store:
             return
         with self.writer(rel) as f:
             f.write(data)
+
+    def create(self, rel: str, data: bytes) -> bool:
+        """Write a small object only if `rel` does not exist yet; False if it does. Atomic on S3 (a
+        conditional PUT, `If-None-Match: *`) and locally (a hard link of a complete temp file); other
+        fsspec stores check, then write (as atomic as their `pipe_file(mode="create")`)."""
+        if self.local:
+            final = Path(self.path(rel))
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = final.with_name(f"{TMP_PREFIX}{os.getpid()}-{threading.get_ident()}-{final.name}")
+            try:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.link(tmp, final)
+            except FileExistsError:
+                return False
+            finally:
+                tmp.unlink(missing_ok=True)
+            return True
+        try:
+            if hasattr(self.fs, "call_s3"):
+                bucket, key, _ = self.fs.split_path(self.path(rel))
+                self.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
+            else:
+                self.fs.pipe_file(self.path(rel), data, mode="create")
+        except FileExistsError:
+            return False
+        return True
+
+    def read_tagged(self, rel: str) -> tuple[bytes, str | None]:
+        """The bytes of `rel` and a tag of the version read (S3's ETag; None elsewhere), for `replace`."""
+        if not hasattr(self.fs, "call_s3"):
+            return self.read(rel), None
+        p = self.path(rel)
+        self.fs.invalidate_cache(p)
+        tag = self.fs.info(p)["ETag"]  # before the bytes: if they change in between, `replace` fails
+        return self.fs.cat_file(p), tag
+
+    def replace(self, rel: str, data: bytes, tag: str | None) -> bool:
+        """Overwrite `rel` only while it is still the version `tag` (S3: a PUT with `If-Match`); False if it
+        changed or vanished. Without a tag (other stores, local files) it is overwritten unconditionally."""
+        if tag is None:
+            self.put(rel, data)
+            return True
+        bucket, key, _ = self.fs.split_path(self.path(rel))
+        try:
+            self.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=data, IfMatch=tag)
+        except OSError as e:
+            code = getattr(e.__cause__, "response", {}).get("Error", {}).get("Code")
+            if isinstance(e, FileNotFoundError) or code in ("PreconditionFailed", "412"):
+                return False
+            raise
+        return True
 
     @contextlib.contextmanager
     def writer(self, rel: str) -> Iterator[BinaryIO]:

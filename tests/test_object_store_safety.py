@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -134,3 +135,76 @@ def test_rerun_aborts_the_upload_a_killed_task_left_pending(ray_session, s3_buck
     assert [u["Key"] for u in fs.list_multipart_uploads(bucket)] == ["elsewhere/big.bin"]
     other.discard()
     assert fs.list_multipart_uploads(bucket) == []
+
+
+def _race(url: str, rounds: int, before=None) -> list[list[str]]:
+    """`rounds` times: two threads start `BuildLock.acquire` on a fresh `url/r{n}` at once (a barrier);
+    returns, per round, the run ids that got the lock."""
+    from pipelines.build_lock import BuildLock
+    from pipelines.storage import Store
+
+    winners = []
+    for n in range(rounds):
+        store = Store(f"{url}/r{n}")
+        if before:
+            before(store)
+        barrier, got = threading.Barrier(2), []
+
+        def take(run_id: str) -> None:
+            lock = BuildLock(store, run_id)
+            barrier.wait()
+            try:
+                lock.acquire()
+                got.append(run_id)
+            except UserError:
+                pass
+
+        threads = [threading.Thread(target=take, args=(f"run-{n}-{i}",)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        winners.append(got)
+    return winners
+
+
+@pytest.mark.parametrize("where", ["s3", "local"])
+def test_two_builds_racing_for_the_lock_never_both_get_it(s3_bucket, tmp_path, where):
+    """The lock is created with a conditional write (S3 `If-None-Match: *`, a local hard link): of two
+    builds starting at the same instant exactly one holds the lock, the other is refused."""
+    winners = _race(f"{s3_bucket}/corpus" if where == "s3" else str(tmp_path), rounds=10)
+    assert all(len(w) == 1 for w in winners), winners
+
+
+def test_two_builds_taking_over_a_stale_lock_never_both_get_it(s3_bucket):
+    """A lock left by a dead driver on this host is replaced only in the version judged stale (S3
+    `If-Match` on its ETag): of two reruns racing to take it over exactly one does."""
+    from pipelines.storage import Store
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = {"run_id": "crashed", "host": socket.gethostname(), "pid": dead.pid, "started": 0}
+
+    def leave_stale_lock(store: Store) -> None:
+        store.put(".lock", json.dumps(stale).encode())
+
+    winners = _race(f"{s3_bucket}/corpus", rounds=10, before=leave_stale_lock)
+    assert all(len(w) == 1 for w in winners), winners
+    assert json.loads(Store(f"{s3_bucket}/corpus/r9").read(".lock"))["run_id"] == winners[9][0]
+
+
+@pytest.mark.parametrize("where", ["s3", "local"])
+def test_conditional_writes_of_the_store(s3_bucket, tmp_path, where):
+    """`create` writes only what is absent; on S3 `replace` writes only over the version it was given
+    (what the lock takeover relies on), elsewhere it overwrites."""
+    from pipelines.storage import Store
+
+    store = Store(f"{s3_bucket}/c" if where == "s3" else str(tmp_path))
+    assert store.create("obj", b"first") and not store.create("obj", b"second")
+    assert store.read("obj") == b"first"
+    data, tag = store.read_tagged("obj")
+    assert data == b"first" and (tag is not None) == (where == "s3")
+    assert store.replace("obj", b"third", tag) and store.read("obj") == b"third"
+    assert store.replace("obj", b"fourth", tag) == (where == "local")  # S3: that version is gone
+    store.delete("obj")
+    assert store.replace("obj", b"fifth", tag) == (where == "local")
