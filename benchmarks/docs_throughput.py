@@ -88,6 +88,7 @@ def main() -> None:
         cfg = DocsConfig(run=RunConfig(num_cpus=args.num_cpus, inputs_per_shard=16, progress=False))
         build_docs([str(root / "inputs")], f"{out}/warmup", cfg)  # Ray start-up is not throughput
         floor_s, pipe_s, floor_cpu, pipe_cpu, server_cpu, load = [], [], [], [], [], []
+        disk_s, disk_cpu = [], []  # with a remote --out: the same build to local disk, same run, as baseline
         for rep in range(args.repeats):  # interleaved, best of each: fair when the machine is shared
             before = tree_cpu_seconds(server)
             pages, s = raw_floor(paths, cfg.pages.dpi, cfg.samples.jpeg_quality)
@@ -101,6 +102,11 @@ def main() -> None:
             pipe_cpu.append(cpu_between(before, tree_cpu_seconds(server)))
             server_cpu.append((s3.cpu_seconds() - server_before) if s3 else 0.0)
             load.append(os.getloadavg()[0])
+            if "://" in out:
+                before, start = tree_cpu_seconds(server), time.perf_counter()
+                build_docs([str(root / "inputs")], str(root / f"disk-{rep}"), cfg)
+                disk_s.append(time.perf_counter() - start)
+                disk_cpu.append(cpu_between(before, tree_cpu_seconds(server)))
             log.warning("rep %d: floor %.1f, pipeline %.1f pages/s (load average %.1f)", rep, pages / s,
                         pages / pipe_s[-1], load[-1])
     best = pipe_s.index(min(pipe_s))
@@ -114,6 +120,9 @@ def main() -> None:
     print(f"{'raw floor (render + JPEG, 1 process)':44s} {floor_rate:8.1f} pages/s")
     print(f"{f'pipeline (full, {args.num_cpus} CPUs, warm Ray)':44s} {pipe_rate:8.1f} pages/s")
     print_ratios("page", pages, (floor_s, floor_cpu), (pipe_s, pipe_cpu), args.num_cpus, 44)
+    if disk_s:
+        print(f"{'pipeline to local disk (same run, baseline)':44s} {pages / min(disk_s):8.1f} pages/s  "
+              f"CPU {1000 * min(disk_cpu) / pages:.2f} ms/page: the store adds {1000 * (pipe_cpu - min(disk_cpu)) / pages:+.2f}")
     if s3:
         srv = server_cpu[best]
         print(f"{'S3 server (moto, own process) CPU ms/page':44s} {1000 * srv / pages:8.2f}  "
