@@ -11,11 +11,14 @@ import os
 import psutil
 
 
-def tree_cpu_seconds() -> dict[int, float]:
-    """{pid: user + system CPU seconds} for this process and every live descendant."""
+def tree_cpu_seconds(exclude: tuple[int, ...] = ()) -> dict[int, float]:
+    """{pid: user + system CPU seconds} for this process and every live descendant, but `exclude`
+    (e.g. a local S3 server started as a subprocess, measured apart)."""
     me = psutil.Process()
     out = {}
     for p in [me, *me.children(recursive=True)]:
+        if p.pid in exclude:
+            continue
         try:
             t = p.cpu_times()
             out[p.pid] = t.user + t.system

@@ -73,7 +73,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp, (local_s3("scaling") if args.local_s3 else contextlib.nullcontext()) as s3:
         root = Path(tmp)
-        out = s3 or str(root)
+        out = s3.url if s3 else str(root)
         inputs, pages = make_inputs(root, args.copies)
         for cpus in (1, 2):
             s = measure(inputs, f"{out}/local{cpus}", cpus, None, dict(os.environ))

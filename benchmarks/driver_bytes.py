@@ -40,6 +40,7 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp, (contextlib.nullcontext(args.out) if args.out else local_s3("driver-bytes")) as out:
+        out = out if isinstance(out, str) else out.url
         root = Path(tmp)
         docs_in, vids_in = root / "docs", root / "videos"
         docs_in.mkdir()

@@ -1,32 +1,70 @@
-"""A local S3 server for benchmarks: moto's standalone server on 127.0.0.1, endpoint in the environment.
+"""A local S3 server for benchmarks: moto's standalone server in its own process on 127.0.0.1.
 
-`local_s3(bucket)` starts the server, points `AWS_ENDPOINT_URL` and test credentials at it (so every
-Ray process and subprocess started afterwards reaches it as it would a real store) and creates
-`bucket`. Use it before Ray starts.
+`local_s3(bucket)` starts `python -m moto.server` as a subprocess (so its CPU is not charged to the
+benchmark process and can be measured on its own: `LocalS3.cpu_seconds()`), points `AWS_ENDPOINT_URL`
+and test credentials at it (every Ray process and subprocess started afterwards reaches it as it would
+a real store) and creates `bucket`. Use it before Ray starts.
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
 from typing import Iterator
 
+import psutil
 
-@contextlib.contextmanager
-def local_s3(bucket: str) -> Iterator[str]:
-    """Run a moto S3 server for the duration of the block; yields `s3://{bucket}`."""
-    import s3fs
-    from moto.server import ThreadedMotoServer
 
+@dataclass
+class LocalS3:
+    """A running server: the bucket URL, the endpoint and the server's process id."""
+
+    url: str
+    endpoint: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds the server process has used so far."""
+        t = psutil.Process(self.pid).cpu_times()
+        return t.user + t.system
+
+
+def start_moto(env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """Start moto's S3 server in a subprocess on a free port; returns (process, endpoint) once it answers."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    os.environ.update(AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="bench",
-                      AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
+            return proc, endpoint
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(f"moto.server exited with {proc.returncode}") from None
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("moto.server did not answer within 30 s")
+
+
+@contextlib.contextmanager
+def local_s3(bucket: str) -> Iterator[LocalS3]:
+    """Run a moto S3 server process for the duration of the block; yields it (`.url` is `s3://{bucket}`)."""
+    import s3fs
+
+    proc, endpoint = start_moto()
+    os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+                      AWS_DEFAULT_REGION="us-east-1")
     try:
         s3fs.S3FileSystem().mkdir(bucket)
-        yield f"s3://{bucket}"
+        yield LocalS3(f"s3://{bucket}", endpoint, proc.pid)
     finally:
-        server.stop()
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -4,7 +4,8 @@
 images dedup pass write through it. Contracts that make a store without rename safe:
 
 - `writer(rel)` streams an object: a local file under a temp name renamed into place, a remote object
-  as a multipart upload (sent from a background thread while the task goes on, `BackgroundUpload`)
+  as a multipart upload (sent from a background thread while the task goes on, `BackgroundUpload`;
+  on S3 one part per chunk, `S3MultipartUpload`)
   that is completed on success and **aborted** on any error, so a failed write leaves nothing (or the
   previous object) under the final name;
 - `put(rel, data)` writes a small object whole (local: temp name, fsync, rename);
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
@@ -27,6 +29,7 @@ import fsspec
 
 from corpus.background_upload import BackgroundUpload
 from corpus.errors import UserError
+from corpus.multipart_upload import S3MultipartUpload
 
 TMP_PREFIX = ".tmp-"  # local temp files (tars and tables being written); removed when a run starts
 _SECRET_WORDS = ("secret", "key", "token", "password", "credential")
@@ -141,6 +144,60 @@ class Store:
         with self.writer(rel) as f:
             f.write(data)
 
+    def create(self, rel: str, data: bytes) -> bool:
+        """Write a small object only if `rel` does not exist yet; False if it does. Atomic on S3 (a
+        conditional PUT, `If-None-Match: *`) and locally (a hard link of a complete temp file); other
+        fsspec stores check, then write (as atomic as their `pipe_file(mode="create")`)."""
+        if self.local:
+            final = Path(self.path(rel))
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = final.with_name(f"{TMP_PREFIX}{os.getpid()}-{threading.get_ident()}-{final.name}")
+            try:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.link(tmp, final)
+            except FileExistsError:
+                return False
+            finally:
+                tmp.unlink(missing_ok=True)
+            return True
+        try:
+            if hasattr(self.fs, "call_s3"):
+                bucket, key, _ = self.fs.split_path(self.path(rel))
+                self.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
+            else:
+                self.fs.pipe_file(self.path(rel), data, mode="create")
+        except FileExistsError:
+            return False
+        return True
+
+    def read_tagged(self, rel: str) -> tuple[bytes, str | None]:
+        """The bytes of `rel` and a tag of the version read (S3's ETag; None elsewhere), for `replace`."""
+        if not hasattr(self.fs, "call_s3"):
+            return self.read(rel), None
+        p = self.path(rel)
+        self.fs.invalidate_cache(p)
+        tag = self.fs.info(p)["ETag"]  # before the bytes: if they change in between, `replace` fails
+        return self.fs.cat_file(p), tag
+
+    def replace(self, rel: str, data: bytes, tag: str | None) -> bool:
+        """Overwrite `rel` only while it is still the version `tag` (S3: a PUT with `If-Match`); False if it
+        changed or vanished. Without a tag (other stores, local files) it is overwritten unconditionally."""
+        if tag is None:
+            self.put(rel, data)
+            return True
+        bucket, key, _ = self.fs.split_path(self.path(rel))
+        try:
+            self.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=data, IfMatch=tag)
+        except OSError as e:
+            code = getattr(e.__cause__, "response", {}).get("Error", {}).get("Code")
+            if isinstance(e, FileNotFoundError) or code in ("PreconditionFailed", "412"):
+                return False
+            raise
+        return True
+
     @contextlib.contextmanager
     def writer(self, rel: str) -> Iterator[BinaryIO]:
         """A binary stream to `rel`; it appears under that name only if the block ends without error."""
@@ -157,7 +214,9 @@ class Store:
             finally:
                 tmp.unlink(missing_ok=True)
             return
-        f = self.fs.open(self.path(rel), "wb")
+        # S3: each 8 MiB chunk is sent as one part as it is; other stores through their fsspec file
+        s3 = hasattr(self.fs, "call_s3")
+        f = S3MultipartUpload(self.fs, self.path(rel)) if s3 else self.fs.open(self.path(rel), "wb")
         up = BackgroundUpload(f)
         try:
             yield up  # type: ignore[misc]
@@ -175,6 +234,26 @@ class Store:
     def delete(self, rel: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self.path(rel))
+
+    def abort_uploads(self, sub: str, names: set[str]) -> int:
+        """Abort the unfinished multipart uploads of `sub/name` for `names` (uploads a killed task left
+        pending: invisible, but stored and billed until aborted); returns how many. Only S3 has them
+        listed; other stores drop theirs on their own (GCS resumable sessions and Azure uncommitted
+        blocks expire after a week)."""
+        if self.local or not hasattr(self.fs, "call_s3") or not names:
+            return 0
+        bucket, root, _ = self.fs.split_path(self.path(sub))
+        keys = {f"{root}/{n}" for n in names}
+        pending, kw = [], {"Bucket": bucket, "Prefix": root + "/"}
+        while True:
+            page = self.fs.call_s3("list_multipart_uploads", **kw)
+            pending += [(u["Key"], u["UploadId"]) for u in page.get("Uploads", []) if u["Key"] in keys]
+            if not page.get("IsTruncated"):
+                break
+            kw.update(KeyMarker=page["NextKeyMarker"], UploadIdMarker=page["NextUploadIdMarker"])
+        for key, upload_id in pending:
+            self.fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
+        return len(pending)
 
     def names(self, sub: str) -> list[str]:
         """File names directly under `sub` (empty when it does not exist), read fresh from the store."""

@@ -7,6 +7,8 @@ stats object exists), redoes the rest, and ends with the same keys. Each shard i
 (`pipelines.build_executor`) that builds its samples and writes its tar, errors and stats to the
 corpus `Store` (a folder or an object-store prefix, `pipelines.shard_task`); the driver only receives
 one summary row per shard, holds the build lock and writes the manifest (`pipelines.build_record`).
+The unfinished multipart uploads of the shards a run writes (left by killed tasks) are aborted when it
+starts and ends.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from typing import Any
 from corpus.errors import UserError
 from corpus.inputs import InputItem
 from corpus.manifest import Manifest
-from corpus.sink import completed_shards, prepare_dirs
+from corpus.sink import SHARDS, completed_shards, prepare_dirs, shard_name
 from corpus.storage import Store, is_storage_error, storage_error
 from pipelines.build_executor import execute_shards
 from pipelines.build_lock import BuildLock
@@ -95,10 +97,15 @@ def _run_locked(pipeline: str, plan: ShardPlan, stages: list[Stage], store: Stor
     pending = recorder.pending
     log.info("%s: %d inputs, %d in completed shards, %d to do", pipeline, len(plan.inputs),
              len(plan.inputs) - len(pending), len(pending))
+    rewrite = {f"{shard_name(plan.prefix, sid)}.tar" for sid in plan.pending_shards}
+    if aborted := store.abort_uploads(SHARDS, rewrite):  # a killed task's upload: never completed
+        log.info("aborted %d unfinished uploads of shards this run writes again", aborted)
     if run.address and store.local:
         log.warning("--out %s is a local path on a cluster: every node writes its shards there, so it must be "
                     "a file system all nodes mount; use an object-store URL (s3://...) otherwise", store.url)
     if pending:
         for batch in execute_shards(pending, ShardTask(stages, store, plan.prefix, pipeline, run_id), run):
             recorder.add(batch)
+    if aborted := store.abort_uploads(SHARDS, rewrite):  # left by task attempts that died and were retried
+        log.info("aborted %d unfinished uploads of killed task attempts", aborted)
     return recorder.finish(run_id, started, run, config_record)

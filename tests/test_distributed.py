@@ -80,7 +80,7 @@ def _keys(out: str | Path) -> list[str]:
 
 def _check_complete(out: str | Path) -> None:
     """Every shard that looks complete (has stats) is: its tar holds exactly the indexed bytes plus the
-    archive tail, and the manifest records it; no lock is left."""
+    archive tail, and the manifest records it; no lock is left, and on S3 no upload is left pending."""
     store, m = Store(str(out)), Manifest.load(str(out))
     for n in store.names("stats"):
         rows = pq.read_table(pa.BufferReader(store.read(f"stats/{n}"))).to_pylist()
@@ -89,6 +89,8 @@ def _check_complete(out: str | Path) -> None:
             assert store.size(f"shards/{rows[0]['shard']}") == end + len(archive_tail(end))
         assert m.shards[n[: -len(".parquet")]]["samples"] == len(rows)
     assert not store.exists(".lock")
+    if not store.local:
+        assert store.fs.list_multipart_uploads(store.url.split("://")[1].split("/")[0]) == []
 
 
 @pytest.fixture(scope="module")
