@@ -93,6 +93,7 @@ def page_row(page_index: int, n_pages: int, pixels: np.ndarray, dpi: float | Non
         "dpi": dpi,
         "has_text_layer": n_chars >= min_text_chars,
         "regions": regions,
+        "image_boxes": None,  # a PDF page's renderer sets the boxes of its images
     }
 
 
@@ -127,6 +128,10 @@ class PdfPages(Operator):
     """Render documents into pages with text-layer regions; see the module docstring."""
 
     stage = STAGE
+    reads = ("input_id", "source", "kind")
+    reads_if_present = ("page_start", "page_stop")  # all pages when absent
+    writes = ("page_index", "n_pages", "image", "width", "height", "channels", "dpi", "has_text_layer", "regions",
+              "rejected_regions", "text_path", "image_boxes")
     output_schema = PAGE_SCHEMA
 
     def __init__(self, config: PdfPagesConfig | None = None) -> None:

@@ -175,6 +175,10 @@ class ImageDecode(Operator):
     """Input rows → `IMAGE_SCHEMA`: decoded, verified, upright, within budget, re-encoded."""
 
     stage = "image_decode"
+    reads = ("source",)
+    reads_if_present = ("meta_json",)
+    writes = ("meta_json", "image", "image_format", "width", "height", "orig_width", "orig_height", "orig_format",
+              "orientation", "sha256")
     output_schema = IMAGE_SCHEMA
 
     def __init__(self, config: ImageDecodeConfig | None = None) -> None:
@@ -208,6 +212,7 @@ class ImageFilter(Filter):
     """Drops images whose upright original size fails `size_verdict`."""
 
     stage = "image_filter"
+    reads = ("orig_width", "orig_height")
     output_schema = IMAGE_SCHEMA
 
     def __init__(self, config: ImageFilterConfig | None = None) -> None:
@@ -222,6 +227,8 @@ class ImageFingerprint(Operator):
     """Input rows → `IMAGE_FINGERPRINT_SCHEMA` (sha256, pHash, upright size); bad images become error rows."""
 
     stage = "image_fingerprint"
+    reads = ("source",)
+    writes = ("sha256", "phash", "orig_width", "orig_height")
     output_schema = IMAGE_FINGERPRINT_SCHEMA
 
     def __init__(self, config: FingerprintConfig | None = None) -> None:
