@@ -185,7 +185,7 @@ def check_columns(ops: Sequence[type[Operator]], input_columns: Iterable[str] = 
             elif earlier:
                 advice = f"{earlier[-1]} writes it but an operator after it drops it: reorder the chain"
             else:
-                advice = f"put an operator that writes it before {op.__name__}" + ("" if i else " or add it to the input")
+                advice = f"put an operator that writes it before {op.__name__}" + (" or add it to the input" * (not i))
             raise UserError(f"operator {op.__name__} reads column {col!r}, which {where}: {advice}")
         have = (have if op.keeps_input else set(ENVELOPE)) | set(op.writes)
 

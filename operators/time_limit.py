@@ -3,8 +3,8 @@
 decord can hang inside native code while holding the interpreter lock (dmlc/decord#373), where no
 thread-based timeout can interrupt it. `TimeLimitedWorker` keeps one long-lived child process (so the
 imports are paid once, before the first call's clock starts), sends it one call at a time over a pipe,
-and kills it when a call overruns; the next call starts a fresh child. The child is started with `spawn`, never `fork`: forking a Ray worker
-that runs threads is unsafe.
+and kills it when a call overruns; the next call starts a fresh child. The child is started with
+`spawn`, never `fork`: forking a Ray worker that runs threads is unsafe.
 
 Exceptions raised in the child come back as they were for `Reject` (reason, category, error type kept)
 and as `ChildError(type name, message)` for anything else, so the operator base records the original

@@ -28,7 +28,7 @@ from operators.base import Filter, Operator, Reject, Row
 from operators.media_io import fit_within, read_source
 from schemas.tables import IMAGE_FINGERPRINT_SCHEMA, IMAGE_SCHEMA, QUARANTINE
 
-#: ~1.8 MP: 9 slices of 448² (PAPER.md sections 1 and 5).
+#: ~1.8 MP: up to 9 slices of 448² (the paper's image budget; the released `image_processing_minicpmv.py`).
 PIXEL_BUDGET = 1344 * 1344
 EXIF_ORIENTATION = 0x0112
 TRANSPOSING = {5, 6, 7, 8}  # EXIF orientations that swap width and height

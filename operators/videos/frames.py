@@ -210,8 +210,8 @@ class VideoFrames(Operator):
     stage = "video_frames"
     reads = ("input_id", "source")
     reads_if_present = ("meta_json",)
-    writes = ("meta_json", "frames", "video", "video_ext", "frame_indices", "timestamps", "packages", "packing", "policy",
-              "fps", "n_frames_total", "duration", "width", "height", "rotation", "decoder", "n_missing")
+    writes = ("meta_json", "frames", "video", "video_ext", "frame_indices", "timestamps", "packages", "packing",
+              "policy", "fps", "n_frames_total", "duration", "width", "height", "rotation", "decoder", "n_missing")
     output_schema = VIDEO_SCHEMA
 
     def __init__(self, config: VideoFramesConfig | None = None) -> None:
