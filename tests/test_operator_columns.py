@@ -189,7 +189,7 @@ def test_every_operator_is_checked() -> None:
 
 
 def test_chain_refuses_an_operator_reading_a_column_nobody_provides() -> None:
-    with pytest.raises(UserError, match="operator RegionFilter reads column 'regions'.*put PdfPages before RegionFilter"):
+    with pytest.raises(UserError, match="RegionFilter reads column 'regions'.*put PdfPages before RegionFilter"):
         Chain(((RegionFilter, None), (PdfPages, None)))
     with pytest.raises(UserError, match="SplitDocuments reads column 'kind', which the rows PdfPages returns lack"):
         Chain(((PdfPages, None), (SplitDocuments, None)))
