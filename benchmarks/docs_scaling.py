@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from pipelines.build import RunConfig
-from pipelines.demo_corpus import generate_demo_corpus
+from pipelines.demo.documents import generate_demo_corpus
 from pipelines.docs import DocsConfig, build_docs
 from pipelines.local_cluster import LocalCluster
 

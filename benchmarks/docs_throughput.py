@@ -26,7 +26,7 @@ from PIL import Image
 from cpu_time import cpu_between, print_ratios, tree_cpu_seconds
 from local_s3 import local_s3
 from pipelines.build import RunConfig
-from pipelines.demo_corpus import generate_demo_corpus
+from pipelines.demo.documents import generate_demo_corpus
 from pipelines.docs import DocsConfig, build_docs
 
 log = logging.getLogger("docs_throughput")

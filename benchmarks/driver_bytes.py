@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 
 from pipelines.build import BuildSummary, RunConfig
-from pipelines.demo_corpus import generate_demo_corpus
-from pipelines.demo_videos import write_demo_videos
+from pipelines.demo.documents import generate_demo_corpus
+from pipelines.demo.videos import write_demo_videos
 from pipelines.docs import DocsConfig, build_docs
 from pipelines.videos import VideosConfig, build_videos
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from corpus.config import load_config
 from operators.docs.legibility import RapidLineReader
-from pipelines.calibrate import check_targets, corpus_pages, format_table, measure, summarise, write_table
-from pipelines.demo_corpus import generate_demo_corpus
+from pipelines.calibration.measure import check_targets, corpus_pages, format_table, measure, summarise, write_table
+from pipelines.demo.documents import generate_demo_corpus
 from pipelines.docs import DocsConfig
 
 

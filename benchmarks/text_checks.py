@@ -52,7 +52,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         paths = [p for i in args.inputs for p in (sorted(i.glob("*.pdf")) if i.is_dir() else [i])]
         if args.demo:
-            from pipelines.demo_corpus import generate_demo_corpus
+            from pipelines.demo.documents import generate_demo_corpus
 
             paths += [p for p in generate_demo_corpus(Path(tmp)) if p.suffix == ".pdf"]
         total: Counter[str] = Counter()

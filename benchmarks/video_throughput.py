@@ -25,7 +25,7 @@ from PIL import Image
 
 from model.video_sampling import official_sampling
 from pipelines.build import RunConfig
-from pipelines.demo_videos import write_video
+from pipelines.demo.videos import write_video
 from pipelines.videos import VideosConfig, build_videos
 
 from cpu_time import cpu_between, print_ratios, tree_cpu_seconds  # beside this script

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import sys
 from dataclasses import asdict
 from functools import partial
+from typing import TYPE_CHECKING, Callable
 
 from corpus.config import load_config
 from corpus.errors import UserError
-from pipelines.build import BuildSummary
+
+if TYPE_CHECKING:
+    from pipelines.build import BuildSummary
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +100,9 @@ def dump_yaml(cfg: object) -> str:
 
 
 def register_build(sub: argparse._SubParsersAction, name: str, noun: str, description: str, inputs_help: str,
-                   target: str) -> argparse._SubParsersAction:
-    """Add `NAME build`; `target` is "module:ConfigClass:build_function", imported when the command runs.
-    Returns the group's subcommands, for commands to add more."""
+                   target: Callable[[], tuple[type, Callable]]) -> argparse._SubParsersAction:
+    """Add `NAME build`; `target()` returns (ConfigClass, build_function), importing them when the command
+    runs (so `--help` never loads Ray). Returns the group's subcommands, for commands to add more."""
     raw = argparse.RawDescriptionHelpFormatter
     group = sub.add_parser(name, help=f"{noun} corpora", description=description, formatter_class=raw)
     gsub = group.add_subparsers(dest=f"{name}_command", required=True, metavar="SUBCOMMAND")
@@ -111,13 +113,12 @@ def register_build(sub: argparse._SubParsersAction, name: str, noun: str, descri
     return gsub
 
 
-def _run_build(name: str, target: str, args: argparse.Namespace) -> int:
-    module, config_class, build_function = target.split(":")
-    mod = importlib.import_module(module)
-    cfg = load_config(getattr(mod, config_class), args.config, run_overrides(args))
+def _run_build(name: str, target: Callable[[], tuple[type, Callable]], args: argparse.Namespace) -> int:
+    config_class, build = target()
+    cfg = load_config(config_class, args.config, run_overrides(args))
     if args.print_config:
         sys.stdout.write(dump_yaml(cfg))
         return 0
     if not args.out or not args.inputs:
         raise UserError(f"{name} build needs INPUT... and --out DIR (see --help)")
-    return report(getattr(mod, build_function)(args.inputs, args.out, cfg))
+    return report(build(args.inputs, args.out, cfg))

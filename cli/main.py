@@ -1,13 +1,11 @@
-"""`mmcorpus`: the command line. Each module in `cli/commands/` adds its own subcommands."""
+"""`mmcorpus`: the command line. Each module in `cli/commands/` adds its own subcommands (`register`)."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
-import pkgutil
 import sys
 
-import cli.commands
+from cli.commands import demo, docs, export, images, show, stats, train, videos
 from corpus.errors import UserError
 
 DESCRIPTION = """\
@@ -28,13 +26,20 @@ Rerunning a build into the same DIR resumes it. Run `mmcorpus COMMAND --help` fo
 """
 
 
+# optional dependencies → the extra that installs them (pyproject.toml): a builder needs no torch, a
+# training node no Ray, and a command that needs the other side says which extra to install
+EXTRAS = {**dict.fromkeys(("ray", "pandas", "webdataset", "pymupdf", "decord", "av", "rapidocr_onnxruntime", "imagehash",
+                           "duckdb", "matplotlib"), "data"),
+          **dict.fromkeys(("torch", "transformers", "safetensors"), "train")}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full parser, with every subcommand module registered."""
     parser = argparse.ArgumentParser(prog="mmcorpus", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for mod in sorted(m.name for m in pkgutil.iter_modules(cli.commands.__path__)):
-        importlib.import_module(f"cli.commands.{mod}").register(sub)
+    for command in (demo, docs, export, images, show, stats, train, videos):
+        command.register(sub)
     return parser
 
 
@@ -50,6 +55,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except UserError as e:
         logging.getLogger("mmcorpus").error("%s", e)
+        return 2
+    except ModuleNotFoundError as e:
+        extra = EXTRAS.get((e.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        logging.getLogger("mmcorpus").error("`mmcorpus %s` needs %s, which is not installed here: "
+                                            "pip install 'mmcorpus[%s]'", args.command, e.name, extra)
         return 2
     except BrokenPipeError:  # `mmcorpus ... | head`: the reader left; not an error
         sys.stderr.close()

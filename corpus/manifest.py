@@ -16,6 +16,7 @@ from corpus.storage import Store
 from schemas.tables import SCHEMA_VERSION
 
 MANIFEST = "manifest.json"
+CATALOG_FILE = "catalog.duckdb"  # the DuckDB catalog `mmcorpus stats catalog` writes beside the manifest
 
 
 def assignment_digest(input_ids: list[str], inputs_per_shard: int) -> str:

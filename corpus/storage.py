@@ -33,9 +33,16 @@ _SECRET_WORDS = ("secret", "key", "token", "password", "credential")
 
 
 def is_url(path: str | os.PathLike) -> bool:
-    """True for `s3://…` and other remote URLs (not `file://`)."""
+    """True for a remote URL (`s3://…`, `gs://…`, `https://…`); False for local paths and `file://` URLs.
+    The project's one rule: every module asks this, so a path is remote in one place and all."""
+    head, sep, _ = str(path).partition("://")
+    return bool(sep) and len(head) > 1 and head != "file"
+
+
+def local_path(path: str | os.PathLike) -> str:
+    """A `file://` URL as the plain path it names; anything else unchanged."""
     s = str(path)
-    return "://" in s and not s.startswith("file://")
+    return s[len("file://"):] if s.startswith("file://") else s
 
 
 def redact(options: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +86,7 @@ class Store:
         u = str(self.url)
         if u.startswith("file://"):
             u = u[len("file://"):]
-        self.url = u.rstrip("/") if is_url(u) else str(Path(u).expanduser().resolve())
+        self.url = u.rstrip("/") if is_url(u) else str(Path(local_path(u)).expanduser().resolve())
         self._fs: Any = None
 
     @classmethod

@@ -1,4 +1,4 @@
-"""Qwen3 chat template with MiniCPM-V 4.5's thinking modes and SFT loss spans (PAPER.md section 7).
+"""Qwen3 chat template with MiniCPM-V 4.5's thinking modes and SFT loss spans (released ``tokenizer_config.json``; paper §2.4 for the two modes).
 
 A conversation is rendered into :class:`Segment` s of text, each marked trained or not, so the processor can
 tokenise them and build labels:

@@ -12,7 +12,7 @@ from typing import Any
 
 from transformers import Qwen3Config, SiglipVisionConfig
 
-# Special tokens of the released tokenizer (PAPER.md section 2), by name.
+# Special tokens of the released tokenizer (released ``tokenizer_config.json``), by name.
 FULL_SPECIAL_TOKENS: dict[str, int] = {
     "<|endoftext|>": 151643,
     "<|im_start|>": 151644,

@@ -38,7 +38,7 @@ class MiniCPMV(nn.Module):
         self.llm = Qwen3ForCausalLM(config.llm.to_hf())
 
     def set_trainable(self, vpm: bool = True, resampler: bool = True, llm: bool = True) -> None:
-        """Stage-wise freezing (PAPER.md section 10), e.g. PT-1 trains only the resampler."""
+        """Stage-wise freezing (paper §2.2-2.3, Appendix A), e.g. PT-1 trains only the resampler."""
         for module, flag in ((self.vpm, vpm), (self.resampler, resampler), (self.llm, llm)):
             module.requires_grad_(flag)
 

@@ -1,4 +1,4 @@
-"""MiniCPM-V 4.5 processor: conversation + images + videos → model inputs (PAPER.md sections 5-7).
+"""MiniCPM-V 4.5 processor: conversation + images + videos → model inputs (released ``processing_minicpmv.py``).
 
 Media markers in user messages are replaced by the released placeholder layout, the conversation is rendered with
 the chat template, tokenised segment by segment (labels only on trained spans), and the positions of every
@@ -76,7 +76,7 @@ class MiniCPMVProcessor:
     """Builds :class:`ProcessedSample` s.
 
     Args:
-        tokenizer: any :class:`TextTokenizer` knowing the special tokens of PAPER.md section 2.
+        tokenizer: any :class:`TextTokenizer` knowing the special tokens of the released tokenizer.
         slicing: image slicing settings (published: 9 slices of 448²).
         query_num: tokens per block (64).
         use_image_id: prefix each image with ``<image_id>i</image_id>`` (released default: on).

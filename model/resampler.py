@@ -1,4 +1,4 @@
-"""The unified 3D-Resampler of MiniCPM-V 4.5 (released ``resampler.py``, batched path; PAPER.md section 3).
+"""The unified 3D-Resampler of MiniCPM-V 4.5 (paper §2.1; released ``resampler.py``, batched path).
 
 A fixed set of learnable queries cross-attends over the patch features of one *package*: a single image slice,
 or up to 6 consecutive video frames resampled jointly. Keys carry the slice's 2D sin-cos position embedding

@@ -1,4 +1,4 @@
-"""LLaVA-UHD image slicing as released (``image_processing_minicpmv.py``; PAPER.md section 5).
+"""LLaVA-UHD image slicing as released (``image_processing_minicpmv.py``).
 
 An image of area up to about ``max_slice_nums`` x 448² is cut into a ``cols x rows`` grid of ~448² slices, chosen
 to best fit its aspect ratio, plus a thumbnail (the whole image at ~448² area). Every side is a multiple of the

@@ -3,7 +3,7 @@
 Two policies, both pure functions of the video's frame count and frame rate:
 
 * :func:`official_sampling` reproduces the released MiniCPM-V 4.5 inference example (``encode_video`` in the
-  model card / ``OpenBMB/MiniCPM-V`` README, PAPER.md section 6) arithmetic for arithmetic, including its
+  model card / ``OpenBMB/MiniCPM-V`` README) arithmetic for arithmetic, including its
   float quirks, so a model fed by it sees exactly what the released model sees.
 * :func:`training_sampling` is the randomised training policy (at most 1080 frames at up to 10 fps, random
   package size and frame rate). The paper gives only those bounds; the distribution is ours and documented
@@ -119,7 +119,7 @@ def official_sampling(
     time_scale: float = 0.1,
     force_packing: int | None = None,
 ) -> VideoSampling:
-    """The released inference sampling policy (PAPER.md section 6).
+    """The released inference sampling policy (the official video example).
 
     With duration ``d = n_frames / fps``: if ``choose_fps * floor(d) <= max_packages``, packing is 1 and
     ``round(min(choose_fps, round(fps)) * min(max_packages, d))`` frames are taken; otherwise packing is

@@ -1,4 +1,4 @@
-"""NaViT-style SigLIP vision encoder (PAPER.md section 4), built from transformers' SigLIP blocks.
+"""NaViT-style SigLIP vision encoder (paper §2.1; released ``modeling_minicpmv.py``), built from transformers' SigLIP blocks.
 
 Slices of any size and aspect ratio are padded into one batch. Each slice arrives as the released processor lays
 it out: ``(3, patch, L * patch)``, its L patches side by side in row-major order, so the patch convolution sees

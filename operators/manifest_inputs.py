@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from corpus.inputs import InputItem
+from corpus.storage import is_url, local_path
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +50,6 @@ def media_exts(kind: str) -> tuple[str, ...]:
     if kind not in ("image", "video"):
         raise ValueError(f"kind must be 'image' or 'video', got {kind!r}")
     return IMAGE_EXTS if kind == "image" else VIDEO_EXTS
-
-
-def is_url(s: str) -> bool:
-    """True for an fsspec URL such as s3://b/k or https://h/p (not a Windows drive letter)."""
-    head, sep, _ = s.partition("://")
-    return bool(sep) and len(head) > 1
 
 
 def _json_safe(v: Any) -> Any:
@@ -128,6 +123,7 @@ def manifest_items(path: str | Path, kind: str) -> list[InputItem]:
     for i, row in enumerate(rows):
         cell = row.get(path_col)
         if isinstance(cell, str) and cell:
+            cell = local_path(cell)
             source = cell if is_url(cell) or Path(cell).is_absolute() else str((p.parent / cell).resolve())
         else:
             source = json.dumps(_json_safe(cell))

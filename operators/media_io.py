@@ -14,7 +14,7 @@ def read_source(source: str, max_bytes: int) -> bytes:
 
     Raises `Reject` (quarantine, `too_large`) past `max_bytes`, `FileNotFoundError` when it is missing.
     """
-    from operators.manifest_inputs import is_url
+    from corpus.storage import is_url
 
     if is_url(source):
         import fsspec

@@ -33,13 +33,13 @@ from typing import Sequence
 import duckdb
 
 from corpus.errors import UserError
-from corpus.manifest import MANIFEST
+from corpus.manifest import CATALOG_FILE, MANIFEST
 from corpus.sink import ERRORS, STATS
-from stats.duckdb_io import connect, is_url, normalize, register_fsspec, sql_str
+from corpus.storage import is_url
+from stats.duckdb_io import connect, normalize, register_fsspec, sql_str
 
 log = logging.getLogger(__name__)
 
-CATALOG_FILE = "catalog.duckdb"
 VIEWS = ("samples", "errors", "shards", "runs", "corpora")
 NOT_A_CORPUS = "is it a corpus folder built by mmcorpus?"
 

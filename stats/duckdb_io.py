@@ -16,6 +16,7 @@ from typing import Sequence
 import duckdb
 
 from corpus.errors import UserError
+from corpus.storage import is_url, local_path
 
 log = logging.getLogger(__name__)
 
@@ -25,15 +26,10 @@ FSSPEC_ENV = "MMCORPUS_FSSPEC"
 HTTPFS_SCHEMES = {"s3", "s3a", "s3n", "gs", "gcs", "r2", "http", "https", "hf", "az", "azure", "abfss"}
 
 
-def is_url(path: str | os.PathLike) -> bool:
-    """True for `s3://…`, `gs://…`, `https://…` and other URLs DuckDB or fsspec open remotely."""
-    return "://" in str(path)
-
-
 def normalize(path: str | os.PathLike) -> str:
     """An absolute local path, or the URL unchanged (without a trailing slash)."""
     s = str(path)
-    return s.rstrip("/") if is_url(s) else str(Path(s).expanduser().resolve())
+    return s.rstrip("/") if is_url(s) else str(Path(local_path(s)).expanduser().resolve())
 
 
 def sql_str(value: str) -> str:

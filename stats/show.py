@@ -16,7 +16,8 @@ from pathlib import Path
 
 from corpus.errors import UserError
 from corpus.sink import SHARDS, STATS
-from stats.catalog import NOT_A_CORPUS, connect, is_url, normalize, read_manifest, sql_str
+from corpus.storage import is_url
+from stats.catalog import NOT_A_CORPUS, connect, normalize, read_manifest, sql_str
 
 log = logging.getLogger(__name__)
 

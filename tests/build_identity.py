@@ -111,8 +111,8 @@ def copy_fixtures(folder: Path) -> None:
 def build_all(names: tuple[str, ...], root: Path = ROOT) -> dict[str, dict[str, str]]:
     """Build the named corpora under `root` (emptied first; sample records hold the inputs' paths, so the
     path is fixed) with seed 0 and 3 inputs per shard; digests by corpus name."""
-    from pipelines.demo_corpus import generate_demo_corpus
-    from pipelines.demo_videos import write_demo_videos
+    from pipelines.demo.documents import generate_demo_corpus
+    from pipelines.demo.videos import write_demo_videos
     from pipelines.docs import DocsConfig, build_docs
     from pipelines.images import ImagesConfig, build_images
     from pipelines.videos import VideosConfig, build_videos

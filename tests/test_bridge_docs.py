@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from pipelines.build import RunConfig
-from pipelines.demo_corpus import generate_demo_corpus
+from pipelines.demo.documents import generate_demo_corpus
 from pipelines.docs import DocsConfig, build_docs
 from training_bridge.data.loader import BridgeLoader, LoaderConfig
 from training_bridge.data.mixing import Source

@@ -15,7 +15,7 @@ from operators.docs.legibility import cer, edit_distance, line_boxes, normalise,
 from operators.docs.page_image import page_pixels
 from operators.docs.pdf_pages import PdfPages
 from operators.docs.samples import DocSamples, DocSamplesConfig
-from pipelines.calibrate_fit import fit, noise_yaml
+from pipelines.calibration.fit import fit, noise_yaml
 from schemas.record import CorruptedRegion, SampleRecord
 
 TEXT = "Glyph size sets the scale of every noise family"

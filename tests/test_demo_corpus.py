@@ -9,7 +9,7 @@ import pytest
 from operators.docs.filters import RegionFilter
 from operators.docs.pdf_pages import PdfPages
 from operators.docs.samples import DocSamples, DocSamplesConfig
-from pipelines.demo_corpus import generate_demo_corpus
+from pipelines.demo.documents import generate_demo_corpus
 from schemas.record import TASK_TRANSCRIBE, SampleRecord
 
 

@@ -18,7 +18,7 @@ import pytest
 from corpus.manifest import Manifest
 from corpus.storage import Store
 from corpus.tar_format import archive_tail
-from pipelines.demo_corpus import generate_demo_corpus
+from pipelines.demo.documents import generate_demo_corpus
 from pipelines.local_cluster import LocalCluster
 
 MMCORPUS = [sys.executable, "-m", "cli.main"]
@@ -109,7 +109,7 @@ def test_build_uses_both_nodes(cluster, inputs, reference, s3_bucket):
 
 def test_video_build_across_both_nodes(cluster, tmp_path, s3_bucket):
     from corpus.index import CorpusIndex
-    from pipelines.demo_videos import write_demo_videos
+    from pipelines.demo.videos import write_demo_videos
 
     videos = write_demo_videos(tmp_path / "videos")
     cmd = [*MMCORPUS, "videos", "build", str(tmp_path / "videos"), "--out", f"{s3_bucket}/v", "--no-progress",

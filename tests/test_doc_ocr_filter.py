@@ -11,7 +11,7 @@ from operators.docs.layer_check import LayerCheckConfig
 from operators.docs.ocr import OcrRegions, OcrRegionsConfig
 from operators.docs.page_image import page_pixels, pixel_columns
 from operators.docs.pdf_pages import PdfPages
-from pipelines.demo_texts import ARTICLES
+from pipelines.demo.texts import ARTICLES
 from schemas.tables import FILTERED
 
 # --- OCR -------------------------------------------------------------------------------------------
@@ -42,7 +42,7 @@ def test_ocr_skips_text_layer_pages_and_groups_lines(two_column_page: dict) -> N
 
 
 def test_rapidocr_recovers_words_of_a_scan(tmp_path: Path) -> None:
-    from pipelines.demo_corpus import generate_demo_corpus
+    from pipelines.demo.documents import generate_demo_corpus
 
     scan = next(p for p in generate_demo_corpus(tmp_path) if p.name == "scan-01.png")
     page = PdfPages()([input_row(scan, kind="image")]).to_pylist()[0]

@@ -11,7 +11,7 @@ import pytest
 from corpus.errors import UserError
 from corpus.manifest import Manifest
 from pipelines.build import RunConfig
-from pipelines.demo_corpus import generate_demo_corpus
+from pipelines.demo.documents import generate_demo_corpus
 from pipelines.docs import DocsConfig, build_docs
 
 

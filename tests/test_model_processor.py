@@ -23,7 +23,7 @@ def processor() -> MiniCPMVProcessor:
     "size, grid, tokens",
     [
         ((448, 448), None, 64),
-        ((1000, 500), (2, 1), 192),  # PAPER.md worked example
+        ((1000, 500), (2, 1), 192),  # the released slicing, worked by hand: grid 2x1, thumbnail 630x322
         ((1344, 1344), (3, 3), 640),
         ((1920, 1080), (4, 2), 576),
         ((500, 1000), (1, 2), 192),

@@ -16,7 +16,7 @@ from corpus.errors import UserError
 from corpus.manifest import Manifest
 from corpus.storage import Store
 from pipelines.build import RunConfig
-from pipelines.demo_corpus import generate_demo_corpus
+from pipelines.demo.documents import generate_demo_corpus
 from pipelines.docs import DocsConfig, build_docs
 
 s3fs = pytest.importorskip("s3fs")

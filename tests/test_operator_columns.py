@@ -28,7 +28,7 @@ from operators.images.ops import ImageDecode, ImageFilter, ImageFingerprint
 from operators.images.samples import ImageSample
 from operators.videos.frames import VideoFrames, VideoFramesConfig
 from operators.videos.samples import VideoSample
-from pipelines.demo_videos import DEMO_VIDEOS, write_demo_videos
+from pipelines.demo.videos import DEMO_VIDEOS, write_demo_videos
 from pipelines.docs import DocsConfig, docs_stages
 from pipelines.images import ImagesConfig, images_stages
 from pipelines.videos import VideosConfig, videos_stages

@@ -29,7 +29,7 @@ def test_report_of_two_corpora(corpora, tmp_path):  # noqa: F811
     figs = figures(page)
     assert len(figs) == 7 and all(f.width > 600 and f.height > 150 for f in figs)
     samples = sum(pq.read_table(p).num_rows for d in corpora.values() for p in (d / "stats").glob("*.parquet"))
-    assert f'<tr class="total"><td>all corpora</td><td></td><td class="num">29</td>' in page  # inputs of both builds
+    assert '<tr class="total"><td>all corpora</td><td></td><td class="num">29</td>' in page  # inputs of both builds
     assert f'<td class="num">{samples:,}</td>' in page
     assert 'class="empty"' not in page
 
@@ -51,7 +51,7 @@ def test_human_bytes():
 def test_report_plots_cer_per_level_when_a_calibration_table_exists(corpora, tmp_path):  # noqa: F811
     import shutil
 
-    from pipelines.calibrate import write_table
+    from pipelines.calibration.measure import write_table
 
     d = tmp_path / "measured"
     shutil.copytree(corpora["images"], d, ignore=shutil.ignore_patterns("*.duckdb"))  # its catalog names the original

@@ -181,8 +181,8 @@ def test_ocr_keeps_word_spaces_on_the_demo_scan(tmp_path: Path) -> None:
     import re
 
     from operators.docs.page_image import page_pixels, pixel_columns
-    from pipelines.demo_corpus import generate_demo_corpus
-    from pipelines.demo_texts import ARTICLES
+    from pipelines.demo.documents import generate_demo_corpus
+    from pipelines.demo.texts import ARTICLES
 
     scan = next(p for p in generate_demo_corpus(tmp_path) if p.name == "scan-02.png")
     row = {"input_id": "s", "source": str(scan), "kind": "image", "shard_id": 0, "seq": 0}

@@ -16,7 +16,7 @@ from operators.base import Reject
 from operators.time_limit import ChildError, TimeLimitedWorker
 from operators.videos.frames import SamplingConfig, VideoFrames, VideoFramesConfig, extract_video
 from operators.videos.samples import VideoSample, frame_ext
-from pipelines.demo_videos import DEMO_VIDEOS, read_frame_index, write_demo_videos, write_video
+from pipelines.demo.videos import DEMO_VIDEOS, read_frame_index, write_demo_videos, write_video
 from schemas.record import TASK_VIDEO_CAPTION, TASK_VIDEO_QA, SampleRecord
 from schemas.tables import QUARANTINE
 

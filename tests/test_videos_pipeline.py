@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from model.video_sampling import official_sampling
-from pipelines.demo_videos import DEMO_VIDEOS, read_frame_index, write_demo_videos
+from pipelines.demo.videos import DEMO_VIDEOS, read_frame_index, write_demo_videos
 from pipelines.videos import VideosConfig, build_videos
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pipelines.build import RunConfig
-from pipelines.demo_corpus import generate_demo_corpus
+from pipelines.demo.documents import generate_demo_corpus
 from pipelines.docs import DocsConfig, build_docs
 
 

@@ -25,8 +25,8 @@ Rerunning resumes; nothing is downloaded.
 
 def _demo(args: argparse.Namespace) -> int:
     from cli.args import report
-    from pipelines.demo_corpus import generate_demo_corpus
-    from pipelines.demo_videos import write_demo_videos
+    from pipelines.demo.documents import generate_demo_corpus
+    from pipelines.demo.videos import write_demo_videos
     from pipelines.docs import DocsConfig, build_docs
     from pipelines.videos import VideosConfig, build_videos
     from stats.catalog import build_catalog

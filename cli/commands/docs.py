@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import Callable
 
 from cli.args import register_build
-from pipelines.calibrate_run import add_calibrate
+from pipelines.calibration.run import add_calibrate
 
 DOCS_HELP = """\
 Render every page of the input PDFs (and page images), find its text regions (PDF text layer; OCR for
@@ -19,9 +20,15 @@ pages that fail to render are written to DIR/errors/ with stage and reason; the 
 """
 
 
+def _docs_build() -> tuple[type, Callable]:
+    from pipelines.docs import DocsConfig, build_docs
+
+    return DocsConfig, build_docs
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `docs build` and `docs calibrate`."""
     gsub = register_build(sub, "docs", "document", DOCS_HELP,
                    "PDF files, page images, folders, globs ('docs/**/*.pdf'), @list files or fsspec URLs",
-                   "pipelines.docs:DocsConfig:build_docs")
+                   _docs_build)
     add_calibrate(gsub)

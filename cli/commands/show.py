@@ -4,9 +4,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from corpus.errors import UserError
-from stats.show import Sample, describe_member, fetch_sample, write_members
+
+if TYPE_CHECKING:
+    from stats.show import Sample
 
 EPILOG = """\
 The sample is read with one seek and one read of `size` bytes at `offset` in shards/{shard}, as the
@@ -42,6 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def print_sample(sample: Sample) -> None:
     """A readable summary on stdout: location, members, and the JSON record pretty-printed."""
+    from stats.show import describe_member
+
     loc = sample.location
     print(f"key      {loc.key}")
     print(f"shard    {loc.shard}   bytes {loc.offset:,}..{loc.offset + loc.size:,} ({loc.size:,} bytes)")
@@ -56,6 +61,8 @@ def print_sample(sample: Sample) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Fetch, verify and print or write the sample; exit status 0 on success."""
+    from stats.show import fetch_sample, write_members
+
     sample = fetch_sample(args.dir, args.key, init_sql=args.init_sql, use_fsspec=args.fsspec)
     if args.member:
         name = f"{sample.location.key}.{args.member.lstrip('.')}"

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from corpus.errors import UserError
-from stats.catalog import CATALOG_FILE, build_catalog, is_url, normalize, open_catalog, sql_str
+from corpus.manifest import CATALOG_FILE
+from corpus.storage import is_url
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_catalog(args: argparse.Namespace) -> int:
     """Write the catalog database and say where it is."""
+    from stats.catalog import build_catalog
+
     path, corpora = build_catalog(args.dirs, args.db, init_sql=args.init_sql, use_fsspec=args.fsspec)
     print(f"catalog {path}: views samples, errors, shards, runs, corpora over "
           + ", ".join(c.label for c in corpora))
@@ -161,6 +164,8 @@ NUMERIC = ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL", "HUGEINT", "BIGINT", "SM
 
 def run_query(args: argparse.Namespace) -> int:
     """Run the SQL; print an aligned table or write the result file."""
+    from stats.catalog import open_catalog, sql_str
+
     sql = args.sql.strip().rstrip(";").strip()
     con = open_catalog(args.targets, init_sql=args.init_sql, use_fsspec=args.fsspec)
     try:
@@ -190,6 +195,7 @@ def run_query(args: argparse.Namespace) -> int:
 
 def run_report(args: argparse.Namespace) -> int:
     """Write the HTML report and say where it is."""
+    from stats.catalog import normalize
     from stats.report import write_report
 
     if args.out:

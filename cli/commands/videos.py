@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Callable
 
 from cli.args import register_build
 
@@ -22,8 +23,14 @@ frames that decode when enough survive (frames.min_decoded_fraction), else they 
 """
 
 
+def _videos_build() -> tuple[type, Callable]:
+    from pipelines.videos import VideosConfig, build_videos
+
+    return VideosConfig, build_videos
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `videos build`."""
     register_build(sub, "videos", "video", VIDEOS_HELP,
                    "video folders (with .txt/.json sidecars), manifests (.parquet/.jsonl/.csv), videos, globs",
-                   "pipelines.videos:VideosConfig:build_videos")
+                   _videos_build)

@@ -179,7 +179,7 @@ FAMILIES: dict[str, Corruption] = {
 
 def _default_strength() -> dict[str, dict[str, tuple[float, float]]]:
     """Strength ranges fitted at 144 dpi on the demo corpus (11-12.5 pt) and the fixture papers (9-10 pt)
-    together: OCR sweeps of each family (`pipelines.calibrate_fit.sweep`) put the median CER 0.5 at a
+    together: OCR sweeps of each family (`pipelines.calibration.fit.sweep`) put the median CER 0.5 at a
     lower strength on the smaller type, so each medium range sits between the two (README "Noise
     levels, calibrated"; refit for your documents with `mmcorpus docs calibrate`)."""
     return {

@@ -31,9 +31,9 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 from PIL import Image
 
+from corpus.storage import is_url
 from model.video_sampling import VideoSampling, group_packages, official_sampling, training_sampling
 from operators.base import Operator, Reject, Row
-from operators.manifest_inputs import is_url
 from operators.media_io import fit_within, read_source, source_ext
 from operators.time_limit import ChildError, TimeLimitedWorker
 from operators.videos.probe import (

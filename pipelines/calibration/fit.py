@@ -25,7 +25,7 @@ from PIL import Image
 from operators.docs.corrupt import FAMILIES, NoiseConfig, background, glyph_px
 from operators.docs.legibility import LineReader, cer, line_boxes, read_region
 from operators.docs.page_image import page_pixels
-from pipelines.calibrate import READABLE
+from pipelines.calibration.measure import READABLE
 
 log = logging.getLogger(__name__)
 

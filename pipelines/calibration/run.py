@@ -87,8 +87,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
     """Sweep, fit, verify; write the table and the config the user asked for."""
     from corpus.config import load_config
     from operators.docs.legibility import RapidLineReader
-    from pipelines.calibrate import check_targets, corpus_pages, format_table, measure, summarise, write_table
-    from pipelines.calibrate_fit import fit, noise_yaml, sweep
+    from pipelines.calibration.fit import fit, noise_yaml, sweep
+    from pipelines.calibration.measure import check_targets, corpus_pages, format_table, measure, summarise, write_table
     from pipelines.docs import DocsConfig
 
     corpus = Path(args.inputs[0]) if len(args.inputs) == 1 and (Path(args.inputs[0]) / MANIFEST).exists() else None

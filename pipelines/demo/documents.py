@@ -1,4 +1,4 @@
-"""The embedded demo corpus: PDFs and scans generated offline from `pipelines.demo_texts`.
+"""The embedded demo corpus: PDFs and scans generated offline from `pipelines.demo.texts`.
 
 `generate_demo_corpus(out_dir, seed)` writes eight born-digital PDFs (one, two and three columns,
 headings, tables, a code listing; base-14 fonts helv, tiro, cour and their bold faces; letter, A5 and
@@ -17,7 +17,7 @@ import numpy as np
 import pymupdf
 from PIL import Image, ImageFilter
 
-from pipelines.demo_texts import ARTICLES, CODE, EUCLID, TABLES, Article, Table
+from pipelines.demo.texts import ARTICLES, CODE, EUCLID, TABLES, Article, Table
 
 log = logging.getLogger(__name__)
 
