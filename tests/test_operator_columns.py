@@ -75,6 +75,7 @@ def check(make: Callable[[], Operator], rows: list[dict]) -> None:
         assert outs, op_type.__name__
         seen |= spy.seen
         for out in outs:
+            assert out.get("error_type") is None, (op_type.__name__, out.get("error_message"))
             cols = set(out) - ENV
             if op_type.keeps_input:
                 assert cols == (set(row) - ENV) | set(op_type.writes), op_type.__name__
