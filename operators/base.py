@@ -184,8 +184,10 @@ def check_columns(ops: Sequence[type[Operator]], input_columns: Iterable[str] = 
                 advice = f"put {later[0]} before {op.__name__}"
             elif earlier:
                 advice = f"{earlier[-1]} writes it but an operator after it drops it: reorder the chain"
+            elif i:
+                advice = f"put an operator that writes it before {op.__name__}"
             else:
-                advice = f"put an operator that writes it before {op.__name__}" + (" or add it to the input" * (not i))
+                advice = f"add it to the input or put an operator that writes it before {op.__name__}"
             raise UserError(f"operator {op.__name__} reads column {col!r}, which {where}: {advice}")
         have = (have if op.keeps_input else set(ENVELOPE)) | set(op.writes)
 

@@ -200,6 +200,8 @@ def test_chain_refuses_an_operator_reading_a_column_nobody_provides() -> None:
         check_columns([ImageFingerprint, ImageSample])
     with pytest.raises(UserError, match="VideoSample reads column 'frames'.*put VideoFrames before VideoSample"):
         check_columns([VideoSample, VideoFrames])
+    with pytest.raises(UserError, match="DocSamples reads column 'image', which the input rows lack: add it to"):
+        check_columns([DocSamples])
 
 
 def test_the_pipelines_chains_pass_the_check() -> None:
