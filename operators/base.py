@@ -11,6 +11,8 @@ dicts) that returns a `pyarrow.Table` in its `output_schema`. Ray Data hands it 
   place, so every input stays accounted for.
 - rows that already carry an error pass through untouched; a row for which `process` yields nothing
   becomes a `NoOutput` error row, so no input can vanish silently.
+- the class declares its columns: `reads` (needed), `reads_if_present` (used when there), `writes`, and
+  `keeps_input` (output rows carry the input row's columns too); `Chain` refuses an order that breaks them.
 """
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from schemas.tables import ENVELOPE_FIELDS, FILTERED, QUARANTINE
+from corpus.errors import UserError
+from schemas.tables import ENVELOPE_FIELDS, FILTERED, INPUT_SCHEMA, QUARANTINE
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +87,14 @@ class Operator:
 
     #: the stage name written in error rows
     stage: str = "operator"
+    #: columns `process` needs in its input rows (envelope columns included where it uses them)
+    reads: tuple[str, ...] = ()
+    #: columns `process` uses when an input row has them and does without otherwise
+    reads_if_present: tuple[str, ...] = ()
+    #: columns of its output rows besides the envelope; with `keeps_input`, the ones it adds or changes
+    writes: tuple[str, ...] = ()
+    #: True when its output rows carry every column of the input row they come from
+    keeps_input: bool = False
     #: the Arrow schema of the rows this operator returns
     output_schema: pa.Schema
 
@@ -153,6 +164,8 @@ class Operator:
 class Filter(Operator):
     """An operator that keeps or drops rows unchanged; a subclass writes only `keep`."""
 
+    keeps_input = True
+
     def keep(self, row: Row) -> bool | tuple[bool, str]:
         """True to keep the row, or (False, reason) to drop it with a reason."""
         raise NotImplementedError
@@ -165,14 +178,40 @@ class Filter(Operator):
         yield row
 
 
+def check_columns(ops: Sequence[type[Operator]], input_columns: Iterable[str] = INPUT_SCHEMA.names) -> None:
+    """Refuse (UserError) an order of operators in which one reads a column that neither the input rows
+    (`input_columns`) nor an earlier operator provides."""
+    have = set(input_columns)
+    for i, op in enumerate(ops):
+        for col in op.reads:
+            if col in have:
+                continue
+            where = f"the rows {ops[i - 1].__name__} returns lack" if i else "the input rows lack"
+            later = [o.__name__ for o in ops[i + 1:] if col in o.writes]
+            earlier = [o.__name__ for o in ops[:i] if col in o.writes]
+            if later:
+                advice = f"put {later[0]} before {op.__name__}"
+            elif earlier:
+                advice = f"{earlier[-1]} writes it but an operator after it drops it: reorder the chain"
+            elif i:
+                advice = f"put an operator that writes it before {op.__name__}"
+            else:
+                advice = f"add it to the input or put an operator that writes it before {op.__name__}"
+            raise UserError(f"operator {op.__name__} reads column {col!r}, which {where}: {advice}")
+        have = (have if op.keeps_input else set(ENVELOPE)) | set(op.writes)
+
+
 class Chain:
     """Operators applied one after another to Python rows, converted to Arrow once at the end.
 
     Fusing operators this way avoids an Arrow round trip of every page's pixels between stages;
-    `config` is a sequence of (operator class, operator config) pairs.
+    `config` is a sequence of (operator class, operator config) pairs, checked with `check_columns`
+    against `input_columns` (the input table's by default) before any operator is made.
     """
 
-    def __init__(self, config: "Sequence[tuple[type[Operator], Any]]") -> None:
+    def __init__(self, config: "Sequence[tuple[type[Operator], Any]]",
+                 input_columns: Iterable[str] = INPUT_SCHEMA.names) -> None:
+        check_columns([op for op, _ in config], input_columns)
         self.ops = [op(cfg) for op, cfg in config]
         self.output_schema = self.ops[-1].output_schema
 

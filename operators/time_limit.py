@@ -2,9 +2,9 @@
 
 decord can hang inside native code while holding the interpreter lock (dmlc/decord#373), where no
 thread-based timeout can interrupt it. `TimeLimitedWorker` keeps one long-lived child process (so the
-imports are paid once), sends it one call at a time over a pipe, and kills it when a call overruns; the
-next call starts a fresh child. The child is started with `spawn`, never `fork`: forking a Ray worker
-that runs threads is unsafe.
+imports are paid once, before the first call's clock starts), sends it one call at a time over a pipe,
+and kills it when a call overruns; the next call starts a fresh child. The child is started with
+`spawn`, never `fork`: forking a Ray worker that runs threads is unsafe.
 
 Exceptions raised in the child come back as they were for `Reject` (reason, category, error type kept)
 and as `ChildError(type name, message)` for anything else, so the operator base records the original
@@ -12,7 +12,6 @@ type. A child that dies (a crash in native code) raises `ChildError("DecoderCras
 """
 from __future__ import annotations
 
-import importlib
 import logging
 import multiprocessing as mp
 import time
@@ -34,10 +33,10 @@ class ChildError(Exception):
         self.type_name, self.message = type_name, message
 
 
-def _serve(conn: Connection, preload: tuple[str, ...]) -> None:
-    """The child's loop: import `preload`, say ready, then run calls until the pipe closes."""
-    for mod in preload:
-        importlib.import_module(mod)
+def _serve(conn: Connection, preload: tuple[Callable[..., Any], ...]) -> None:
+    """The child's loop: say ready, then run calls until the pipe closes. `preload` is not called: its
+    functions travel by reference, so unpickling them imported their modules before this loop began."""
+    del preload
     conn.send(READY)
     while True:
         try:
@@ -55,7 +54,8 @@ def _serve(conn: Connection, preload: tuple[str, ...]) -> None:
 class TimeLimitedWorker:
     """One child process that runs calls under a time limit; see the module docstring."""
 
-    def __init__(self, preload: tuple[str, ...] = (), start_timeout: float = 120.0) -> None:
+    def __init__(self, preload: tuple[Callable[..., Any], ...] = (), start_timeout: float = 120.0) -> None:
+        """`preload`: functions the child will run, whose modules it imports before it says ready."""
         self.preload, self.start_timeout = preload, start_timeout
         self._ctx = mp.get_context("spawn")
         self._proc: Any = None

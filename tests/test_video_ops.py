@@ -137,6 +137,16 @@ def test_worker_kills_overrunning_calls_and_recovers():
     w.kill()
 
 
+def test_worker_imports_the_preloaded_functions_modules_before_the_first_call():
+    loaded = "'operators.videos.frames' in __import__('sys').modules"
+    bare, warm = TimeLimitedWorker(), TimeLimitedWorker(preload=(extract_video,))
+    try:
+        assert (bare.call(eval, (loaded,), timeout=30), warm.call(eval, (loaded,), timeout=30)) == (False, True)
+    finally:
+        bare.kill()
+        warm.kill()
+
+
 def test_operator_quarantines_on_timeout_and_builds_samples(demo, tmp_path):
     rows = [dict(input_id=name, source=str(p), shard_id=0, seq=i, meta_json=json.dumps(v.meta))
             for i, (name, p, v) in enumerate(zip(demo, demo.values(), DEMO_VIDEOS))]

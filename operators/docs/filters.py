@@ -50,6 +50,10 @@ class RegionFilter(Operator):
     """Keep legible regions, reject pages with too little text; see the module docstring."""
 
     stage = "filter"
+    reads = ("regions",)
+    reads_if_present = ("rejected_regions", "page_index")  # for the reason of a rejected page
+    writes = ("regions",)
+    keeps_input = True
     output_schema = PAGE_SCHEMA
 
     def __init__(self, config: RegionFilterConfig | None = None) -> None:

@@ -245,6 +245,10 @@ class OcrRegions(Operator):
     module docstring."""
 
     stage = "ocr"
+    reads = ("input_id", "image", "width", "height", "channels", "has_text_layer", "regions")
+    reads_if_present = ("rejected_regions", "image_boxes", "dpi", "page_index", "text_path")
+    writes = ("has_text_layer", "rejected_regions", "regions", "text_path")
+    keeps_input = True
     output_schema = PAGE_SCHEMA
 
     def __init__(self, config: OcrRegionsConfig | None = None, backend: OcrBackend | None = None) -> None:

@@ -5,10 +5,11 @@ Contract:
 - output: PAGE_SCHEMA rows, one per page, with the page rendered at `dpi` (scaled down so that
   width * height <= `max_pixels`; the `dpi` column holds the effective value) as raw pixels (gray when
   the page has no colour and `color` is "auto"; operators/docs/page_image.py) and its text-layer
-  regions (`operators.docs.text_regions`): only text a reader sees on the render (`operators.docs.visibility`);
-  the spans and lines left out are counted by reason in `rejected_regions`. `has_text_layer` (and
-  `text_path` "text_layer") when the page has at least `min_text_chars` non-space characters of
-  visible text. Images give one page, no text layer.
+  regions (`operators.docs.text_regions`): only text a reader sees on the render
+  (`operators.docs.visibility`); the spans and lines left out are counted by reason in
+  `rejected_regions`. `has_text_layer` (and `text_path` "text_layer") when the page has at least
+  `min_text_chars` non-space characters of visible text; `image_boxes` are the pixel boxes of the
+  images drawn on it. Images give one page, no text layer.
 - the whole document is quarantined (`Reject`, category quarantine) when it is larger than
   `max_file_bytes`, encrypted (needs a password), has no pages, more than `max_pages` pages, or an
   image over `max_image_pixels` (decompression bomb guard); a document that cannot be opened raises
@@ -17,9 +18,10 @@ Contract:
   `page_index` set); the other pages go on.
 - a row with `page_start`/`page_stop` (DOC_UNIT_SCHEMA, from `SplitDocuments`) renders only those
   pages; the guards still apply to the whole document.
-- time budget: `doc_timeout_s` (per row: a document or one unit of it) is checked between pages (cooperative: one page that hangs inside MuPDF
-  is not interrupted). When it runs out, the pages rendered so far are emitted and one error row with
-  error_type "Timeout" stands for the rest of the document.
+- time budget: `doc_timeout_s` (per row: a document or one unit of it) is checked between pages
+  (cooperative: one page that hangs inside MuPDF is not interrupted). When it runs out, the pages
+  rendered so far are emitted and one error row with error_type "Timeout" stands for the rest of the
+  document.
 """
 from __future__ import annotations
 
@@ -93,6 +95,7 @@ def page_row(page_index: int, n_pages: int, pixels: np.ndarray, dpi: float | Non
         "dpi": dpi,
         "has_text_layer": n_chars >= min_text_chars,
         "regions": regions,
+        "image_boxes": None,  # a PDF page's renderer sets the boxes of its images
     }
 
 
@@ -127,6 +130,10 @@ class PdfPages(Operator):
     """Render documents into pages with text-layer regions; see the module docstring."""
 
     stage = STAGE
+    reads = ("input_id", "source", "kind")
+    reads_if_present = ("page_start", "page_stop")  # all pages when absent
+    writes = ("page_index", "n_pages", "image", "width", "height", "channels", "dpi", "has_text_layer", "regions",
+              "rejected_regions", "text_path", "image_boxes")
     output_schema = PAGE_SCHEMA
 
     def __init__(self, config: PdfPagesConfig | None = None) -> None:

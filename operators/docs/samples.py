@@ -113,6 +113,10 @@ class DocSamples(Operator):
     """Corrupt regions of each page and emit samples; see the module docstring."""
 
     stage = "doc_samples"
+    reads = ("input_id", "source", "image", "width", "height", "channels", "page_index", "regions")
+    reads_if_present = ("dpi", "text_path", "rejected_regions")
+    writes = ("key", "members", "task", "noise_level", "noise_family", "noise_strength", "n_regions", "width", "height",
+              "text_len", "language", "page_index")
     output_schema = SINK_SCHEMA
 
     def __init__(self, config: DocSamplesConfig | None = None) -> None:

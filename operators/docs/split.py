@@ -28,6 +28,9 @@ class SplitDocuments(Operator):
     """Split documents into page ranges; see the module docstring."""
 
     stage = "split"
+    reads = ("source", "kind")
+    writes = ("page_start", "page_stop")
+    keeps_input = True
     output_schema = DOC_UNIT_SCHEMA
 
     def __init__(self, config: SplitDocumentsConfig | None = None) -> None:

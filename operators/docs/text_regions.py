@@ -3,7 +3,8 @@
 `extract_regions(page, scale)` reads `page.get_text("dict")` and returns region dicts in the shape of
 `schemas.tables.REGION_TYPE`: one per text block (granularity "block", its lines joined by "\\n") and
 one per text line (granularity "line"), with bboxes in pixels of a render at `scale` (pixels per PDF
-point) of the page as displayed (page rotation applied), clipped to the page. `order` is the reading order among regions of the same granularity.
+point) of the page as displayed (page rotation applied), clipped to the page. `order` is the reading order
+among regions of the same granularity.
 Given a `LineCheck`, only visible spans and lines are kept (`operators.docs.visibility`); texts are clean
 Unicode (`operators.docs.unicode_text`) and lines with unmapped characters are dropped.
 

@@ -125,6 +125,8 @@ class DropDuplicates(Operator):
     """Input rows → same: drops the inputs the decision marks, with category `duplicate` and its reason."""
 
     stage = "dedup"
+    reads = ("input_id",)
+    keeps_input = True
     output_schema = INPUT_SCHEMA
 
     def __init__(self, config: DropDuplicatesConfig) -> None:

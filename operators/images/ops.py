@@ -28,7 +28,7 @@ from operators.base import Filter, Operator, Reject, Row
 from operators.media_io import fit_within, read_source
 from schemas.tables import IMAGE_FINGERPRINT_SCHEMA, IMAGE_SCHEMA, QUARANTINE
 
-#: ~1.8 MP: 9 slices of 448² (PAPER.md sections 1 and 5).
+#: ~1.8 MP: up to 9 slices of 448² (the paper's image budget; the released `image_processing_minicpmv.py`).
 PIXEL_BUDGET = 1344 * 1344
 EXIF_ORIENTATION = 0x0112
 TRANSPOSING = {5, 6, 7, 8}  # EXIF orientations that swap width and height
@@ -175,6 +175,10 @@ class ImageDecode(Operator):
     """Input rows → `IMAGE_SCHEMA`: decoded, verified, upright, within budget, re-encoded."""
 
     stage = "image_decode"
+    reads = ("source",)
+    reads_if_present = ("meta_json",)
+    writes = ("meta_json", "image", "image_format", "width", "height", "orig_width", "orig_height", "orig_format",
+              "orientation", "sha256")
     output_schema = IMAGE_SCHEMA
 
     def __init__(self, config: ImageDecodeConfig | None = None) -> None:
@@ -208,6 +212,7 @@ class ImageFilter(Filter):
     """Drops images whose upright original size fails `size_verdict`."""
 
     stage = "image_filter"
+    reads = ("orig_width", "orig_height")
     output_schema = IMAGE_SCHEMA
 
     def __init__(self, config: ImageFilterConfig | None = None) -> None:
@@ -222,6 +227,8 @@ class ImageFingerprint(Operator):
     """Input rows → `IMAGE_FINGERPRINT_SCHEMA` (sha256, pHash, upright size); bad images become error rows."""
 
     stage = "image_fingerprint"
+    reads = ("source",)
+    writes = ("sha256", "phash", "orig_width", "orig_height")
     output_schema = IMAGE_FINGERPRINT_SCHEMA
 
     def __init__(self, config: FingerprintConfig | None = None) -> None:

@@ -29,6 +29,9 @@ class ImageSample(Operator):
     """One sample per image: the re-encoded image and its record."""
 
     stage = "image_sample"
+    reads = ("input_id", "source", "meta_json", "image", "image_format", "width", "height", "orig_width", "orig_height",
+             "orig_format", "orientation", "sha256")
+    writes = ("key", "members", "task", "noise_level", "width", "height", "text_len")
     output_schema = SINK_SCHEMA
 
     def __init__(self, config: ImageSampleConfig | None = None) -> None:

@@ -208,6 +208,10 @@ class VideoFrames(Operator):
     """Input rows → `VIDEO_SCHEMA`; decoding runs in a child process under a hard time limit."""
 
     stage = "video_frames"
+    reads = ("input_id", "source")
+    reads_if_present = ("meta_json",)
+    writes = ("meta_json", "frames", "video", "video_ext", "frame_indices", "timestamps", "packages", "packing",
+              "policy", "fps", "n_frames_total", "duration", "width", "height", "rotation", "decoder", "n_missing")
     output_schema = VIDEO_SCHEMA
 
     def __init__(self, config: VideoFramesConfig | None = None) -> None:
@@ -215,7 +219,7 @@ class VideoFrames(Operator):
         self.cfg = config or VideoFramesConfig()
         if self.cfg.store not in STORES:
             raise ValueError(f"store must be one of {STORES}, got {self.cfg.store!r}")
-        self.worker = TimeLimitedWorker(preload=(__name__,))
+        self.worker = TimeLimitedWorker(preload=(extract_video,))
 
     def _extract(self, row: Row) -> dict[str, Any]:
         args = (row["source"], self.cfg, row["input_id"])
@@ -236,6 +240,7 @@ class VideoFrames(Operator):
     def process(self, row: Row) -> Iterable[Row]:
         out = self._extract(row)
         out["meta_json"] = row.get("meta_json")
+        out["video"] = out["video_ext"] = None
         if self.cfg.store == "original":
             out["video"] = read_source(row["source"], self.cfg.max_bytes)
             out["video_ext"] = source_ext(row["source"], "mp4")

@@ -34,6 +34,10 @@ class VideoSample(Operator):
     """One sample per video: its frames (or file) and its record."""
 
     stage = "video_sample"
+    reads = ("input_id", "source", "meta_json", "frames", "video", "video_ext", "frame_indices", "timestamps",
+             "packages", "packing", "policy", "fps", "n_frames_total", "duration", "width", "height", "rotation",
+             "decoder", "n_missing")
+    writes = ("key", "members", "task", "noise_level", "width", "height", "n_frames", "duration", "text_len")
     output_schema = SINK_SCHEMA
 
     def __init__(self, config: VideoSampleConfig | None = None) -> None:
