@@ -15,7 +15,7 @@ from typing import ClassVar
 from corpus.config import one_seed, to_dict
 from corpus.errors import UserError
 from corpus.inputs import expand_inputs
-from operators.base import Chain
+from operators.base import Chain, check_columns
 from operators.docs.filters import RegionFilter, RegionFilterConfig
 from operators.docs.ocr import OcrRegions, OcrRegionsConfig
 from operators.docs.pdf_pages import PdfPages, PdfPagesConfig
@@ -60,6 +60,7 @@ def docs_stages(cfg: DocsConfig) -> list[Stage]:
     ocr = dataclasses.replace(cfg.ocr, layer_check=check)
     chain = ((SplitDocuments, cfg.split), (PdfPages, cfg.pages), (OcrRegions, ocr), (RegionFilter, cfg.filter),
              (DocSamples, cfg.samples))
+    check_columns([op for op, _ in chain])  # a wrong order is refused here, before Ray starts
     return [Stage(Chain, chain, num_cpus=cfg.resources.cpus_per_task)]
 
 

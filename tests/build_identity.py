@@ -9,6 +9,7 @@ must reproduce it. Regenerate it only for an intended change of the output, and 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import io
 import json
@@ -111,6 +112,12 @@ def copy_fixtures(folder: Path) -> None:
 def build_all(names: tuple[str, ...], root: Path = ROOT) -> dict[str, dict[str, str]]:
     """Build the named corpora under `root` (emptied first; sample records hold the inputs' paths, so the
     path is fixed) with seed 0 and 3 inputs per shard; digests by corpus name."""
+    with open(f"{root}.lock", "w") as lock:  # the path is fixed: concurrent runs take turns
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_all(names, root)
+
+
+def _build_all(names: tuple[str, ...], root: Path) -> dict[str, dict[str, str]]:
     from pipelines.demo.documents import generate_demo_corpus
     from pipelines.demo.videos import write_demo_videos
     from pipelines.docs import DocsConfig, build_docs
