@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import socket
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
 
 import pytest
 
+from benchmarks.local_s3 import start_moto
 from corpus.errors import UserError
 from pipelines.build import RunConfig
 from pipelines.demo.documents import generate_demo_corpus
@@ -27,30 +25,11 @@ pytest.importorskip("moto.server")
 ALLOW_ALL = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
 
 
-def _moto_process(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    """moto's server as a subprocess (it reads its auth settings from its own environment)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
-            return proc, endpoint
-        except OSError:
-            assert proc.poll() is None, "moto.server exited"
-            time.sleep(0.1)
-    proc.kill()
-    pytest.fail("moto.server did not answer within 30 s")
-
-
 @pytest.fixture(scope="module")
 def iam_s3():
     """An S3 server that checks every request's keys and signature (moto's IAM auth, on after the first
     three unauthenticated calls that create a user with an access key); yields (endpoint, key, secret)."""
-    proc, endpoint = _moto_process({"INITIAL_NO_AUTH_ACTION_COUNT": "3"})
+    proc, endpoint = start_moto({"INITIAL_NO_AUTH_ACTION_COUNT": "3"})  # auth read from its own environment
     try:
         iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1")
         iam.create_user(UserName="builder")
