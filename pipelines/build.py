@@ -90,8 +90,7 @@ def _run_locked(pipeline: str, plan: ShardPlan, stages: list[Stage], store: Stor
     """Plan the resume, execute the pending shards and record them; the caller holds the lock."""
     for stale in prepare_dirs(store):
         log.info("removed a partial file of an interrupted run: %s", stale)
-    plan = plan_shards(plan.inputs, plan.inputs_per_shard, plan.prefix, completed_shards(store, plan.prefix),
-                       manifest.shards)
+    plan = plan.resumed(completed_shards(store, plan.prefix), manifest.shards)
     recorder = BuildRecorder(manifest, store, plan, pipeline, run.progress)
     recorder.recover()
     pending = recorder.pending

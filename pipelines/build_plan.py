@@ -8,7 +8,8 @@ exists) and recovers the manifest entries of those an earlier run completed but 
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from corpus.errors import UserError
 from corpus.inputs import InputItem
@@ -31,13 +32,13 @@ class ShardPlan:
         """The shard of the input at position `seq` of the sorted inputs."""
         return seq // self.inputs_per_shard
 
-    @property
+    @cached_property
     def pending(self) -> list[tuple[int, int, InputItem]]:
         """(shard id, position, input) of every input this run builds, in input order."""
         assigned = ((self.shard_of(seq), seq, it) for seq, it in enumerate(self.inputs))
         return [a for a in assigned if a[0] not in self.done]
 
-    @property
+    @cached_property
     def pending_shards(self) -> list[int]:
         """The shard ids this run builds, ascending."""
         return sorted({sid for sid, _, _ in self.pending})
@@ -45,6 +46,12 @@ class ShardPlan:
     def shard_inputs(self, sid: int) -> list[str]:
         """The input ids of shard `sid`."""
         return [it.input_id for it in self.inputs[sid * self.inputs_per_shard:(sid + 1) * self.inputs_per_shard]]
+
+    def resumed(self, done: Collection[int], recorded: Collection[str]) -> ShardPlan:
+        """This assignment with `done` (shard ids the store holds complete) skipped, and those of them that
+        `recorded` (the shard names the manifest lists) lacks marked for recovery."""
+        recover = {sid: self.shard_inputs(sid) for sid in sorted(done) if shard_name(self.prefix, sid) not in recorded}
+        return replace(self, done=frozenset(done), recover=recover)
 
 
 def plan_shards(inputs: list[InputItem], inputs_per_shard: int, prefix: str, done: Collection[int] = (),
@@ -58,11 +65,7 @@ def plan_shards(inputs: list[InputItem], inputs_per_shard: int, prefix: str, don
         raise UserError(f"run.inputs_per_shard is {inputs_per_shard}; it must be at least 1")
     ordered = sorted(inputs, key=lambda i: i.input_id)
     digest = assignment_digest([i.input_id for i in ordered], inputs_per_shard)
-    plan = ShardPlan(ordered, inputs_per_shard, prefix, digest, frozenset(done))
-    for sid in sorted(plan.done):
-        if shard_name(prefix, sid) not in recorded:
-            plan.recover[sid] = plan.shard_inputs(sid)
-    return plan
+    return ShardPlan(ordered, inputs_per_shard, prefix, digest).resumed(done, recorded)
 
 
 def resume_manifest(manifest: Manifest | None, pipeline: str, plan: ShardPlan, where: str) -> Manifest:
