@@ -30,10 +30,10 @@ def shard_stages(ops: list[Operator], before: list[dict[str, Any]]) -> str:
         now = op.tally()
         rejected = {k: n - b["rejected"].get(k, 0) for k, n in now["rejected"].items() if n != b["rejected"].get(k, 0)}
         name = _name(op)
-        while name in out:  # one class twice in a pipeline: the second is NAME#2, ...
-            name = f"{_name(op)}#{sum(k.split('#')[0] == _name(op) for k in out) + 1}"
+        if seen := sum(k.split("#")[0] == name for k in out):  # one class twice in a pipeline: NAME#2, ...
+            name = f"{name}#{seen + 1}"
         out[name] = [now["rows_in"] - b["rows_in"], now["rows_out"] - b["rows_out"],
-                          round(now["seconds"] - b["seconds"], 4), rejected]
+                     round(now["seconds"] - b["seconds"], 4), rejected]
     return json.dumps(out, separators=(",", ":"))
 
 
