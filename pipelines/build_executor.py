@@ -1,12 +1,14 @@
 """The Ray side of a build: every Ray setting of `run_build` lives here.
 
 `execute_shards` starts or joins Ray, sets the Ray Data budget (in-flight memory, no reservations, no
-ordering), maps one `ShardTask` over one block of input rows per pending shard, and yields the summary
-rows (`pipelines.shard_task.SUMMARY_SCHEMA`) back as batches, as the shards finish.
+ordering), maps one `ShardTask` over one block of input rows per pending shard (cutting each shard into
+piece tasks when shards are fewer than CPU slots: `pipelines.shard_pieces`), and yields the summary rows
+(`pipelines.shard_task.SUMMARY_SCHEMA`) back as batches, as the shards finish.
 """
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -14,11 +16,14 @@ import pyarrow as pa
 
 from corpus.inputs import InputItem
 from pipelines.ray_runtime import init_ray
+from pipelines.shard_pieces import pieces_per_shard
 from pipelines.shard_task import ShardTask
 from schemas.tables import INPUT_SCHEMA
 
 if TYPE_CHECKING:
     from pipelines.build import RunConfig
+
+log = logging.getLogger(__name__)
 
 
 def input_rows(items: list[tuple[int, int, InputItem]]) -> pa.Table:
@@ -53,6 +58,12 @@ def execute_shards(pending: list[tuple[int, int, InputItem]], task: ShardTask, r
     ctx.execution_options.resource_limits = ctx.execution_options.resource_limits.copy(
         object_store_memory=run.max_rows_in_flight_mb * 1024 * 1024
     )
-    ds = ray.data.from_arrow(shard_blocks(pending)).map_batches(
-        task, batch_size=None, batch_format="pyarrow", num_cpus=max(st.num_cpus for st in task.stages))
+    blocks = shard_blocks(pending)
+    cpus_per_task = max(st.num_cpus for st in task.stages)
+    slots = ray.cluster_resources().get("CPU", 1.0) / cpus_per_task
+    task.pieces = pieces_per_shard(len(blocks), slots, max((b.num_rows for b in blocks), default=1))
+    if task.pieces > 1:
+        log.info("%d shards for %.0f CPU slots: each shard's inputs fan out to %d piece tasks",
+                 len(blocks), slots, task.pieces)
+    ds = ray.data.from_arrow(blocks).map_batches(task, batch_size=None, batch_format="pyarrow", num_cpus=cpus_per_task)
     yield from ds.iter_batches(batch_format="pyarrow", batch_size=None)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +64,13 @@ def operator_instance(op: type, config: Any) -> Any:
     if k not in _INSTANCES:
         _INSTANCES[k] = op(config)
     return _INSTANCES[k]
+
+
+def run_stages(stages: list[Stage], rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Rows through every stage's operator in turn, lazily (operators are cached per process)."""
+    for st in stages:
+        rows = operator_instance(st.op, st.config).run_rows(rows)
+    return iter(rows)
 
 
 class _TaskFn:

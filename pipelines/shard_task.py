@@ -7,11 +7,12 @@ the corpus `Store` (a local folder or an object-store prefix), and returns one s
 shard with what each operator did to it (`pipelines.stage_stats`). So the driver receives only those
 rows; sample bytes go from the worker straight to the store.
 A store failure comes back as the row's `error` (the driver raises it as a UserError).
-Parallelism comes from many shards in flight: as many tasks as CPUs.
+Parallelism comes from many shards in flight, as many tasks as CPUs; with fewer shards than that, each
+shard's inputs fan out to piece tasks whose rows come back to the shard's writer (`pipelines.shard_pieces`).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import pyarrow as pa
@@ -19,7 +20,8 @@ import pyarrow as pa
 from corpus.errors import UserError
 from corpus.sink import ShardResult, ShardWriter
 from corpus.storage import Store, is_storage_error, storage_error
-from pipelines.ray_runtime import Stage, operator_instance
+from pipelines.ray_runtime import Stage, operator_instance, run_stages
+from pipelines.shard_pieces import Pieces
 from pipelines.stage_stats import operators_of, shard_stages
 
 #: What a shard task returns to the driver: one row per shard.
@@ -31,19 +33,12 @@ SUMMARY_SCHEMA = pa.schema([
 ])
 
 
-def run_stages(stages: list[Stage], rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Rows through every stage's operator in turn, lazily (operators are cached per process)."""
-    for st in stages:
-        rows = operator_instance(st.op, st.config).run_rows(rows)
-    return iter(rows)
-
-
-def write_shard(stages: list[Stage], rows: list[dict[str, Any]], store: Store, prefix: str, pipeline: str,
+def write_shard(rows: Iterable[dict[str, Any]], shard_id: int, store: Store, prefix: str, pipeline: str,
                 run_id: str) -> ShardResult:
-    """Build and write one shard from its input rows; on any failure nothing of it looks complete."""
-    writer = ShardWriter(store, prefix, int(rows[0]["shard_id"]), pipeline, run_id)
+    """Write shard `shard_id` from its output `rows` (run lazily); on any failure nothing of it looks complete."""
+    writer = ShardWriter(store, prefix, shard_id, pipeline, run_id)
     try:
-        for row in run_stages(stages, rows):
+        for row in rows:
             writer.add(row)
         return writer.close()
     except BaseException as e:
@@ -56,8 +51,21 @@ def write_shard(stages: list[Stage], rows: list[dict[str, Any]], store: Store, p
 class ShardTask:
     """A picklable `map_batches` callable: input rows of whole shards in, one summary row per shard out."""
 
-    def __init__(self, stages: list[Stage], store: Store, prefix: str, pipeline: str, run_id: str) -> None:
+    def __init__(self, stages: list[Stage], store: Store, prefix: str, pipeline: str, run_id: str,
+                 pieces: int = 1) -> None:
         self.stages, self.store, self.prefix, self.pipeline, self.run_id = stages, store, prefix, pipeline, run_id
+        self.pieces = pieces  # > 1: each shard's inputs fan out to that many piece tasks (`pipelines.shard_pieces`)
+
+    def _shard(self, sid: int, rows: list[dict[str, Any]]) -> tuple[ShardResult, str]:
+        """Build and write one shard: (its result, what each operator did to it as `shard_stages` JSON)."""
+        rows = sorted(rows, key=lambda x: x["seq"])
+        if self.pieces > 1 and len(rows) > 1:
+            pieces = Pieces(self.stages, rows, self.pieces)
+            return write_shard(pieces, sid, self.store, self.prefix, self.pipeline, self.run_id), pieces.stages
+        ops = [o for st in self.stages for o in operators_of(operator_instance(st.op, st.config))]
+        before = [o.tally() for o in ops]
+        r = write_shard(run_stages(self.stages, rows), sid, self.store, self.prefix, self.pipeline, self.run_id)
+        return r, shard_stages(ops, before)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         shards: dict[int, list[dict[str, Any]]] = {}
@@ -66,13 +74,10 @@ class ShardTask:
         out = []
         for sid, rows in shards.items():
             try:
-                ops = [o for st in self.stages for o in operators_of(operator_instance(st.op, st.config))]
-                before = [o.tally() for o in ops]
-                r = write_shard(self.stages, sorted(rows, key=lambda x: x["seq"]), self.store, self.prefix,
-                                self.pipeline, self.run_id)
+                r, stages = self._shard(sid, rows)
             except UserError as e:  # returned, not raised: Ray would wrap it beyond recognition
                 out.append(dict(shard_id=sid, name="", samples=0, errors=0, bytes=0, input_ids=[], error=str(e)))
                 continue
             out.append(dict(shard_id=r.shard_id, name=r.name, samples=r.samples, errors=r.errors, bytes=r.bytes,
-                            input_ids=r.input_ids, error=None, stages=shard_stages(ops, before)))
+                            input_ids=r.input_ids, error=None, stages=stages))
         return pa.Table.from_pylist(out, schema=SUMMARY_SCHEMA)

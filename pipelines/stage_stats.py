@@ -41,3 +41,15 @@ def add_stages(total: dict[str, dict[str, Any]], shard: str) -> None:
     """Add one shard's `shard_stages` JSON to `total` (see `corpus.manifest.add_stage`)."""
     for name, (rows_in, rows_out, seconds, rejected) in json.loads(shard).items():
         add_stage(total, name, rows_in, rows_out, seconds, rejected)
+
+
+def merge_stages(parts: list[str]) -> str:
+    """Several `shard_stages` JSONs of one shard (its pieces) as one, summed per operator."""
+    out: dict[str, list[Any]] = {}
+    for part in parts:
+        for name, (rows_in, rows_out, seconds, rejected) in json.loads(part).items():
+            t = out.setdefault(name, [0, 0, 0.0, {}])
+            t[0], t[1], t[2] = t[0] + rows_in, t[1] + rows_out, round(t[2] + seconds, 4)
+            for reason, n in rejected.items():
+                t[3][reason] = t[3].get(reason, 0) + n
+    return json.dumps(out, separators=(",", ":"))

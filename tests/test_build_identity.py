@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.build_identity import DEMO, FIXTURE, GOLDEN, build_all, differences, library_versions
+from tests.build_identity import DEMO, FIXTURE, GOLDEN, ROOT, build_all, differences, library_versions
 
 GOLDEN_DATA = json.loads(GOLDEN.read_text())
 
@@ -31,3 +31,17 @@ def test_fixture_corpora_are_byte_identical(ray_session, shared_fixtures):
     digests = build_all(FIXTURE)
     assert all(any(k.startswith("shards/") for k in files) for files in digests.values())
     _check(digests)
+
+
+def test_corpora_built_from_shards_cut_into_pieces_are_byte_identical(ray_session, monkeypatch):
+    """Every shard's inputs fan out to one piece task each (as when shards are fewer than CPUs): the
+    tars, stats, errors and manifest are still those of the golden builds, and the operator figures too."""
+    import pipelines.build_executor
+
+    monkeypatch.setattr(pipelines.build_executor, "pieces_per_shard", lambda shards, slots, inputs: inputs)
+    digests = build_all(DEMO)
+    _check(digests)
+    stages = json.loads((ROOT / "demo-docs" / "manifest.json").read_text())["runs"][-1]["stages"]
+    counts = json.loads((ROOT / "demo-docs" / "manifest.json").read_text())["runs"][-1]["counts"]
+    assert stages[0]["operator"] == "SplitDocuments" and stages[0]["rows_in"] == counts["inputs"]
+    assert stages[-1]["operator"] == "DocSamples" and stages[-1]["rows_out"] == counts["samples"]

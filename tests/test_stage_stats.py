@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from corpus.manifest import corpus_stages, stage_list
 from operators.base import Chain, Operator, Reject, error_row
-from pipelines.stage_stats import add_stages, operators_of, shard_stages
+from pipelines.stage_stats import add_stages, merge_stages, operators_of, shard_stages
 
 SCHEMA = pa.schema([("input_id", pa.string()), ("n", pa.int64())])
 
@@ -84,3 +84,20 @@ def test_one_operator_class_twice_keeps_both():
     before = [o.tally() for o in ops]
     list(chain.run_rows([{**r, "n": 0} for r in _rows(["a"])]))
     assert list(json.loads(shard_stages(ops, before))) == ["KeepEven", "KeepEven#2"]
+
+
+def test_a_shard_run_in_pieces_reports_what_it_reports_whole():
+    chain = Chain([(Pages, None), (KeepEven, None)])
+    ops = operators_of(chain)
+
+    def figures(rows):
+        before = [o.tally() for o in ops]
+        list(chain.run_rows(rows))
+        return shard_stages(ops, before)
+
+    rows = _rows(["c", "bad-d", "e"])
+    whole = json.loads(figures(rows))
+    pieces = json.loads(merge_stages([figures(rows[:1]), figures(rows[1:])]))
+    assert list(pieces) == list(whole)
+    for name in whole:
+        assert pieces[name][:2] == whole[name][:2] and pieces[name][3] == whole[name][3]
