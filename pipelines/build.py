@@ -47,6 +47,9 @@ class RunConfig:
     seed: int = 0  # the build's one seed: every operator's random choices derive from it
     progress: bool = True
     max_rows_in_flight_mb: int = 512  # Ray Data memory budget for in-flight blocks
+    # with fewer pending shards than CPU slots, cut each shard's inputs into piece tasks that fill the
+    # idle CPUs (`pipelines.shard_pieces`; the bytes written are the same either way)
+    fan_out: bool = True
     # fsspec options of an object-store --out (e.g. endpoint_url, key, secret); the environment
     # (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...) of each process applies too. Secrets are not recorded.
     storage_options: dict[str, Any] = field(default_factory=dict)
