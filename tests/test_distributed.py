@@ -43,9 +43,9 @@ def inputs(tmp_path_factory) -> Path:
     return d
 
 
-def _build(inputs: Path, out: str | Path, cluster: LocalCluster | None) -> subprocess.Popen:
-    cmd = [*MMCORPUS, "docs", "build", str(inputs), "--out", str(out), "--inputs-per-shard", "1", "--no-progress",
-           "--set", "pages.dpi=100"]
+def _build(inputs: Path, out: str | Path, cluster: LocalCluster | None, per_shard: int = 1) -> subprocess.Popen:
+    cmd = [*MMCORPUS, "docs", "build", str(inputs), "--out", str(out), "--inputs-per-shard", str(per_shard),
+           "--no-progress", "--set", "pages.dpi=100"]
     cmd += ["--address", cluster.address] if cluster else ["--num-cpus", "2"]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
                             env=cluster.env if cluster else None)
@@ -123,6 +123,17 @@ def test_video_build_across_both_nodes(cluster, tmp_path, s3_bucket):
     stats = _tables(f"{s3_bucket}/v").to_pylist()
     assert {r["input_id"] for r in stats} and len(stats) == len(videos)
     assert all(r["n_frames"] > 0 for r in stats)
+
+
+def test_one_shard_fans_out_across_both_nodes(cluster, inputs, reference, s3_bucket):
+    """One shard of 24 documents on two 1-CPU nodes: its inputs fan out to two piece tasks and the shard's
+    task writes what they return: the samples of the one-shard-per-document reference, once each."""
+    out = f"{s3_bucket}/one-shard"
+    log = _finish(_build(inputs, out, cluster, per_shard=24))
+    assert "1 shards for 2 CPU slots: each shard's inputs fan out to 2 piece tasks" in log
+    assert _keys(out) == reference
+    assert Store(out).names("shards") == ["docs-000000.tar"]
+    _check_complete(out)
 
 
 def test_worker_node_dies_mid_build(cluster, inputs, reference, s3_bucket):
