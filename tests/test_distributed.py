@@ -148,6 +148,24 @@ def test_worker_node_dies_mid_build(cluster, inputs, reference, s3_bucket):
     _check_complete(out)
 
 
+def test_worker_node_dies_while_a_shard_is_fanned_out(s3_server, inputs, reference, s3_bucket, tmp_path):
+    """A node dies while the pieces of a one-shard build run on it (a cluster of its own: the shared one has
+    lost its second node by now): the shard is still written once, whole, with every reference sample."""
+    out = f"{s3_bucket}/fanned-kill"
+    with LocalCluster([1, 1], tmp_path / "cluster") as c:
+        p = _build(inputs, out, c, per_shard=24)
+        for line in p.stdout:  # the driver has cut the shard: its pieces are about to run on both nodes
+            if "piece tasks" in line:
+                break
+        time.sleep(1.0)
+        assert p.poll() is None, "the build ended before the fault could strike"
+        c.kill_node(1)
+        _finish(p)
+    keys = _keys(out)
+    assert len(keys) == len(set(keys)) and keys == reference
+    _check_complete(out)
+
+
 def test_driver_dies_mid_build_and_rerun_resumes(s3_server, inputs, reference, s3_bucket):
     out = f"{s3_bucket}/docs"
     p = _build(inputs, out, None)
