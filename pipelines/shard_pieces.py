@@ -3,8 +3,8 @@
 A shard is one unit of work (`pipelines.shard_task`). A build with fewer pending shards than CPU slots
 would leave CPUs idle, and a build of a few shards waits for its slowest one. `pieces_per_shard` says how
 many contiguous pieces each shard's inputs are cut into so that the shards' pieces fill the CPU slots
-(1, no fan-out, once the shards alone do). `Pieces` runs every piece as a Ray
-streaming-generator task and yields their output rows to the shard's writer in input order.
+(1, no fan-out, once the shards alone do). `Pieces` runs every piece as a Ray streaming-generator
+task and yields their output rows to the shard's writer in input order.
 
 - Bytes: operators work per input (images are deduplicated before the build), so the shard's tar, errors
   and stats do not depend on the cut (tested byte for byte against the golden builds).
