@@ -95,6 +95,9 @@ class Operator:
     writes: tuple[str, ...] = ()
     #: True when its output rows carry every column of the input row they come from
     keeps_input: bool = False
+    #: True when its output rows are independent units of work (a document's page ranges): a shard's
+    #: fan-out may cut between them (`pipelines.shard_pieces`)
+    splits_work: bool = False
     #: the Arrow schema of the rows this operator returns
     output_schema: pa.Schema
 
@@ -199,6 +202,14 @@ def check_columns(ops: Sequence[type[Operator]], input_columns: Iterable[str] = 
                 advice = f"add it to the input or put an operator that writes it before {op.__name__}"
             raise UserError(f"operator {op.__name__} reads column {col!r}, which {where}: {advice}")
         have = (have if op.keeps_input else set(ENVELOPE)) | set(op.writes)
+
+
+def columns_after(ops: Sequence[type[Operator]], input_columns: Iterable[str] = INPUT_SCHEMA.names) -> list[str]:
+    """The columns of the rows `ops` return, applied in order to rows with `input_columns`."""
+    have = set(input_columns)
+    for op in ops:
+        have = (have if op.keeps_input else set(ENVELOPE)) | set(op.writes)
+    return sorted(have)
 
 
 class Chain:

@@ -61,7 +61,7 @@ def execute_shards(pending: list[tuple[int, int, InputItem]], task: ShardTask, r
     blocks = shard_blocks(pending)
     cpus_per_task = max(st.num_cpus for st in task.stages)
     slots = ray.cluster_resources().get("CPU", 1.0) / cpus_per_task
-    task.pieces = pieces_per_shard(len(blocks), slots, max((b.num_rows for b in blocks), default=1)) if run.fan_out else 1
+    task.pieces = pieces_per_shard(len(blocks), slots) if run.fan_out else 1
     if task.pieces > 1:
         log.info("%d shards for %.0f CPU slots: each shard's inputs fan out to %d piece tasks",
                  len(blocks), slots, task.pieces)

@@ -4,7 +4,8 @@ A shard is one unit of work (`pipelines.shard_task`). A build with fewer pending
 would leave CPUs idle, and a build of a few shards waits for its slowest one. `pieces_per_shard` says how
 many contiguous pieces each shard's inputs are cut into so that the shards' pieces fill the CPU slots
 (1, no fan-out, once the shards alone do). `Pieces` runs every piece as a Ray streaming-generator
-task and yields their output rows to the shard's writer in input order.
+task and yields their output rows to the shard's writer in input order. The cut falls between units of
+work: the page ranges a docs chain's first operator splits PDFs into (`split_head`), else the inputs.
 
 - Bytes: operators work per input (images are deduplicated before the build), so the shard's tar, errors
   and stats do not depend on the cut (tested byte for byte against the golden builds).
@@ -21,9 +22,10 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from operators.base import Chain, columns_after
 from pipelines.ray_runtime import Stage, operator_instance, run_stages
 from pipelines.stage_stats import merge_stages, operators_of, shard_stages
 
@@ -31,14 +33,14 @@ from pipelines.stage_stats import merge_stages, operators_of, shard_stages
 BATCH = 16
 
 
-def pieces_per_shard(shards: int, slots: float, inputs_per_shard: int) -> int:
+def pieces_per_shard(shards: int, slots: float) -> int:
     """Pieces per shard for `shards` pending shards on `slots` CPU slots (CPUs / CPUs per task): enough
     to fill the slots when the shards are fewer, else 1 (measured: cutting 2 shards on 2 CPUs into 4
     pieces was slower than not cutting, as the rows' trip through the object store costs more than the
-    better balance gains)."""
+    better balance gains). A shard with fewer units of work than that makes fewer pieces (`cut`)."""
     if shards <= 0 or shards >= slots:
         return 1
-    return max(1, min(inputs_per_shard, math.ceil(slots / shards)))
+    return math.ceil(slots / shards)
 
 
 def cut(rows: list[dict[str, Any]], pieces: int) -> list[list[dict[str, Any]]]:
@@ -51,6 +53,37 @@ def cut(rows: list[dict[str, Any]], pieces: int) -> list[list[dict[str, Any]]]:
         out.append(rows[start:end])
         start = end
     return out
+
+
+@dataclass(frozen=True)
+class TailConfig:
+    """The links of a `Chain` after its work-splitting operators, and the columns of the rows they get."""
+
+    links: tuple[tuple[type, Any], ...]
+    input_columns: tuple[str, ...]
+
+
+class TailChain(Chain):
+    """The part of a `Chain` that the pieces run, over the units its leading operators split off."""
+
+    def __init__(self, config: TailConfig) -> None:
+        super().__init__(config.links, config.input_columns)
+
+
+def split_head(stages: list[Stage]) -> tuple[list[Stage], list[Stage]]:
+    """(stages the shard's task runs first, stages the pieces run): a `Chain`'s leading operators that
+    split inputs into independent units (`splits_work`: a PDF into page ranges) run once in the shard's
+    task, so pieces are cut between units (one 2,000-page PDF still fills every CPU), not only inputs."""
+    if len(stages) != 1 or stages[0].op is not Chain:
+        return [], stages
+    links = tuple(stages[0].config)
+    k = 0
+    while k < len(links) - 1 and links[k][0].splits_work:
+        k += 1
+    if not k:
+        return [], stages
+    tail = TailConfig(links[k:], tuple(columns_after([op for op, _ in links[:k]])))
+    return [replace(stages[0], config=links[:k])], [replace(stages[0], op=TailChain, config=tail)]
 
 
 @dataclass
@@ -80,27 +113,31 @@ class Pieces:
     `stages` holds the summed figures once the rows are exhausted."""
 
     def __init__(self, stages: list[Stage], rows: list[dict[str, Any]], pieces: int) -> None:
-        self.stage_list, self.parts = stages, cut(rows, pieces)
+        self.head, self.tail = split_head(stages)
+        self.rows, self.pieces = rows, pieces
         self.stages = ""
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         import ray
 
-        task = ray.remote(run_piece).options(
-            num_cpus=max(st.num_cpus for st in self.stage_list), num_returns="streaming")
-        gens = [task.remote(self.stage_list, part) for part in self.parts]  # all start now, in parallel
-        figures = []
+        ops = [o for st in self.head for o in operators_of(operator_instance(st.op, st.config))]
+        before = [o.tally() for o in ops]
+        units = list(run_stages(self.head, self.rows))  # page ranges: small rows, no pixels yet
+        figures = [shard_stages(ops, before)] if ops else []
+        task = ray.remote(run_piece).options(num_cpus=max(st.num_cpus for st in self.tail), num_returns="streaming")
+        gens = [task.remote(self.tail, part) for part in cut(units, self.pieces)]  # all start now, in parallel
+        finished = 0
         try:
             for gen in gens:
                 for ref in gen:
                     item = ray.get(ref)
                     if isinstance(item, PieceEnd):
                         figures.append(item.stages)
+                        finished += 1
                     else:
                         yield from item
         finally:
-            if len(figures) < len(gens):  # the writer gave up: stop the pieces still running
-                for gen in gens[len(figures):]:
-                    with contextlib.suppress(Exception):  # already finished or gone: nothing to stop
-                        ray.cancel(gen)
+            for gen in gens[finished:]:  # the writer gave up: stop the pieces still running
+                with contextlib.suppress(Exception):  # already finished or gone: nothing to stop
+                    ray.cancel(gen)
         self.stages = merge_stages(figures)

@@ -59,7 +59,7 @@ class ShardTask:
     def _shard(self, sid: int, rows: list[dict[str, Any]]) -> tuple[ShardResult, str]:
         """Build and write one shard: (its result, what each operator did to it as `shard_stages` JSON)."""
         rows = sorted(rows, key=lambda x: x["seq"])
-        if self.pieces > 1 and len(rows) > 1:
+        if self.pieces > 1:
             pieces = Pieces(self.stages, rows, self.pieces)
             return write_shard(pieces, sid, self.store, self.prefix, self.pipeline, self.run_id), pieces.stages
         ops = [o for st in self.stages for o in operators_of(operator_instance(st.op, st.config))]

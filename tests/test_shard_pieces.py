@@ -7,29 +7,30 @@ import json
 import pytest
 
 from operators.base import Chain
+from operators.docs.pdf_pages import PdfPages
+from operators.docs.split import SplitDocuments
 from pipelines.ray_runtime import Stage, run_stages
-from pipelines.shard_pieces import Pieces, cut, pieces_per_shard
+from pipelines.shard_pieces import Pieces, TailChain, cut, pieces_per_shard, split_head
 from tests.test_stage_stats import KeepEven, Pages, _rows
 
 
-@pytest.mark.parametrize("shards, slots, inputs, pieces", [
-    (1, 16, 64, 16),  # one shard on 16 CPUs: 16 pieces
-    (3, 16, 64, 6),  # 3 shards: 6 pieces each fill the 16 slots
-    (1, 16, 5, 5),  # never more pieces than inputs
-    (2, 2, 16, 1),  # as many shards as slots: no fan-out (measured slower)
-    (40, 16, 64, 1),
-    (1, 1, 64, 1),
-    (0, 4, 64, 1),
+@pytest.mark.parametrize("shards, slots, pieces", [
+    (1, 16, 16),  # one shard on 16 CPUs: 16 pieces
+    (3, 16, 6),  # 3 shards: 6 pieces each fill the 16 slots
+    (2, 2, 1),  # as many shards as slots: no fan-out (measured slower)
+    (40, 16, 1),
+    (1, 1, 1),
+    (0, 4, 1),
 ])
-def test_pieces_fill_idle_slots_only(shards, slots, inputs, pieces):
-    assert pieces_per_shard(shards, slots, inputs) == pieces
+def test_pieces_fill_idle_slots_only(shards, slots, pieces):
+    assert pieces_per_shard(shards, slots) == pieces
 
 
 def test_cut_keeps_order_and_balances():
     rows = list(range(10))
     parts = cut(rows, 4)
     assert [len(p) for p in parts] == [3, 3, 2, 2] and sum(parts, []) == rows
-    assert cut(rows[:2], 5) == [[0], [1]]
+    assert cut(rows[:2], 5) == [[0], [1]]  # never more pieces than units of work
 
 
 def test_pieces_yield_the_rows_and_figures_of_the_whole_shard(ray_session):
@@ -41,3 +42,47 @@ def test_pieces_yield_the_rows_and_figures_of_the_whole_shard(ray_session):
     figures = json.loads(pieces.stages)
     assert figures["Pages"][:2] == [5, 8] and figures["Pages"][3] == {"quarantine:OSError": 1, "quarantine:Timeout": 1}
     assert figures["KeepEven"][:2] == [8, 4] and figures["KeepEven"][3] == {"filtered:odd": 4}
+
+
+def test_a_docs_chain_is_cut_after_its_split_into_page_ranges():
+    from pipelines.docs import DocsConfig, docs_stages
+    from pipelines.videos import VideosConfig, videos_stages
+
+    head, tail = split_head(docs_stages(DocsConfig()))
+    assert [op for op, _ in head[0].config] == [SplitDocuments]
+    assert tail[0].op is TailChain and tail[0].config.links[0][0] is PdfPages
+    assert "page_start" in tail[0].config.input_columns
+    videos = videos_stages(VideosConfig())
+    assert split_head(videos) == ([], videos)  # nothing splits videos: pieces are cut between inputs
+
+
+def test_one_long_pdf_fans_out_by_page_ranges_with_the_same_bytes(ray_session, tmp_path, monkeypatch):
+    """A shard of one 32-page PDF (8 page ranges of 4 pages) cut into 8 pieces writes the bytes the same
+    build writes with one task per shard, and its figures say where the pages went."""
+    import pymupdf
+
+    import pipelines.build_executor
+    from pipelines.build import RunConfig
+    from pipelines.demo.documents import generate_demo_corpus
+    from pipelines.docs import DocsConfig, build_docs
+    from tests.build_identity import corpus_digests
+
+    book = pymupdf.open()
+    for _ in range(2):
+        for p in sorted(generate_demo_corpus(tmp_path / "src")):
+            if p.suffix == ".pdf" and "scan" not in p.name:
+                book.insert_pdf(pymupdf.open(p))
+    (tmp_path / "in").mkdir()
+    book.save(tmp_path / "in" / "book.pdf")
+    assert book.page_count == 32
+    monkeypatch.setattr(pipelines.build_executor, "pieces_per_shard", lambda shards, slots: 8)
+    digests = {}
+    for fan_out in (False, True):
+        cfg = DocsConfig(run=RunConfig(progress=False, fan_out=fan_out))
+        cfg.split.pages_per_unit = 4
+        build_docs([str(tmp_path / "in")], tmp_path / f"out-{fan_out}", cfg)
+        digests[fan_out] = {k: v for k, v in corpus_digests(tmp_path / f"out-{fan_out}").items() if k != "manifest.json"}
+    assert digests[True] == digests[False] and any(k.startswith("shards/") for k in digests[True])
+    stages = {s["operator"]: s for s in json.loads((tmp_path / "out-True" / "manifest.json").read_text())["runs"][-1]["stages"]}
+    assert (stages["SplitDocuments"]["rows_in"], stages["SplitDocuments"]["rows_out"]) == (1, 8)
+    assert (stages["PdfPages"]["rows_in"], stages["PdfPages"]["rows_out"]) == (8, 32)

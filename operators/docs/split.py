@@ -31,6 +31,7 @@ class SplitDocuments(Operator):
     reads = ("source", "kind")
     writes = ("page_start", "page_stop")
     keeps_input = True
+    splits_work = True  # page ranges are independent: a shard's fan-out cuts between them
     output_schema = DOC_UNIT_SCHEMA
 
     def __init__(self, config: SplitDocumentsConfig | None = None) -> None:
