@@ -181,6 +181,11 @@ class Filter(Operator):
         yield row
 
 
+def _columns_out(op: type[Operator], have: set[str]) -> set[str]:
+    """The columns of the rows `op` returns from rows with the columns `have`."""
+    return (have if op.keeps_input else set(ENVELOPE)) | set(op.writes)
+
+
 def check_columns(ops: Sequence[type[Operator]], input_columns: Iterable[str] = INPUT_SCHEMA.names) -> None:
     """Refuse (UserError) an order of operators in which one reads a column that neither the input rows
     (`input_columns`) nor an earlier operator provides."""
@@ -201,14 +206,14 @@ def check_columns(ops: Sequence[type[Operator]], input_columns: Iterable[str] = 
             else:
                 advice = f"add it to the input or put an operator that writes it before {op.__name__}"
             raise UserError(f"operator {op.__name__} reads column {col!r}, which {where}: {advice}")
-        have = (have if op.keeps_input else set(ENVELOPE)) | set(op.writes)
+        have = _columns_out(op, have)
 
 
 def columns_after(ops: Sequence[type[Operator]], input_columns: Iterable[str] = INPUT_SCHEMA.names) -> list[str]:
     """The columns of the rows `ops` return, applied in order to rows with `input_columns`."""
     have = set(input_columns)
     for op in ops:
-        have = (have if op.keeps_input else set(ENVELOPE)) | set(op.writes)
+        have = _columns_out(op, have)
     return sorted(have)
 
 

@@ -26,8 +26,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from operators.base import Chain, columns_after
-from pipelines.ray_runtime import Stage, operator_instance, run_stages
-from pipelines.stage_stats import merge_stages, operators_of, shard_stages
+from pipelines.ray_runtime import Stage, run_stages
+from pipelines.stage_stats import StageTally, merge_stages
 
 #: rows per object a piece yields (an object per row cost the raylet ~2 ms each, more than the bytes)
 BATCH = 16
@@ -95,8 +95,7 @@ class PieceEnd:
 
 def run_piece(stages: list[Stage], rows: list[dict[str, Any]]) -> Iterator[Any]:
     """A piece task's body: the output rows of `rows` through every stage, then a `PieceEnd`."""
-    ops = [o for st in stages for o in operators_of(operator_instance(st.op, st.config))]
-    before = [o.tally() for o in ops]
+    tally = StageTally(stages)
     batch: list[dict[str, Any]] = []
     for row in run_stages(stages, rows):
         batch.append(row)
@@ -105,7 +104,7 @@ def run_piece(stages: list[Stage], rows: list[dict[str, Any]]) -> Iterator[Any]:
             batch = []
     if batch:
         yield batch
-    yield PieceEnd(shard_stages(ops, before))
+    yield PieceEnd(tally.json())
 
 
 class Pieces:
@@ -120,10 +119,9 @@ class Pieces:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         import ray
 
-        ops = [o for st in self.head for o in operators_of(operator_instance(st.op, st.config))]
-        before = [o.tally() for o in ops]
+        head = StageTally(self.head)
         units = list(run_stages(self.head, self.rows))  # page ranges: small rows, no pixels yet
-        figures = [shard_stages(ops, before)] if ops else []
+        figures = [head.json()]
         task = ray.remote(run_piece).options(num_cpus=max(st.num_cpus for st in self.tail), num_returns="streaming")
         gens = [task.remote(self.tail, part) for part in cut(units, self.pieces)]  # all start now, in parallel
         finished = 0

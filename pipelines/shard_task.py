@@ -20,9 +20,9 @@ import pyarrow as pa
 from corpus.errors import UserError
 from corpus.sink import ShardResult, ShardWriter
 from corpus.storage import Store, is_storage_error, storage_error
-from pipelines.ray_runtime import Stage, operator_instance, run_stages
+from pipelines.ray_runtime import Stage, run_stages
 from pipelines.shard_pieces import Pieces
-from pipelines.stage_stats import operators_of, shard_stages
+from pipelines.stage_stats import StageTally
 
 #: What a shard task returns to the driver: one row per shard.
 SUMMARY_SCHEMA = pa.schema([
@@ -51,10 +51,11 @@ def write_shard(rows: Iterable[dict[str, Any]], shard_id: int, store: Store, pre
 class ShardTask:
     """A picklable `map_batches` callable: input rows of whole shards in, one summary row per shard out."""
 
-    def __init__(self, stages: list[Stage], store: Store, prefix: str, pipeline: str, run_id: str,
-                 pieces: int = 1) -> None:
+    def __init__(self, stages: list[Stage], store: Store, prefix: str, pipeline: str, run_id: str) -> None:
         self.stages, self.store, self.prefix, self.pipeline, self.run_id = stages, store, prefix, pipeline, run_id
-        self.pieces = pieces  # > 1: each shard's inputs fan out to that many piece tasks (`pipelines.shard_pieces`)
+        # > 1: each shard's work fans out to that many piece tasks (`pipelines.shard_pieces`); set by
+        # `execute_shards` once the cluster's CPUs are known
+        self.pieces = 1
 
     def _shard(self, sid: int, rows: list[dict[str, Any]]) -> tuple[ShardResult, str]:
         """Build and write one shard: (its result, what each operator did to it as `shard_stages` JSON)."""
@@ -62,10 +63,9 @@ class ShardTask:
         if self.pieces > 1:
             pieces = Pieces(self.stages, rows, self.pieces)
             return write_shard(pieces, sid, self.store, self.prefix, self.pipeline, self.run_id), pieces.stages
-        ops = [o for st in self.stages for o in operators_of(operator_instance(st.op, st.config))]
-        before = [o.tally() for o in ops]
+        tally = StageTally(self.stages)
         r = write_shard(run_stages(self.stages, rows), sid, self.store, self.prefix, self.pipeline, self.run_id)
-        return r, shard_stages(ops, before)
+        return r, tally.json()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         shards: dict[int, list[dict[str, Any]]] = {}

@@ -12,6 +12,7 @@ from typing import Any
 
 from corpus.manifest import add_stage
 from operators.base import Operator
+from pipelines.ray_runtime import Stage, operator_instance
 
 
 def operators_of(instance: Any) -> list[Operator]:
@@ -45,11 +46,20 @@ def add_stages(total: dict[str, dict[str, Any]], shard: str) -> None:
 
 def merge_stages(parts: list[str]) -> str:
     """Several `shard_stages` JSONs of one shard (its pieces) as one, summed per operator."""
-    out: dict[str, list[Any]] = {}
+    total: dict[str, dict[str, Any]] = {}
     for part in parts:
-        for name, (rows_in, rows_out, seconds, rejected) in json.loads(part).items():
-            t = out.setdefault(name, [0, 0, 0.0, {}])
-            t[0], t[1], t[2] = t[0] + rows_in, t[1] + rows_out, round(t[2] + seconds, 4)
-            for reason, n in rejected.items():
-                t[3][reason] = t[3].get(reason, 0) + n
-    return json.dumps(out, separators=(",", ":"))
+        add_stages(total, part)
+    return json.dumps({name: [t["rows_in"], t["rows_out"], round(t["seconds"], 4), t["rejected"]]
+                       for name, t in total.items()}, separators=(",", ":"))
+
+
+class StageTally:
+    """What the operators of `stages` (this process's cached instances) do from now on; `json()` says it
+    as `shard_stages` JSON."""
+
+    def __init__(self, stages: list[Stage]) -> None:
+        self.ops = [o for st in stages for o in operators_of(operator_instance(st.op, st.config))]
+        self.before = [o.tally() for o in self.ops]
+
+    def json(self) -> str:
+        return shard_stages(self.ops, self.before)
