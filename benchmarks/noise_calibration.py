@@ -2,7 +2,10 @@
 
 Builds the samples with the docs build's own operators (no Ray) on the demo corpus (`--demo`) or on
 the PDFs/images given, crops every corrupted region and the same box of the clean page, reads both
-line by line with RapidOCR's recogniser (PP-OCRv4, offline, angle classifier off) and prints the table and the issue's targets.
+line by line with two independent readers, RapidOCR's recogniser (PP-OCRv4, the project's own, angle
+classifier off) and tesseract 5 (LSTM; `pip install 'mmcorpus[tesseract]'`; without it, RapidOCR alone,
+said in one line), and prints both readers' median CER per level x family x granularity with each
+level's band (light <= 0.10, medium 0.30-0.80, masked 1.0: a level holds only where both agree).
 CER: NFKC, case-folded, whitespace removed on both sides; Levenshtein / reference length, clipped to 1.
 
     python benchmarks/noise_calibration.py --demo --max-regions 400
@@ -18,7 +21,7 @@ import time
 from pathlib import Path
 
 from corpus.config import load_config
-from operators.docs.legibility import RapidLineReader
+from operators.docs.legibility import calibration_readers
 from pipelines.calibration.measure import check_targets, corpus_pages, format_table, measure, summarise, write_table
 from pipelines.demo.documents import generate_demo_corpus
 from pipelines.docs import DocsConfig
@@ -34,6 +37,8 @@ def main() -> None:
     ap.add_argument("--pages-per-doc", type=int, default=6, help="evenly spaced pages kept per document")
     ap.add_argument("--samples-per-page", type=int, default=3, help="corrupt samples per page (samples.corrupt_samples)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--second-reader", default="tesseract", choices=("tesseract", "none"),
+                    help="the independent reader beside RapidOCR")
     ap.add_argument("--parquet", help="write the per-region table here")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -48,8 +53,12 @@ def main() -> None:
             ap.error("give INPUTs or --demo")
         start = time.perf_counter()
         pages = list(corpus_pages(inputs, cfg, args.pages_per_doc))
-        rows = measure(pages, cfg.samples, RapidLineReader(), args.max_regions, args.seed)
-    print(f"{len(pages)} pages, {len(rows)} regions, {time.perf_counter() - start:.0f} s")
+        readers, note = calibration_readers(None if args.second_reader == "none" else args.second_reader)
+        if note:
+            print(note)
+        rows = measure(pages, cfg.samples, readers, args.max_regions, args.seed)
+    print(f"{len(pages)} pages, {len({(r['key'], r['text'], r['strength']) for r in rows})} regions, "
+          f"readers {', '.join(r.name for r in readers)}, {time.perf_counter() - start:.0f} s")
     print(format_table(summarise(rows)))
     for text, ok in check_targets(rows):
         print(f"[{'ok' if ok else 'MISSED'}] {text}")

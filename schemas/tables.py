@@ -187,3 +187,22 @@ IMAGE_FINGERPRINT_SCHEMA = pa.schema(
         pa.field("orig_height", pa.int32()),
     ]
 )
+
+#: `DIR/calibration.parquet` (`mmcorpus docs calibrate`): one row per corrupted region and reader: how
+#: legible the region is to that OCR engine (CER of its read against the target), and its clean box's CER.
+CALIBRATION_SCHEMA = pa.schema([
+    pa.field("key", pa.string()),  # the sample's key ("" for sweep rows, which are not samples)
+    pa.field("input_id", pa.string()),
+    pa.field("page", pa.int32()),
+    pa.field("granularity", pa.string()),  # "line" | "block"
+    pa.field("level", pa.string()),  # light | medium | masked
+    pa.field("family", pa.string()),
+    pa.field("strength", pa.float64()),
+    pa.field("glyph_px", pa.float64()),  # the region's em in pixels
+    pa.field("chars", pa.int32()),
+    pa.field("reader", pa.string()),  # the OCR engine: "rapidocr" (the project's) | "tesseract" (independent)
+    pa.field("cer", pa.float64()),  # CER of the corrupted region, 0..1
+    pa.field("clean_cer", pa.float64()),  # CER of the same box of the clean page
+    pa.field("read", pa.string()),
+    pa.field("text", pa.string()),
+])

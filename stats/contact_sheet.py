@@ -36,20 +36,29 @@ def _zoom_box(regions: list[dict], width: int, height: int, margin: float = 0.12
     return max(0, x0 - mx), max(0, y0 - my), min(width, x1 + mx), min(height, y1 + my)
 
 
-def _calibration(corpus_dir: Path) -> dict[str, list[float]]:
-    """Sample key -> CER of its regions, from DIR/calibration.parquet (`mmcorpus docs calibrate DIR --no-fit`)."""
+def _calibration(corpus_dir: Path) -> dict[str, dict[str, list[float]]]:
+    """Sample key -> reader -> CER of its regions, from DIR/calibration.parquet (`mmcorpus docs calibrate
+    DIR --no-fit`); a table without a reader column was read by RapidOCR alone."""
     path = corpus_dir / "calibration.parquet"
     if not path.is_file():
         return {}
-    out: dict[str, list[float]] = {}
-    for r in pq.read_table(path, columns=["key", "cer"]).to_pylist():
-        out.setdefault(r["key"], []).append(r["cer"])
+    table = pq.read_table(path)
+    readers = table.column("reader").to_pylist() if "reader" in table.column_names else ["rapidocr"] * len(table)
+    out: dict[str, dict[str, list[float]]] = {}
+    for key, reader, c in zip(table.column("key").to_pylist(), readers, table.column("cer").to_pylist()):
+        out.setdefault(key, {}).setdefault(reader or "rapidocr", []).append(c)
     return out
+
+
+def _cer_note(by_reader: dict[str, list[float]]) -> str:
+    """' · CER rapidocr 0.42 · tesseract 0.61' (one figure per region, in region order)."""
+    return "".join(f" · CER {reader} {', '.join(f'{c:.2f}' for c in cers)}"
+                   for reader, cers in sorted(by_reader.items(), key=lambda kv: (kv[0] != "rapidocr", kv[0])))
 
 
 def contact_sheet(corpus_dir: str | Path, out_png: str | Path, per_level: int = 3) -> Path:
     """Write a PNG grid: one row per noise level, `per_level` samples each (first keys in order; samples
-    measured in DIR/calibration.parquet first, their regions' OCR CER in the title)."""
+    measured in DIR/calibration.parquet first, their regions' CER per OCR reader in the title)."""
     stats = pads.dataset(Path(corpus_dir) / STATS, format="parquet").to_table(
         columns=["key", "noise_level", "noise_family", "noise_strength", "task"]).to_pylist()
     cer = _calibration(Path(corpus_dir))
@@ -78,7 +87,7 @@ def contact_sheet(corpus_dir: str | Path, out_png: str | Path, per_level: int = 
                                                lw=1.5, ec=LEVEL_COLOURS[r["level"]]))
             target = rec["conversations"][-1]["content"]
             fam = ", ".join(sorted({f"{r['family']} {r['strength']:.2f}" for r in regions})) or "clean page"
-            read = f" · OCR CER {', '.join(f'{c:.2f}' for c in cer[key])}" if key in cer else ""
+            read = _cer_note(cer[key]) if key in cer else ""
             # wrapped to the column's width (~60 characters at 9 pt): long titles ran into the next column
             head = textwrap.fill(f"{lv} · {rec['task']} · {fam}{read}", 60)
             ax.set_title(f"{head}\ntarget: " + textwrap.shorten(target, 52), fontsize=9, loc="left")

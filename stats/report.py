@@ -144,8 +144,12 @@ def reasons_table(df: pd.DataFrame, limit: int = 15) -> str:
 def calibration_frame(paths: Sequence[str]) -> pd.DataFrame:
     """The calibration tables (DIR/calibration.parquet) of the local corpus folders that have one."""
     found = [Path(p) / "calibration.parquet" for p in paths if (Path(p) / "calibration.parquet").is_file()]
-    cols = ["level", "cer", "clean_cer"]
-    return pd.concat([pd.read_parquet(f, columns=cols) for f in found]) if found else pd.DataFrame(columns=cols)
+    cols = ["reader", "level", "cer", "clean_cer"]
+    frames = []
+    for f in found:
+        df = pd.read_parquet(f)
+        frames.append(df.assign(reader=df["reader"].fillna("rapidocr") if "reader" in df else "rapidocr")[cols])
+    return pd.concat(frames) if frames else pd.DataFrame(columns=cols)
 
 
 def build_sections(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, list[Section], str]:
@@ -205,9 +209,11 @@ def build_sections(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, list[S
     if len(legibility):  # only corpora measured by `mmcorpus docs calibrate DIR --no-fit` have one
         sections.insert(1, Section(
             "legibility", "Legibility by noise level",
-            "OCR character error rate of corrupted regions and of the same boxes read clean, from each corpus's "
-            "calibration.parquet (`mmcorpus docs calibrate DIR --no-fit`): light should read like clean, medium "
-            "be ambiguous, masked be gone.", plots.cer_by_level(legibility)))
+            "Character error rate of corrupted regions and of the same boxes read clean, by each OCR reader "
+            "(RapidOCR, the project's; tesseract, an independent second reader), from each corpus's "
+            "calibration.parquet (`mmcorpus docs calibrate DIR --no-fit`): a level holds where both readers' "
+            "medians lie in its band (light <= 0.10, medium 0.30-0.80, masked >= 0.95).",
+            plots.cer_by_level(legibility)))
     return summary, sections, note
 
 

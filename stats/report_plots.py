@@ -17,6 +17,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
+from schemas.noise import LEGIBILITY_BANDS  # noqa: E402
+
 NOISE_ORDER = ("none", "light", "medium", "masked")
 NOISE_COLORS = {"none": "#8da0b3", "light": "#7fbf7b", "medium": "#f4a261", "masked": "#d1495b"}
 CATEGORY_COLORS = {"quarantine": "#d1495b", "filtered": "#f4a261", "duplicate": "#6c8ebf"}
@@ -102,23 +104,35 @@ def noise_by_task(df: pd.DataFrame) -> str | None:
 
 
 def cer_by_level(df: pd.DataFrame) -> str | None:
-    """Box plots of the OCR character error rate of corrupted regions per noise level, beside the same
-    boxes read clean (`mmcorpus docs calibrate`). Columns: level, cer, clean_cer."""
+    """Box plots of the character error rate of corrupted regions per noise level and OCR reader, beside
+    the same boxes read clean; each level's band (`schemas.noise.LEGIBILITY_BANDS`) shaded in its colour.
+    Columns: reader, level, cer, clean_cer."""
     if df.empty:
         return None
+    readers = sorted(set(df["reader"]), key=lambda r: (r != "rapidocr", r))
     levels = [lv for lv in NOISE_ORDER if lv in set(df["level"])]
-    data = [df["clean_cer"].to_numpy()] + [df.loc[df["level"] == lv, "cer"].to_numpy() for lv in levels]
-    labels = [f"clean\n(n={len(data[0]):,})"] + [f"{lv}\n(n={len(d):,})" for lv, d in zip(levels, data[1:])]
-    fig, ax = plt.subplots(figsize=(WIDTH, 4.2))
+    data, labels, styles = [], [], []
+    for lv in ["none"] + levels:
+        for k, reader in enumerate(readers):
+            at = df[df["reader"] == reader]
+            values = at["clean_cer"] if lv == "none" else at.loc[at["level"] == lv, "cer"]
+            data.append(values.to_numpy())
+            labels.append(f"{'clean' if lv == 'none' else lv} · {reader} (n={len(values):,})")
+            styles.append((NOISE_COLORS.get(lv, PALETTE[0]), "//" if k % 2 else ""))
+    fig, ax = plt.subplots(figsize=(WIDTH, 1.2 + 0.45 * len(data)))
     box = ax.boxplot(data, vert=False, patch_artist=True, widths=0.6)
     ax.set_yticks(range(1, len(labels) + 1), labels)
-    for patch, lv in zip(box["boxes"], ["none"] + levels):
-        patch.set_facecolor(NOISE_COLORS.get(lv, PALETTE[0]))
-    for x, colour in ((0.2, "#55a868"), (0.3, "#f4a261"), (0.7, "#f4a261"), (0.95, "#d1495b")):
-        ax.axvline(x, ls="--", lw=1, color=colour)
+    for patch, (colour, hatch) in zip(box["boxes"], styles):
+        patch.set_facecolor(colour)
+        patch.set_hatch(hatch)
+    for i, lv in enumerate(["none"] + levels):
+        lo, hi = LEGIBILITY_BANDS.get(lv, (0.0, 0.10))
+        y0 = i * len(readers) + 0.5
+        ax.fill_betweenx([y0, y0 + len(readers)], lo - 0.005, hi + 0.005, color=NOISE_COLORS.get(lv, PALETTE[0]),
+                         alpha=0.15, lw=0)
     ax.set_xlim(-0.02, 1.02)
-    ax.set_xlabel("character error rate of the region read back by OCR (dashed: targets 0.2 / 0.3-0.7 / 0.95)")
-    ax.set_title("Legibility of corrupted regions by noise level")
+    ax.set_xlabel("character error rate of the region read back (shaded: the level's band for the median)")
+    ax.set_title("Legibility of corrupted regions by noise level and reader")
     ax.invert_yaxis()
     return to_data_uri(fig)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 import yaml
 from test_docs_pipeline import built, demo_inputs  # noqa: F401 - module fixtures (a small docs corpus)
 
@@ -12,15 +13,21 @@ from cli.main import main
 from stats.contact_sheet import contact_sheet
 
 
-def test_calibrate_a_corpus_measures_its_own_samples(built: Path, tmp_path: Path) -> None:  # noqa: F811
-    assert main(["docs", "calibrate", str(built), "--no-fit", "--verify-regions", "6", "--pages-per-doc", "1"]) == 0
+def test_calibrate_a_corpus_measures_its_own_samples_with_two_readers(built: Path, tmp_path: Path,  # noqa: F811
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    """Every region is read by RapidOCR and tesseract; the exit status says whether every band held."""
+    status = main(["docs", "calibrate", str(built), "--no-fit", "--verify-regions", "6", "--pages-per-doc", "1"])
+    printed = capsys.readouterr().out
+    assert status == (1 if "[MISSED]" in printed else 0) and "bands held (rapidocr, tesseract)" in printed
     table = pq.read_table(built / "calibration.parquet").to_pylist()
     keys = set(pq.read_table(built / "stats", columns=["key"]).column("key").to_pylist())
-    assert 1 <= len(table) <= 6 and {r["key"] for r in table} <= keys  # same seed, same code: the corpus's samples
+    regions = {(r["key"], r["text"]) for r in table}
+    assert 1 <= len(regions) <= 6 and {r["key"] for r in table} <= keys  # same seed, same code: the corpus's samples
+    assert sorted(r["reader"] for r in table) == sorted(["rapidocr", "tesseract"] * len(regions))
     for r in table:
         assert 0.0 <= r["cer"] <= 1.0 and 0.0 <= r["clean_cer"] <= 1.0 and r["glyph_px"] > 0
         if r["level"] == "masked":
-            assert r["cer"] >= 0.95
+            assert r["cer"] == 1.0 and r["read"] == ""
     out = contact_sheet(built, tmp_path / "sheet.png")
     assert out.stat().st_size > 10_000
 
@@ -28,8 +35,10 @@ def test_calibrate_a_corpus_measures_its_own_samples(built: Path, tmp_path: Path
 def test_calibrate_writes_a_config_the_build_accepts(demo_inputs: list[str], tmp_path: Path, capsys) -> None:  # noqa: F811
     pdf = next(p for p in demo_inputs if p.endswith(".pdf"))
     cfg = tmp_path / "noise.yaml"
-    assert main(["docs", "calibrate", pdf, "--dpi", "96", "--regions", "1", "--grid", "0,1", "--verify-regions", "3",
-                 "--pages-per-doc", "1", "--write-config", str(cfg)]) == 0
+    status = main(["docs", "calibrate", pdf, "--dpi", "96", "--regions", "1", "--grid", "0,1", "--verify-regions", "3",
+                   "--pages-per-doc", "1", "--second-reader", "none", "--write-config", str(cfg)])
+    printed = capsys.readouterr().out
+    assert status == (1 if "[MISSED]" in printed else 0) and "bands held (rapidocr)" in printed
     written = yaml.safe_load(cfg.read_text())
     assert written["pages"]["dpi"] == 96.0
     assert set(written["samples"]["noise"]["strength"]) == {"light", "medium", "masked"}

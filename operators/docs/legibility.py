@@ -11,8 +11,13 @@ Contract:
 - `region_crop(image, bbox, fill)`: the box's pixels only (nothing of neighbouring lines), padded by
   PAD_PX of `fill` (default: the local background); RGB uint8.
 - `read_region(reader, image, boxes, fill)`: each line box read by `reader` (recognition only: the
-  recogniser on a tight line crop, as the page OCR does after detection), joined by spaces.
+  recogniser on a tight line crop, as the page OCR does after detection), joined by spaces; a crop
+  without ink (`shows_ink`: under MIN_CONTRAST grey levels from its median anywhere) reads as "": what a
+  reader "reads" in a blank box (tesseract finds "Co" or "EE" in pure white) is not legibility.
   `RapidLineReader` is the project's RapidOCR engine (PP-OCRv4 rec, offline, angle classifier off).
+- `calibration_readers(second)`: the readers a calibration uses: RapidOCR, plus the independent second
+  reader `second` ("tesseract", `operators.docs.tesseract_reader`) when it is installed; and a one-line
+  note when it is not (the calibration then runs with one reader).
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from operators.docs.corrupt import background, pixel_box
+from operators.docs.corrupt import MIN_CONTRAST, background, pixel_box
 from operators.docs.ocr import _rapid_engine
 from operators.docs.unicode_text import normalise
 
@@ -30,13 +35,17 @@ PAD_PX = 2
 
 
 class LineReader(Protocol):
-    """Anything that reads the one line of text in a tight crop."""
+    """Anything that reads the one line of text in a tight crop; `name` labels its figures."""
+
+    name: str
 
     def read_line(self, crop: np.ndarray) -> str: ...
 
 
 class RapidLineReader:
     """The project's RapidOCR engine (`operators.docs.ocr`), recognition only, no angle classifier."""
+
+    name = "rapidocr"
 
     def read_line(self, crop: np.ndarray) -> str:
         result, _ = _rapid_engine()(np.ascontiguousarray(crop[:, :, ::-1]), use_det=False, use_cls=False)
@@ -88,7 +97,28 @@ def region_crop(image: np.ndarray, bbox: Sequence[float], fill: np.ndarray | Non
     return out
 
 
+def shows_ink(crop: np.ndarray) -> bool:
+    """Whether any pixel of `crop` lies MIN_CONTRAST grey levels or more from the crop's median."""
+    lum = crop.astype(np.float32) if crop.ndim == 2 else crop.astype(np.float32).mean(axis=2)
+    return bool(lum.size) and float(np.abs(lum - np.median(lum)).max()) >= MIN_CONTRAST
+
+
 def read_region(reader: LineReader, image: np.ndarray, boxes: Sequence[Sequence[float]],
                 fill: np.ndarray | None = None) -> str:
-    """The text `reader` reads in each of `boxes` of `image`, joined by spaces."""
-    return " ".join(reader.read_line(region_crop(image, b, fill)) for b in boxes)
+    """The text `reader` reads in each of `boxes` of `image`, joined by spaces ("" for a crop without ink)."""
+    crops = (region_crop(image, b, fill) for b in boxes)
+    return " ".join(reader.read_line(c) if shows_ink(c) else "" for c in crops)
+
+
+def calibration_readers(second: str | None = "tesseract") -> tuple[list[LineReader], str | None]:
+    """[RapidOCR, the second reader] and None, or [RapidOCR] and a note saying why the second is absent."""
+    from operators.docs.tesseract_reader import TesseractLineReader, tesseract_missing
+
+    if not second:
+        return [RapidLineReader()], "second reader turned off: legibility measured by RapidOCR alone"
+    if second != "tesseract":
+        raise ValueError(f"unknown second reader {second!r}: the choices are 'tesseract' or none")
+    missing = tesseract_missing()
+    if missing:
+        return [RapidLineReader()], f"second reader unavailable ({missing}): legibility measured by RapidOCR alone"
+    return [RapidLineReader(), TesseractLineReader()], None
