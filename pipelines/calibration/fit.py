@@ -1,15 +1,21 @@
 """Refit the noise strength ranges for a corpus: sweep each family's strength, read the regions back
-with OCR, and keep the ranges whose CER meets the level's definition.
+with every reader, and keep the ranges where all readers agree with the level's band.
 
 Contract:
-- `sweep(pages, noise, reader, ...)`: `n_regions` text regions of `pages` (seeded choice; lines only by
+- `sweep(pages, noise, readers, ...)`: `n_regions` text regions of `pages` (seeded choice; lines only by
   default: the families scale with the glyph size, so a block's legibility is its lines', and a block
-  costs one read per line; the verification table reports blocks apart), each corrupted by every family of the light and medium levels at
-  every strength of `grid` with the build's family functions and glyph sizes, JPEG round-tripped like a
-  sample, read back; one row per (region, family, strength) with its CER and the clean crop's CER.
-- `fit(rows)`: per family, LIGHT = (hi / 3, hi) with hi the largest strength up to which the median CER
-  stays within LIGHT_SLACK of the clean median and at least LIGHT_READABLE of the regions that read clean
-  still read with CER <= 0.2; MEDIUM = the strengths where the median CER (made monotone) crosses MEDIUM_BAND.
+  costs one read per line; the verification table reports blocks apart), each corrupted by every
+  family of the light and medium levels at every strength of `grid` with the build's family functions
+  and glyph sizes, JPEG round-tripped like a sample, read back by each reader; one row per (region,
+  family, strength, reader) with its CER and the clean crop's CER.
+- `fit(rows, noise)`: per family, LIGHT = (hi / 3, hi) with hi = `light_limit`: the largest strength up
+  to which every reader's median CER stays <= LIGHT_MAX and >= LIGHT_READABLE of the regions it reads
+  clean still read with CER <= 0.2; MEDIUM = `medium_range`: the strengths around the one where the
+  least central reader's median (monotone, interpolated) lies deepest inside the medium band, while
+  that margin stays >= half its best and >= MIN_MARGIN (a warning and a 0.01-wide range at the best
+  compromise when the readers never agree).
+- `refine_grid(rows, family, step)`: strengths `step` apart around the fitted edges that the sweep
+  lacks; `sweep_and_fit` sweeps the grid, then those (steep families need them), then fits.
 - `noise_yaml(strength, dpi)`: a docs build config (YAML) that sets them and the DPI they hold for.
 """
 from __future__ import annotations
