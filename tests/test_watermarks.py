@@ -144,3 +144,17 @@ def test_a_soft_mask_hides_only_where_it_is_opaque(tmp_path: Path) -> None:
     pdf = watermark_pdf(tmp_path / "band.pdf", lambda p: p.insert_image(COVER, stream=stamp, keep_proportion=False))
     row = page_of(pdf)
     assert line_texts(row) == [BODY[0]] + BODY[3:] and row["rejected_regions"] == {"covered": 2}
+
+
+def test_a_stencil_mask_hides_only_where_it_paints(tmp_path: Path) -> None:
+    """An opaque image with a 1-bit /Mask that paints its top half only (sample 0 paints, 1 masks out)."""
+    def stencilled(page: pymupdf.Page) -> None:
+        doc = page.parent
+        xref = page.insert_image(COVER, pixmap=noisy(64, 40), keep_proportion=False)
+        mask = doc.get_new_xref()
+        doc.update_object(mask, "<</Type/XObject/Subtype/Image/Width 64/Height 40/ImageMask true/BitsPerComponent 1>>")
+        doc.update_stream(mask, bytes(8 * 20) + b"\xff" * (8 * 20), compress=False)
+        doc.xref_set_key(xref, "Mask", f"{mask} 0 R")
+
+    row = page_of(watermark_pdf(tmp_path / "stencil.pdf", stencilled))  # the top half spans y 80..220
+    assert line_texts(row) == BODY[6:] and row["rejected_regions"] == {"covered": 6}
