@@ -70,7 +70,9 @@ def synthetic_shard(rng: np.random.Generator, prefix: str, shard_id: int, n: int
         "width": width, "height": (width * rng.uniform(0.5, 1.6, size=n)).astype(np.int32),
         "n_frames": np.where(video, n_frames, None), "duration": np.where(video, n_frames / 2.0, None),
         "text_len": rng.lognormal(5.5, 1.0, size=n).astype(np.int32), "language": rng.choice(["en", "zh", "de"], size=n),
-        "page_index": rng.integers(0, 300, size=n).astype(np.int32), "pipeline": ["docs"] * n, "run_id": ["bench"] * n,
+        "page_index": rng.integers(0, 300, size=n).astype(np.int32),
+        "text_path": np.where(video, None, rng.choice(["text_layer", "ocr", "mixed"], size=n, p=[0.8, 0.15, 0.05])),
+        "pipeline": ["docs"] * n, "run_id": ["bench"] * n,
         "schema_version": np.ones(n, dtype=np.int32),
     }
     stats = pa.table({f.name: pa.array(cols[f.name], type=f.type) for f in STATS_SCHEMA}, schema=STATS_SCHEMA)

@@ -89,6 +89,8 @@ SAMPLE_STAT_FIELDS = [
     pa.field("text_len", pa.int32()),
     pa.field("language", pa.string()),
     pa.field("page_index", pa.int32()),
+    # docs: where the page's text came from, "text_layer" | "ocr" | "mixed"; null for images and videos
+    pa.field("text_path", pa.string()),
 ]
 
 #: What the sink consumes: a finished sample (members + stats) or an error row (no members).

@@ -6,6 +6,8 @@ while a build adds shards. Views (every one has a `corpus` column naming the fol
 
 - `samples`: one row per sample, `stats/{prefix}-*.parquet` (STATS_SCHEMA) of every corpus;
 - `errors`:  one row per input that produced no sample, `errors/{prefix}-*.parquet` (ERROR_SCHEMA);
+  both have every column of their schema, in its order: null where a file lacks it (written before
+  the column existed, e.g. `text_path` in corpora built before it), and the columns of newer files after;
 - `shards`:  one row per shard: samples, errors and sample bytes counted from the tables, joined with
   the shard list of `manifest.json` (tar size on disk, inputs);
 - `runs`:    one row per build run recorded in `manifest.json`;
@@ -31,11 +33,13 @@ from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 import duckdb
+import pyarrow as pa
 
 from corpus.errors import UserError
 from corpus.manifest import CATALOG_FILE, MANIFEST
 from corpus.sink import ERRORS, STATS
 from corpus.storage import is_url
+from schemas.tables import ERROR_SCHEMA, STATS_SCHEMA
 from stats.duckdb_io import connect, normalize, register_fsspec, sql_str
 
 log = logging.getLogger(__name__)
@@ -114,9 +118,18 @@ def resolve_corpora(con: duckdb.DuckDBPyConnection, dirs: Sequence[str | os.Path
     return corpora
 
 
-def _table_sql(corpora: Sequence[Corpus], sub: str) -> str:
-    """A UNION ALL BY NAME of one Parquet scan per corpus, each row tagged with its corpus label."""
-    parts = [
+def _columns_sql(con: duckdb.DuckDBPyConnection, schema: pa.Schema) -> str:
+    """A query of no rows with every column of `schema`, typed: first in a UNION ALL BY NAME, it gives the
+    result every column, in the schema's order, also over files written before a column existed."""
+    rel = con.from_arrow(schema.empty_table())
+    columns = ", ".join(f'NULL::{t} AS "{name}"' for name, t in zip(rel.columns, map(str, rel.dtypes)))
+    return f"SELECT NULL::VARCHAR AS corpus, {columns} WHERE false"
+
+
+def _table_sql(con: duckdb.DuckDBPyConnection, corpora: Sequence[Corpus], sub: str, schema: pa.Schema) -> str:
+    """A UNION ALL BY NAME of one Parquet scan per corpus, each row tagged with its corpus label; every
+    column of `schema` is there, null in rows of files that lack it (a corpus built before it existed)."""
+    parts = [_columns_sql(con, schema)] + [
         f"SELECT {sql_str(c.label)} AS corpus, * FROM read_parquet({sql_str(c.file(sub, c.prefix + '-*.parquet'))}, union_by_name = true)"
         for c in corpora
     ]
@@ -186,8 +199,8 @@ FROM {_manifest_sql(c)}"""
 def create_views(con: duckdb.DuckDBPyConnection, corpora: Sequence[Corpus], temporary: bool = False) -> None:
     """(Re)create the catalog views over `corpora` on `con`."""
     kw = "TEMP VIEW" if temporary else "VIEW"
-    con.execute(f"CREATE OR REPLACE {kw} samples AS\n{_table_sql(corpora, STATS)}")
-    con.execute(f"CREATE OR REPLACE {kw} errors AS\n{_table_sql(corpora, ERRORS)}")
+    con.execute(f"CREATE OR REPLACE {kw} samples AS\n{_table_sql(con, corpora, STATS, STATS_SCHEMA)}")
+    con.execute(f"CREATE OR REPLACE {kw} errors AS\n{_table_sql(con, corpora, ERRORS, ERROR_SCHEMA)}")
     con.execute(SHARDS_VIEW.replace("VIEW", kw, 1).format(manifest=_manifest_shards_sql(corpora)))
     con.execute(f"CREATE OR REPLACE {kw} runs AS\n{_runs_sql(corpora)}")
     con.execute(f"CREATE OR REPLACE {kw} corpora AS\n{_corpora_sql(corpora)}")

@@ -205,6 +205,15 @@ def build_sections(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, list[S
                                            "FROM shards ORDER BY corpus, shard_id")),
                 empty="No shard holds a sample yet."),
     ]
+    if (summary["pipeline"] == "docs").any():  # only document samples record where their text came from
+        sections.insert(1, Section(
+            "text_paths", "Text paths of document samples",
+            "Where the text of each document sample came from: the PDF's text layer, OCR of the page pixels "
+            "(scans, text layers that disagree with the page), or mixed (a text layer plus OCR of the images on "
+            "the page).",
+            plots.text_paths(_df(con, "SELECT text_path, coalesce(task, '(none)') AS task, count(*) AS n "
+                                      "FROM samples GROUP BY ALL")),
+            empty="No sample records a text path: the corpus was built before the stats had the column."))
     legibility = calibration_frame(summary["path"])
     if len(legibility):  # only corpora measured by `mmcorpus docs calibrate DIR --no-fit` have one
         sections.insert(1, Section(

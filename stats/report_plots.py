@@ -20,6 +20,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 from schemas.noise import LEGIBILITY_BANDS  # noqa: E402
 
 NOISE_ORDER = ("none", "light", "medium", "masked")
+TEXT_PATH_ORDER = ("text_layer", "mixed", "ocr")
 NOISE_COLORS = {"none": "#8da0b3", "light": "#7fbf7b", "medium": "#f4a261", "masked": "#d1495b"}
 CATEGORY_COLORS = {"quarantine": "#d1495b", "filtered": "#f4a261", "duplicate": "#6c8ebf"}
 PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd"]
@@ -78,6 +79,25 @@ def _hist_bins(values: np.ndarray, n: int = 40) -> tuple[np.ndarray, bool]:
     return np.linspace(lo, hi, n + 1), False
 
 
+def _stacked_bars(table: pd.DataFrame, colors: Sequence[str], ylabel: str, title: str, legend: str) -> str:
+    """Horizontal bars, one per row of `table`, stacked by its columns (in order), each labelled with its total."""
+    fig, ax = plt.subplots(figsize=(WIDTH, 0.6 * len(table) + 1.6))
+    left = np.zeros(len(table))
+    bars = None
+    for column, color in zip(table.columns, colors):
+        bars = ax.barh(table.index, table[column], left=left, label=column, color=color, height=0.6)
+        left += table[column].to_numpy()
+    _bar_labels(ax, bars, left)
+    ax.set_xlabel("samples")
+    ax.set_ylabel(ylabel)
+    counts_axis(ax.xaxis)
+    ax.set_xlim(0, left.max() * 1.12)
+    ax.set_title(title)
+    ax.legend(title=legend, **OUTSIDE)
+    ax.grid(axis="y", visible=False)
+    return to_data_uri(fig)
+
+
 def noise_by_task(df: pd.DataFrame) -> str | None:
     """Horizontal stacked bars: samples per task, split by noise level. Columns: task, noise_level, n."""
     if df.empty:
@@ -86,21 +106,21 @@ def noise_by_task(df: pd.DataFrame) -> str | None:
     levels = [lv for lv in NOISE_ORDER if lv in table.columns] + sorted(c for c in table.columns if c not in NOISE_ORDER)
     table = table[levels]
     table = table.loc[table.sum(axis=1).sort_values().index]
-    fig, ax = plt.subplots(figsize=(WIDTH, 0.6 * len(table) + 1.6))
-    left = np.zeros(len(table))
-    bars = None
-    for i, lv in enumerate(levels):
-        bars = ax.barh(table.index, table[lv], left=left, label=lv, color=NOISE_COLORS.get(lv, PALETTE[i % len(PALETTE)]), height=0.6)
-        left += table[lv].to_numpy()
-    _bar_labels(ax, bars, left)
-    ax.set_xlabel("samples")
-    ax.set_ylabel("task")
-    counts_axis(ax.xaxis)
-    ax.set_xlim(0, left.max() * 1.12)
-    ax.set_title("Samples by task and noise level")
-    ax.legend(title="noise level", **OUTSIDE)
-    ax.grid(axis="y", visible=False)
-    return to_data_uri(fig)
+    colors = [NOISE_COLORS.get(lv, PALETTE[i % len(PALETTE)]) for i, lv in enumerate(levels)]
+    return _stacked_bars(table, colors, "task", "Samples by task and noise level", "noise level")
+
+
+def text_paths(df: pd.DataFrame) -> str | None:
+    """Horizontal stacked bars: document samples per text path (text layer, mixed, OCR), split by task.
+    Columns: text_path, task, n; rows without a text path (images, videos) are left out."""
+    df = df.dropna(subset=["text_path"])
+    if df.empty:
+        return None
+    table = df.pivot_table(index="text_path", columns="task", values="n", aggfunc="sum", fill_value=0)
+    paths = [p for p in TEXT_PATH_ORDER if p in table.index] + sorted(set(table.index) - set(TEXT_PATH_ORDER))
+    table = table.loc[paths[::-1], table.sum().sort_values(ascending=False).index]  # the first path on top
+    colors = [PALETTE[i % len(PALETTE)] for i in range(len(table.columns))]
+    return _stacked_bars(table, colors, "text path", "Document samples by where their text came from", "task")
 
 
 def cer_by_level(df: pd.DataFrame) -> str | None:

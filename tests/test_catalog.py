@@ -12,6 +12,7 @@ import sys
 import tarfile
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -190,6 +191,45 @@ def test_catalog_sees_new_shards_without_refresh(corpora, tmp_path):
     assert after == before + pq.read_table(last).num_rows
 
 
+def rewrite_stats(corpus: Path, shards: slice, text_path: str | None) -> int:
+    """Rewrite the stats files `shards` (in name order): without the `text_path` column when `text_path` is
+    None (as a build before the column wrote them), else with it set to `text_path`; returns their rows."""
+    import pyarrow as pa
+
+    n = 0
+    for path in sorted((corpus / "stats").glob("*.parquet"))[shards]:
+        table = pq.read_table(path).drop_columns(["text_path"])
+        if text_path is not None:
+            table = table.append_column("text_path", pa.array([text_path] * table.num_rows, pa.string()))
+        pq.write_table(table, path)
+        n += table.num_rows
+    return n
+
+
+def test_corpora_built_before_a_stats_column_read_with_it_null(corpora, tmp_path):
+    """Schema evolution: the samples view has every STATS_SCHEMA column, null in files that predate it,
+    within one corpus (old and new shards) and across corpora."""
+    import shutil
+
+    old, mixed = tmp_path / "old", tmp_path / "mixed"
+    for d in (old, mixed):
+        shutil.copytree(corpora["images"], d, ignore=shutil.ignore_patterns("*.duckdb"))
+    n_old = rewrite_stats(old, slice(None), None)
+    assert "text_path" not in pq.read_schema(next((old / "stats").glob("*.parquet"))).names
+    n_before, n_after = rewrite_stats(mixed, slice(0, 2), None), rewrite_stats(mixed, slice(2, None), "ocr")
+
+    con = open_catalog(old)
+    assert [r[0] for r in con.execute("DESCRIBE samples").fetchall()] == ["corpus"] + STATS_SCHEMA.names
+    assert con.execute("SELECT text_path, count(*) FROM samples GROUP BY ALL").fetchall() == [(None, n_old)]
+    con = open_catalog(mixed)
+    got = dict(con.execute("SELECT text_path, count(*) FROM samples GROUP BY ALL").fetchall())
+    assert got == {None: n_before, "ocr": n_after} and n_before and n_after
+    db, _ = build_catalog([old, mixed], tmp_path / "both.duckdb")
+    con = open_catalog(db)
+    got = con.execute("SELECT corpus, text_path, count(*) FROM samples GROUP BY ALL ORDER BY ALL").fetchall()
+    assert got == [("mixed", "ocr", n_after), ("mixed", None, n_before), ("old", None, n_old)]
+
+
 def test_clear_errors_for_folders_that_are_not_corpora(tmp_path):
     with pytest.raises(UserError, match="is it a corpus folder built by mmcorpus"):
         build_catalog([tmp_path])
@@ -203,7 +243,8 @@ def test_urls_are_passed_to_duckdb_unchanged():
 
     assert normalize("s3://bucket/corpora/docs/") == "s3://bucket/corpora/docs"
     c = Corpus(label="docs", path="s3://bucket/corpora/docs", pipeline="docs", prefix="docs")
-    assert "read_parquet('s3://bucket/corpora/docs/stats/docs-*.parquet'" in _table_sql([c], "stats")
+    sql = _table_sql(duckdb.connect(), [c], "stats", STATS_SCHEMA)
+    assert "read_parquet('s3://bucket/corpora/docs/stats/docs-*.parquet'" in sql
     assert sql_str("it's") == "'it''s'"
 
 

@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import shutil
+import tarfile
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pymupdf
 import pytest
+from PIL import Image, ImageDraw
 
 from corpus.errors import UserError
 from corpus.manifest import Manifest
@@ -162,3 +167,59 @@ def test_fixtures_quarantine_and_accounting(ray_session, shared_fixtures, tmp_pa
     rejected = {k: n for s in _stage_figures(tmp_path / "fx") for k, n in s["rejected"].items()}
     n_quarantined = sum(r["category"] == "quarantine" for r in errors)
     assert sum(n for k, n in rejected.items() if k.startswith("quarantine:")) == n_quarantined
+
+
+def _words_png(lines: list[str], size: tuple[int, int]) -> bytes:
+    """A picture of lines of words (what a scan or a figure with text looks like)."""
+    img = Image.new("RGB", size, "white")
+    for k, text in enumerate(lines):
+        ImageDraw.Draw(img).text((10, 20 + 50 * k), text, fill="black", font_size=28)
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _record_text_paths(out: Path) -> dict[str, str]:
+    """`meta.text_path` of every sample record in the corpus's tars, by key."""
+    paths = {}
+    for tar in (out / "shards").glob("*.tar"):
+        with tarfile.open(tar) as tf:
+            for m in tf.getmembers():
+                if m.name.endswith(".json"):
+                    rec = json.loads(tf.extractfile(m).read())
+                    paths[rec["key"]] = rec["meta"]["text_path"]
+    return paths
+
+
+def test_text_paths_are_counted_in_duckdb(ray_session, tmp_path):
+    """Every text path in the stats table, equal to the sample records, queried through the catalog and drawn
+    in the report: a text-layer PDF, a text-layer page with a picture of words (mixed) and a scan (OCR)."""
+    from stats.catalog import open_catalog
+    from stats.report import write_report
+
+    src = tmp_path / "in"
+    src.mkdir()
+    words = "A short paragraph of plain words that the text layer holds and that the samples cut into regions."
+    for name, picture in (("layer.pdf", False), ("mixed.pdf", True)):
+        doc = pymupdf.open()
+        page = doc.new_page(width=360, height=300)
+        page.insert_text((20, 30), "Where The Text Comes From", fontsize=14)
+        page.insert_textbox(pymupdf.Rect(20, 45, 340, 140), words, fontsize=11)
+        if picture:
+            page.insert_image(pymupdf.Rect(20, 160, 340, 280), stream=_words_png(["Words in a picture"], (640, 240)))
+        doc.save(src / name)
+    (src / "scan.png").write_bytes(_words_png(["A scanned page of text", "read by the OCR engine"], (560, 140)))
+    out = tmp_path / "corpus"
+    assert build_docs([str(src)], out, _cfg()).ok
+
+    records = _record_text_paths(out)
+    stats = pq.read_table(out / "stats").to_pylist()
+    assert {r["key"]: r["text_path"] for r in stats} == records
+    by_input = {r["input_id"].split("/")[-1]: r["text_path"] for r in stats}
+    con = open_catalog(out)
+    counts = dict(con.execute("SELECT text_path, count(*) FROM samples GROUP BY ALL").fetchall())
+    assert set(counts) == {"text_layer", "mixed", "ocr"}, by_input
+    assert counts == {p: list(records.values()).count(p) for p in counts}
+    page = write_report([out], tmp_path / "report.html").read_text()
+    section = page.split("<h2>Text paths of document samples</h2>", 1)[1].split("<h2>", 1)[0]
+    assert '<img src="data:image/png;base64,' in section

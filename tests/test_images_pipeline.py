@@ -70,6 +70,7 @@ def test_every_input_is_accounted_for(corpus):
     stats, errors = table(out, "stats"), table(out, "errors")
     assert summary.ok and summary.inputs == 12 == len(stats) + len(errors)
     assert len({r["input_id"] for r in stats} | {r["input_id"] for r in errors}) == 12
+    assert all(r["text_path"] is None for r in stats)  # a docs column: images have no text path
     why = {r["input_id"]: (r["category"], r["error_type"]) for r in errors}
     assert why == {
         # the manifest names a.jpg again; its id sorts first, so it is the copy kept

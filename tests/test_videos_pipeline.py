@@ -43,6 +43,7 @@ def test_every_video_is_accounted_for(corpus):
     out, summary = corpus
     stats, errors = table(out, "stats"), table(out, "errors")
     assert summary.ok and summary.inputs == 7 == len(stats) + len(errors)
+    assert all(r["text_path"] is None for r in stats)  # a docs column: videos have no text path
     assert [(e["input_id"], e["category"], e["error_type"]) for e in errors] == [
         ("demo/junk.mp4", "quarantine", "unreadable_video")]
     by_id = {s["input_id"]: s for s in stats}

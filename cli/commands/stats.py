@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 VIEWS_HELP = """\
 views (every one has a `corpus` column naming the folder a row comes from):
   samples   one row per sample: key, shard, "offset", size, members, task, noise_level, width, height,
-            n_frames, duration, text_len, language, source, input_id, run_id, ...
+            n_frames, duration, text_len, language, text_path, source, input_id, run_id, ...
   errors    one row per input that produced no sample: input_id, stage, error_type, message,
             category (quarantine | filtered | duplicate), shard, ...
   shards    one row per shard: samples, errors, inputs, tar_bytes, sample_bytes, has_tar, ...
@@ -56,6 +56,7 @@ folders, or a .duckdb catalog file.
 examples:
   mmcorpus stats query corpora/docs "SELECT task, noise_level, count(*) AS n FROM samples GROUP BY ALL ORDER BY n DESC"
   mmcorpus stats query corpora/docs "SELECT category, error_type, count(*) FROM errors GROUP BY ALL"
+  mmcorpus stats query corpora/docs "SELECT text_path, count(*) FROM samples GROUP BY ALL"
   mmcorpus stats query corpora/docs corpora/videos "SELECT corpus, sum(size) / 1e9 AS gb FROM samples GROUP BY corpus"
   mmcorpus stats query all.duckdb "SELECT * FROM samples WHERE text_len > 2000" --format parquet --out long.parquet
 
@@ -63,8 +64,9 @@ examples:
 
 REPORT_EPILOG = """\
 The report is one self-contained HTML file (plots embedded as PNG): a summary table per corpus, then
-samples by task and noise level, text lengths, image sizes, video frames and durations, duplicates
-dropped, error reasons with example messages, and shard sizes.
+samples by task and noise level, document samples by text path (docs corpora), text lengths, image
+sizes, video frames and durations, duplicates dropped, error reasons with example messages, and shard
+sizes.
 
 examples:
   mmcorpus stats report corpora/docs                        writes corpora/docs/report.html

@@ -211,5 +211,5 @@ class PdfPages(Operator):
         out = page_row(index, n_pages, pixels, 72.0 * pix.width / rect.width, regions, self.config.min_text_chars,
                        check.counts)
         s = check.scale
-        out["image_boxes"] = [[b[0] * s, b[1] * s, b[2] * s, b[3] * s] for _, b in check.images]
+        out["image_boxes"] = [[b[0] * s, b[1] * s, b[2] * s, b[3] * s] for b in (image.bbox for image in check.images)]
         return out

@@ -14,8 +14,8 @@ Contract:
 - plus, for a `transcribe_fraction` of pages (drawn from the transcription key's RNG), one clean
   sample of variant "transcribe": TASK_TRANSCRIBE, target = all block texts in reading order: the
   page's visible text, text layer and OCR of its scanned parts merged (`operators.docs.mixed_pages`).
-- meta records where the page's text came from (`text_path`: text_layer | ocr | mixed) and the
-  text-layer spans and lines left out by reason (`rejected_regions`, e.g. {"invisible": 40}).
+- meta records where the page's text came from (`text_path`: text_layer | ocr | mixed; also a stats
+  column) and the text-layer spans and lines left out by reason (`rejected_regions`, e.g. {"invisible": 40}).
 - defaults follow the paper's formulation (one sample per page image, several regions, each at its
   own random level) and keep the JPEG encodes per page, the dominant cost, near one.
 - members: `jpg` (the page, JPEG at `jpeg_quality`, deterministic) and `json` (`SampleRecord`); stats:
@@ -116,7 +116,7 @@ class DocSamples(Operator):
     reads = ("input_id", "source", "image", "width", "height", "channels", "page_index", "regions")
     reads_if_present = ("dpi", "text_path", "rejected_regions")
     writes = ("key", "members", "task", "noise_level", "noise_family", "noise_strength", "n_regions", "width", "height",
-              "text_len", "language", "page_index")
+              "text_len", "language", "page_index", "text_path")
     output_schema = SINK_SCHEMA
 
     def __init__(self, config: DocSamplesConfig | None = None) -> None:
@@ -217,4 +217,5 @@ class DocSamples(Operator):
             "text_len": len(target),
             "language": detect_language(target),
             "page_index": row.get("page_index"),
+            "text_path": row.get("text_path"),
         }

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from statistics import median
-from typing import Any
+from typing import Any, NamedTuple
 
 import pymupdf
 
@@ -124,9 +124,20 @@ def _union(boxes: Iterable[BBox]) -> BBox:
     return (min(x0), min(y0), max(x1), max(y1))
 
 
-def _line(line: dict[str, Any], check: LineCheck | None) -> tuple[BBox | None, str, float, str | None]:
-    """(bbox in points, clean text, font size, rejection reason) of a line from its spans: MuPDF's line
-    bbox when every span is kept, else the union of the kept spans' boxes."""
+class LineRead(NamedTuple):
+    """A text-layer line as read: bbox in points (None without text), clean text, font size, rejection
+    reason, and whether every inked span is drawn with fill opacity under 1."""
+
+    bbox: BBox | None
+    text: str
+    size: float
+    reason: str | None
+    translucent: bool = False
+
+
+def _line(line: dict[str, Any], check: LineCheck | None) -> LineRead:
+    """A line read from its spans: MuPDF's line bbox when every span is kept, else the union of the kept
+    spans' boxes."""
     spans = line["spans"]
     if check is not None:
         kept = []
@@ -138,12 +149,14 @@ def _line(line: dict[str, Any], check: LineCheck | None) -> tuple[BBox | None, s
         spans = kept if len(kept) < len(spans) else spans
     text = "".join(s["text"] for s in spans).strip()
     if not text:
-        return None, "", 0.0, None
+        return LineRead(None, "", 0.0, None)
     clean, removed = clean_text(text)
     unmapped = removed > MAX_SUSPECT_SHARE * len(text) or any(s.get("char_flags", 0) & UNMAPPED for s in spans)
     inked = [s for s in spans if s["text"].strip()]
     bbox = tuple(line["bbox"]) if spans is line["spans"] else _union(s["bbox"] for s in inked)
-    return bbox, clean.strip(), max(s["size"] for s in inked), "unmapped" if unmapped or not clean.strip() else None
+    return LineRead(bbox, clean.strip(), max(s["size"] for s in inked),
+                    "unmapped" if unmapped or not clean.strip() else None,
+                    all(s.get("alpha", 255) < 255 for s in inked))
 
 
 def extract_regions(page: pymupdf.Page, scale: float, display_list: pymupdf.DisplayList | None = None,
@@ -171,17 +184,20 @@ def extract_regions(page: pymupdf.Page, scale: float, display_list: pymupdf.Disp
     if display_list is not None and rotation == 0:
         textpage = pymupdf.TextPage(display_list.get_textpage(TEXT_FLAGS))
         textpage.parent = page
+    dict_blocks = page.get_text("dict", flags=TEXT_FLAGS, textpage=textpage)["blocks"]
+    if visible:
+        check.note_lines(dict_blocks, shown)
     blocks = []
-    for block in page.get_text("dict", flags=TEXT_FLAGS, textpage=textpage)["blocks"]:
+    for block in dict_blocks:
         lines, dropped = [], False
         for line in block.get("lines", []):
-            bbox, text, size, why = _line(line, check if visible else None)
+            bbox, text, size, why, translucent = _line(line, check if visible else None)
             if bbox is None:
                 continue
             dropped = dropped or bbox != tuple(line["bbox"])
             box = shown(bbox)
             if why is None and visible:
-                why = check.line_reason(box, size)
+                why = check.line_reason(box, size, translucent)
             if why is not None:
                 if check is not None:
                     check.reject(why)
