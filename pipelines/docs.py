@@ -22,6 +22,7 @@ from operators.docs.pdf_pages import PdfPages, PdfPagesConfig
 from operators.docs.samples import DocSamples, DocSamplesConfig
 from operators.docs.split import SplitDocuments, SplitDocumentsConfig
 from pipelines.build import BuildSummary, RunConfig, run_build
+from pipelines.calibration.before_build import CalibrateConfig, calibrated
 from pipelines.ray_runtime import Stage
 
 DOC_KINDS = {".pdf": "pdf", **{e: "image" for e in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")}}
@@ -45,6 +46,8 @@ class DocsConfig:
     ocr: OcrRegionsConfig = field(default_factory=OcrRegionsConfig)
     filter: RegionFilterConfig = field(default_factory=RegionFilterConfig)
     samples: DocSamplesConfig = field(default_factory=DocSamplesConfig)
+    # fit samples.noise.strength on the build's own pages before it starts (`calibrate.pages` > 0)
+    calibrate: CalibrateConfig = field(default_factory=CalibrateConfig)
     resources: DocsResources = field(default_factory=DocsResources)
     run: RunConfig = field(default_factory=lambda: RunConfig(inputs_per_shard=16))
 
@@ -71,5 +74,6 @@ def build_docs(inputs: list[str], out_dir: "str | Path", cfg: DocsConfig | None 
     items = expand_inputs(inputs, DOC_KINDS)
     if not items:
         raise UserError(f"no PDFs or page images found in {inputs}")
+    cfg = calibrated(items, out_dir, cfg)
     return run_build(pipeline="docs", inputs=items, stages=docs_stages(cfg), out_dir=out_dir, run=cfg.run,
                      config_record=to_dict(cfg))

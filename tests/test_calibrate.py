@@ -47,3 +47,46 @@ def test_calibrate_writes_a_config_the_build_accepts(demo_inputs: list[str], tmp
     effective = yaml.safe_load(capsys.readouterr().out)
     assert effective["samples"]["noise"]["strength"] == written["samples"]["noise"]["strength"]
     assert effective["pages"]["dpi"] == 96.0
+
+
+def test_a_build_can_fit_its_noise_on_its_own_pages_and_a_resume_keeps_the_fit(
+        ray_session, demo_inputs: list[str], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+    """`calibrate.pages` > 0: the ranges are fitted on the build's pages before it starts, recorded in the
+    manifest and drawn from by every sample; a rerun on the same folder takes the recorded ranges without
+    refitting, so a resumed shard is the same bytes."""
+    import json
+
+    from pipelines.docs import build_docs
+    from test_docs_pipeline import _cfg
+
+    cfg = _cfg()
+    cfg.calibrate.pages, cfg.calibrate.regions, cfg.calibrate.second_reader = 2, 2, ""
+    out = tmp_path / "corpus"
+    with caplog.at_level("INFO", logger="pipelines.calibration.before_build"):
+        assert build_docs(demo_inputs[:2], out, cfg).ok
+    assert "fitted on 2 pages" in caplog.text
+    recorded = json.loads((out / "manifest.json").read_text())["runs"][-1]["config"]["samples"]["noise"]["strength"]
+    assert recorded != {lv: {f: list(r) for f, r in fams.items()} for lv, fams in cfg.samples.noise.strength.items()}
+    for rec in (json.loads(m) for m in _members(out, ".json")):
+        for r in rec["regions"]:
+            lo, hi = recorded[r["level"]][r["family"]]
+            assert lo - 1e-4 <= r["strength"] <= hi + 1e-4
+    tar = sorted((out / "shards").glob("*.tar"))[0]
+    first = tar.read_bytes()
+    for stats in (out / "stats").glob("*.parquet"):
+        stats.unlink()  # as if the build died before any shard was complete
+    caplog.clear()
+    with caplog.at_level("INFO", logger="pipelines.calibration.before_build"):
+        assert build_docs(demo_inputs[:2], out, cfg).ok
+    assert "reusing the strengths" in caplog.text and "fitted on 2 pages" not in caplog.text
+    assert tar.read_bytes() == first
+
+
+def _members(corpus: Path, ext: str) -> list[bytes]:
+    import tarfile
+
+    out = []
+    for tar in sorted((corpus / "shards").glob("*.tar")):
+        with tarfile.open(tar) as t:
+            out += [t.extractfile(m).read() for m in t.getmembers() if m.name.endswith(ext)]
+    return out

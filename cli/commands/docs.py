@@ -17,6 +17,12 @@ pages without one), corrupt a few regions at a random noise level and ask for th
 
 plus one clean full-page transcription per page. Encrypted, broken, empty or oversized documents and
 pages that fail to render are written to DIR/errors/ with stage and reason; the run goes on.
+
+The noise strengths (samples.noise.strength) are fitted so that two independent OCR readers agree on
+each level at 144 dpi on the demo corpus and on real papers. For your documents, check a built
+corpus with `mmcorpus docs calibrate DIR --no-fit` (exit 1 when a level misses its band), or let the
+build fit them on its own pages first: --set calibrate.pages=24 (a few minutes before the build
+starts; the ranges are recorded in manifest.json and a resumed build reuses them).
 """
 
 

@@ -12,7 +12,7 @@ Contract:
   to which every reader's median CER stays <= LIGHT_MAX and >= LIGHT_READABLE of the regions it reads
   clean still read with CER <= 0.2; MEDIUM = `medium_range`: the strengths around the one where the
   least central reader's median (monotone, interpolated) lies deepest inside the medium band, while
-  that margin stays >= half its best and >= MIN_MARGIN (a warning and a 0.01-wide range at the best
+  that margin stays >= MEDIUM_CORE of its best and >= MIN_MARGIN (a warning and a 0.01-wide range at the best
   compromise when the readers never agree).
 - `refine_grid(rows, family, step)`: strengths `step` apart around the fitted edges that the sweep
   lacks; `sweep_and_fit` sweeps the grid, then those (steep families need them), then fits.
@@ -42,6 +42,7 @@ LIGHT_MAX = LEGIBILITY_BANDS["light"][1] / 2  # half the band: a fit on a few do
 LIGHT_READABLE = 0.92  # share of clean-readable regions still read with CER <= 0.2
 MEDIUM_BAND = LEGIBILITY_BANDS["medium"]
 MIN_MARGIN = 0.05  # a medium range keeps every reader's median at least this far inside the band
+MEDIUM_CORE = 2 / 3  # ... and at least this share of the best margin (measured: 1/2 let a 13-line median slip out)
 REFINE_STEPS = (0.02,)  # after the grid: strengths this far apart around each fitted edge (steep families)
 MARGIN = 6  # pixels around a region kept when corrupting it alone (the background ring is 3)
 
@@ -138,7 +139,7 @@ def medium_margin(rows: list[dict[str, Any]], family: str, at: np.ndarray) -> np
 
 def medium_range(rows: list[dict[str, Any]], family: str) -> tuple[float, float, float]:
     """(lo, hi, margin): the strengths around the most central one (every reader's median as deep inside
-    MEDIUM_BAND as they can all be) where the margin stays at least half its best and at least
+    MEDIUM_BAND as they can all be) where the margin stays at least MEDIUM_CORE of its best and at least
     MIN_MARGIN; a range 0.01 wide when the readers cannot agree (margin < MIN_MARGIN)."""
     swept = sorted({r["strength"] for r in rows if r["family"] == family})
     at = np.round(np.arange(swept[0], swept[-1] + 1e-9, 0.001), 3)
@@ -146,7 +147,7 @@ def medium_range(rows: list[dict[str, Any]], family: str) -> tuple[float, float,
     best = int(np.argmax(margin))
     if margin[best] < MIN_MARGIN:
         return float(at[best]), float(min(at[best] + 0.01, 1.0)), float(margin[best])
-    keep = margin >= max(MIN_MARGIN, margin[best] / 2)
+    keep = margin >= max(MIN_MARGIN, margin[best] * MEDIUM_CORE)
     lo = hi = best
     while lo > 0 and keep[lo - 1]:
         lo -= 1

@@ -3,7 +3,8 @@
 Contract:
 - `corpus_pages(inputs, cfg, pages_per_doc)`: the page rows a docs build would sample from (split,
   render, OCR, region filter: the build's own operators, no Ray), at most `pages_per_doc` evenly spaced
-  pages per document; error rows are dropped.
+  pages per document; error rows are dropped. `document_pages(items, ...)` does the same for
+  `InputItem`s already expanded.
 - `measure(pages, samples_cfg, readers, max_regions, seed)`: runs `DocSamples` (the build's code path,
   so the same seed gives the build's very samples) on the pages in a seeded order and, for each
   corrupted region, reads the region's crop from the sample JPEG and the same box of the clean page
@@ -27,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
-from corpus.inputs import expand_inputs
+from corpus.inputs import InputItem, expand_inputs
 from operators.base import Chain, is_error
 from operators.docs.corrupt import background
 from operators.docs.filters import RegionFilter
@@ -45,13 +46,18 @@ from schemas.tables import CALIBRATION_SCHEMA
 log = logging.getLogger(__name__)
 
 READABLE = 0.2  # a region counts as readable when its CER is at most this
+MIN_GROUP = 5  # a level x family x granularity with fewer regions is printed, not judged (its median is noise)
 
 
 def corpus_pages(inputs: list[str], cfg: Any, pages_per_doc: int = 6) -> Iterator[dict[str, Any]]:
     """Page rows (after the region filter) of the documents `inputs` name; `cfg` is a `DocsConfig`."""
     from pipelines.docs import DOC_KINDS
 
-    items = expand_inputs(inputs, DOC_KINDS)
+    return document_pages(expand_inputs(inputs, DOC_KINDS), cfg, pages_per_doc)
+
+
+def document_pages(items: Sequence[InputItem], cfg: Any, pages_per_doc: int = 6) -> Iterator[dict[str, Any]]:
+    """Page rows (after the region filter) of the documents `items`; `cfg` is a `DocsConfig`."""
     chain = Chain(((SplitDocuments, cfg.split), (PdfPages, cfg.pages), (OcrRegions, cfg.ocr), (RegionFilter, cfg.filter)))
     for seq, it in enumerate(items):
         row = {"input_id": it.input_id, "source": it.source, "shard_id": 0, "seq": seq, "kind": it.kind}
@@ -158,7 +164,7 @@ def format_table(summary: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def check_targets(rows: list[dict[str, Any]], min_regions: int = 3) -> list[tuple[str, bool]]:
+def check_targets(rows: list[dict[str, Any]], min_regions: int = MIN_GROUP) -> list[tuple[str, bool]]:
     """Each level's band (BANDS) per reader x level x family x granularity with at least `min_regions`
     regions, and per reader x level over every region; (description, met) pairs."""
     out: list[tuple[str, bool]] = []

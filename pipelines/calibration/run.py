@@ -13,7 +13,6 @@ from corpus.manifest import MANIFEST
 log = logging.getLogger(__name__)
 
 CALIBRATION_FILE = "calibration.parquet"
-MIN_GROUP = 5  # a level x family x granularity with fewer regions is printed, not judged (its median is noise)
 GRID = "0,0.05,0.1,0.15,0.2,0.3,0.4,0.5,0.6,0.7,0.85,1"
 
 CALIBRATE_HELP = """\
@@ -127,7 +126,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         cfg.samples.corrupt_samples = args.samples_per_page
     table = measure(pages, cfg.samples, readers, args.verify_regions, args.seed)
     print(format_table(summarise(table)))
-    checks = check_targets(table, MIN_GROUP)
+    checks = check_targets(table)
     missed = [text for text, ok in checks if not ok]
     for text in missed:
         print(f"[MISSED] {text}")
