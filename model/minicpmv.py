@@ -14,12 +14,14 @@ from torch import nn
 from transformers import Qwen3ForCausalLM
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
+from model import packed_attention
 from model.chunked_logprobs import DEFAULT_CHUNK, chunked_token_logprobs
 from model.config import MiniCPMVConfig
 from model.resampler import Resampler
 from model.vision import NaViTSiglipVisionModel
 
 logger = logging.getLogger(__name__)
+packed_attention.register()  # `LLMConfig.attn_implementation = "sdpa_packed"`
 
 
 class MiniCPMV(nn.Module):
@@ -110,9 +112,14 @@ class MiniCPMV(nn.Module):
         result is instead the ``(N,)`` fp32 log-probabilities of the targets, in row-major order of the
         positions that have one, computed ``logprob_chunk`` positions at a time (no full logits). Packed
         rows: pass ``position_ids`` restarting at 0 per sample and no ``attention_mask``; attention then
-        stays within each sample (transformers builds the block-causal mask from the position ids).
+        stays within each sample (transformers builds the block-causal mask from the position ids; under
+        ``sdpa_packed`` each sample is attended on its own, :mod:`model.packed_attention`).
         """
         inputs_embeds = self.embed(input_ids, pixel_values, tgt_sizes, image_bound, temporal_ids)
+        positions = llm_kwargs.get("position_ids")
+        if (attention_mask is None and positions is not None and positions.shape[0] == 1
+                and self.llm.config._attn_implementation == packed_attention.NAME):
+            llm_kwargs.update(packed_attention.sample_bounds(positions))
         if logprob_targets is None:
             return self.llm(inputs_embeds=inputs_embeds, attention_mask=attention_mask, labels=labels, **llm_kwargs)
         hidden = self.llm.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask, use_cache=False,
