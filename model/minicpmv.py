@@ -7,6 +7,7 @@ checkpoint's ``vpm.`` / ``resampler.`` / ``llm.`` prefixes, so its state-dict ke
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import torch
@@ -38,6 +39,13 @@ class MiniCPMV(nn.Module):
             kv_dim=config.vision.hidden_size,
         )
         self.llm = Qwen3ForCausalLM(config.llm.to_hf())
+
+    def set_attention(self, implementation: str) -> None:
+        """Switch the LLM's attention implementation (``LLMConfig.attn_implementation``), e.g. ``sdpa`` (a packed
+        row as one masked square) or ``sdpa_packed`` (one causal square per sample, :mod:`model.packed_attention`)."""
+        self.llm.set_attn_implementation(implementation)
+        self.config = dataclasses.replace(self.config, llm=dataclasses.replace(self.config.llm,
+                                                                               attn_implementation=implementation))
 
     def set_trainable(self, vpm: bool = True, resampler: bool = True, llm: bool = True) -> None:
         """Stage-wise freezing (paper §2.2-2.3, Appendix A), e.g. PT-1 trains only the resampler."""

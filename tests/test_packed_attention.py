@@ -3,27 +3,26 @@ rows, SDPA asked to compute only each sample's square (torch's FLOP counter), an
 masks and KV-cache decoding go through `sdpa` itself)."""
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
 from PIL import Image
 
-from model.config import tiny
 from model.minicpmv import MiniCPMV
 from model.packed_attention import attention_flop_counter, sample_bounds, sdpa_flops
 from model.processor import MiniCPMVProcessor
 from training_bridge.data.packing import pack_collate
 from training_bridge.rl.batched_rollout import generate_groups
-from training_bridge.train.model_io import sample_to_dict, token_logprobs
+from training_bridge.train.model_io import build_model, sample_to_dict, token_logprobs
+from training_bridge.train.train_config import ModelSpec
 
 CPU = torch.device("cpu")
 
 
 def _model(implementation: str) -> MiniCPMV:
-    config = tiny()
-    torch.manual_seed(0)
-    return MiniCPMV(dataclasses.replace(config, llm=dataclasses.replace(config.llm, attn_implementation=implementation)))
+    """The tiny model, seed 0, with the LLM attention chosen by the training config's knob (`model.attention`)."""
+    model, _ = build_model(ModelSpec(preset="tiny", attention=implementation), seed=0)
+    assert model.config.llm.attn_implementation == model.llm.config._attn_implementation == implementation
+    return model
 
 
 def _packed(processor: MiniCPMVProcessor, images: bool) -> dict:
