@@ -15,14 +15,13 @@ from torch import nn
 from transformers import Qwen3ForCausalLM
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
-from model import packed_attention
+from model import packed_attention  # registers `sdpa_packed` with transformers
 from model.chunked_logprobs import DEFAULT_CHUNK, chunked_token_logprobs
 from model.config import MiniCPMVConfig
 from model.resampler import Resampler
 from model.vision import NaViTSiglipVisionModel
 
 logger = logging.getLogger(__name__)
-packed_attention.register()  # `LLMConfig.attn_implementation = "sdpa_packed"`
 
 
 class MiniCPMV(nn.Module):

@@ -10,7 +10,7 @@ triangle and nothing across samples; everywhere else (padding masks, KV-cache de
 is transformers' `sdpa` itself. Results equal `sdpa` within floating-point tolerance, gradients included
 (`tests/test_packed_attention.py`).
 
-    register()                                   # idempotent; `model.minicpmv` calls it on import
+    import model.packed_attention                # registers it (`register()`, idempotent)
     with attention_flop_counter() as counter: ...  # then sdpa_flops(counter): what SDPA was asked to compute
     llm(inputs_embeds=x, position_ids=p, **sample_bounds(p))   # what `MiniCPMV.forward` does for a packed row
 
@@ -90,3 +90,6 @@ def sdpa_flops(counter: FlopCounterMode) -> int:
     """FLOPs of the SDPA calls (forward and backward) a counter saw: what the kernels were asked to compute,
     each call's full query x key rectangle (torch's convention: a causal kernel skips about half of it)."""
     return sum(n for op, n in counter.get_flop_counts()["Global"].items() if "scaled_dot_product" in str(op))
+
+
+register()
