@@ -32,7 +32,6 @@ import torch
 
 GIB = 1024**3
 RESULTS = "results.jsonl"
-MIN_SECTION_S = 15.0  # a section offered less than this (of the whole run's budget) is skipped, not started
 
 
 class SectionTimeout(BaseException):
@@ -47,8 +46,9 @@ class Sections:
     """The section runner and the results file of one check run; see the module docstring."""
 
     def __init__(self, out: Path, device: torch.device, budget_s: float, only_failed: bool = False,
-                 chosen: set[str] | None = None) -> None:
-        self.out, self.device, self.chosen = out, device, chosen
+                 chosen: set[str] | None = None, min_section_s: float = 15.0) -> None:
+        """`min_section_s`: a section offered less time than this (of what is left of `budget_s`) is skipped."""
+        self.out, self.device, self.chosen, self.min_section_s = out, device, chosen, min_section_s
         out.mkdir(parents=True, exist_ok=True)
         self.path = out / RESULTS
         self.previous = _summaries(self.path) if only_failed else {}
@@ -98,7 +98,7 @@ class Sections:
         budget = min(budget_s, left)
         print(f"\n== {name} (budget {budget:.0f} s)", flush=True)
         self.section = name
-        if budget < MIN_SECTION_S:
+        if budget < self.min_section_s:
             return self._end(name, "skipped", 0.0, budget_s, {"reason": f"{left:.0f} s left of the run's budget"})
         self.section_deadline = time.monotonic() + budget
         t0 = time.monotonic()
