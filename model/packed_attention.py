@@ -2,8 +2,8 @@
 
 A packed row (`training_bridge.data.packing`) holds several samples end to end, each attending only to its
 own earlier tokens. transformers' `sdpa` runs the row as one dense `T x T` masked attention: without
-FlashAttention installed, every masked block is computed and thrown away (at 8,192 tokens of ~130-token
-samples, ~98% of it). `sdpa_packed` is an attention implementation registered with transformers
+FlashAttention installed, every masked block is computed and thrown away (at 8,192 tokens of ~730-token
+samples, ~95% of the square). `sdpa_packed` is an attention implementation registered with transformers
 (`LLMConfig.attn_implementation = "sdpa_packed"`): on a packed row it runs SDPA once per sample, causal and
 without a mask (on CUDA, the FlashAttention kernel inside torch), so it computes each sample's causal
 triangle and nothing across samples; everywhere else (padding masks, KV-cache decoding, unpacked rows) it
