@@ -56,7 +56,7 @@ PEAK_BF16 = {"H200": 989e12, "H100 PCIe": 756e12, "H100 NVL": 835e12, "H100": 98
 TARGETS = {"sft_pt1": 0.40, "sft_all": 0.35}  # MFU
 DATA_WAIT_TARGET, ROLLOUT_TARGET = 0.05, 5.0
 IGNORE = -100  # `model.processor.IGNORE_INDEX` (that module needs PIL; the SFT sections must not)
-OPTIONAL = ("PIL", "pyarrow", "fsspec", "numpy", "triton", "flash_attn")
+REPORTED_MODULES = ("numpy", "PIL", "pyarrow", "fsspec", "triton", "flash_attn")  # found or not, in `env`
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ def env(s: Sections, ctx: Context) -> dict[str, Any]:
     figures: dict[str, Any] = {"python": platform.python_version(), "torch": torch.__version__,
                                "transformers": transformers.__version__, "cuda": torch.version.cuda,
                                "device": str(ctx.device), "attention": ctx.attention,
-                               "modules": {m: importlib.util.find_spec(m) is not None for m in OPTIONAL}}
+                               "modules": {m: importlib.util.find_spec(m) is not None for m in REPORTED_MODULES}}
     if ctx.cuda:
         free, total = torch.cuda.mem_get_info(ctx.device)
         figures.update(name=torch.cuda.get_device_name(ctx.device), free_gib=round(free / GIB, 2),
