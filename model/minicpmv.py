@@ -7,6 +7,7 @@ checkpoint's ``vpm.`` / ``resampler.`` / ``llm.`` prefixes, so its state-dict ke
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import torch
@@ -14,6 +15,7 @@ from torch import nn
 from transformers import Qwen3ForCausalLM
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
+from model import packed_attention  # registers `sdpa_packed` with transformers
 from model.chunked_logprobs import DEFAULT_CHUNK, chunked_token_logprobs
 from model.config import MiniCPMVConfig
 from model.resampler import Resampler
@@ -36,6 +38,13 @@ class MiniCPMV(nn.Module):
             kv_dim=config.vision.hidden_size,
         )
         self.llm = Qwen3ForCausalLM(config.llm.to_hf())
+
+    def set_attention(self, implementation: str) -> None:
+        """Switch the LLM's attention implementation (``LLMConfig.attn_implementation``), e.g. ``sdpa`` (a packed
+        row as one masked square) or ``sdpa_packed`` (one causal square per sample, :mod:`model.packed_attention`)."""
+        self.llm.set_attn_implementation(implementation)
+        self.config = dataclasses.replace(self.config, llm=dataclasses.replace(self.config.llm,
+                                                                               attn_implementation=implementation))
 
     def set_trainable(self, vpm: bool = True, resampler: bool = True, llm: bool = True) -> None:
         """Stage-wise freezing (paper §2.2-2.3, Appendix A), e.g. PT-1 trains only the resampler."""
@@ -110,9 +119,14 @@ class MiniCPMV(nn.Module):
         result is instead the ``(N,)`` fp32 log-probabilities of the targets, in row-major order of the
         positions that have one, computed ``logprob_chunk`` positions at a time (no full logits). Packed
         rows: pass ``position_ids`` restarting at 0 per sample and no ``attention_mask``; attention then
-        stays within each sample (transformers builds the block-causal mask from the position ids).
+        stays within each sample (transformers builds the block-causal mask from the position ids; under
+        ``sdpa_packed`` each sample is attended on its own, :mod:`model.packed_attention`).
         """
         inputs_embeds = self.embed(input_ids, pixel_values, tgt_sizes, image_bound, temporal_ids)
+        positions = llm_kwargs.get("position_ids")
+        if (attention_mask is None and positions is not None and positions.shape[0] == 1
+                and self.llm.config._attn_implementation == packed_attention.NAME):
+            llm_kwargs.update(packed_attention.sample_bounds(positions))
         if logprob_targets is None:
             return self.llm(inputs_embeds=inputs_embeds, attention_mask=attention_mask, labels=labels, **llm_kwargs)
         hidden = self.llm.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask, use_cache=False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 from PIL import Image
+from transformers import Cache
 
 from model.chunked_logprobs import chunked_token_logprobs
 from model.config import tiny
@@ -112,3 +113,31 @@ def test_batched_rollouts_equal_one_prompt_at_a_time(tiny_model, temperature):
                             pad_token_id=processor.tokenizer.pad_token_id)[0].tolist()
         ids, done = batched[0][0]
         assert ids == (hf[: hf.index(eos) + 1] if eos in hf else hf)
+
+
+def test_batched_decoding_grows_one_kv_cache(tiny_model):
+    """The prompts are prefilled once into one KV cache; then every decode step feeds one new token per row and
+    the cache grows by one (a cache the LLM ignores stays empty, and each step would attend to nothing but
+    its own token)."""
+    model, processor = tiny_model
+    prompts = [processor([{"role": "user", "content": "Short?"}], [], [], add_generation_prompt=True),
+               processor([{"role": "user", "content": "A longer question, padded on the left?"}], [], [],
+                         add_generation_prompt=True)]
+    calls: list[tuple[int, int]] = []  # (tokens fed per row, cached length after the call)
+
+    def record(module, args, kwargs, output):
+        caches = [v for v in kwargs.values() if isinstance(v, Cache)]
+        assert len(caches) == 1, "the LLM must be called with one KV cache"
+        fed = kwargs["input_ids"] if kwargs.get("input_ids") is not None else kwargs["inputs_embeds"]
+        calls.append((fed.shape[1], caches[0].get_seq_length()))
+
+    model.eval()
+    handle = model.llm.register_forward_hook(record, with_kwargs=True)
+    try:
+        groups = generate_groups(model, processor, prompts, 3, 8, 1.0, [1, 2], CPU)
+    finally:
+        handle.remove()
+    width = max(len(p.input_ids) for p in prompts)
+    longest = max(len(ids) for group in groups for ids, _ in group)
+    assert longest > 1 and calls[0] == (width, width)
+    assert calls[1:] == [(1, width + k) for k in range(1, longest)]  # one step per token after the first

@@ -18,6 +18,7 @@ from transformers import DynamicCache
 
 from model.minicpmv import MiniCPMV
 from model.processor import MiniCPMVProcessor, ProcessedSample, collate
+from model.transformers_compat import cache_kwargs
 from training_bridge.train.model_io import autocast
 
 Response = tuple[list[int], bool]  # ids through the first end-of-turn token, terminated
@@ -68,9 +69,9 @@ def generate_groups(model: MiniCPMV, processor: MiniCPMVProcessor, prompts: list
                              batch["temporal_ids"])
         mask = batch["attention_mask"].to(device).repeat_interleave(n, 0)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        cache = DynamicCache(config=model.llm.config)
+        cache = cache_kwargs(model.llm, DynamicCache(config=model.llm.config))
         logits = model.llm(inputs_embeds=embeds.repeat_interleave(n, 0), attention_mask=mask, position_ids=positions,
-                           cache=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+                           use_cache=True, logits_to_keep=1, **cache).logits[:, -1]
         out = torch.full((rows, max(caps)), pad, dtype=torch.long, device=device)
         done = torch.zeros(rows, dtype=torch.bool, device=device)
         terminated = torch.zeros(rows, dtype=torch.bool, device=device)
@@ -86,8 +87,8 @@ def generate_groups(model: MiniCPMV, processor: MiniCPMVProcessor, prompts: list
                 break
             mask = torch.cat([mask, torch.ones((rows, 1), dtype=mask.dtype, device=device)], dim=1)
             positions = positions[:, -1:] + 1
-            logits = model.llm(input_ids=token[:, None], attention_mask=mask, position_ids=positions,
-                               cache=cache, use_cache=True).logits[:, -1]
+            logits = model.llm(input_ids=token[:, None], attention_mask=mask, position_ids=positions, use_cache=True,
+                               **cache).logits[:, -1]
     ids, lens, ends = out.tolist(), lengths.tolist(), terminated.tolist()
     responses = [(ids[r][: lens[r]], ends[r]) for r in range(rows)]
     return [responses[i * n : (i + 1) * n] for i in range(len(prompts))]

@@ -23,6 +23,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from model.transformers_compat import enable_activation_checkpointing
+
 log = logging.getLogger(__name__)
 
 
@@ -84,7 +86,7 @@ def wrap_model(model: nn.Module, env: DistEnv, parallel: str, precision: str = "
     mode = resolve_parallel(parallel, env)
     if activation_checkpointing:
         for part in (model.llm, model.vpm):
-            part.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            enable_activation_checkpointing(part)
     model.to(env.device)
     if mode == "none":
         return model

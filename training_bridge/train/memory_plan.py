@@ -9,16 +9,26 @@ Terms, in bytes per GPU (P: parameters, P_t: trainable ones, W: data-parallel ra
   working copies of the root unit (embeddings, LM head) and two decoder layers (current + prefetched);
 * gradients: P_t x 4 (FSDP: / W; DDP adds its reduction buckets, another P_t x 4);
 * optimizer: AdamW's two fp32 moments, P_t x 8 (FSDP: / W); frozen parts hold none;
+* weight copies: bf16 autocast over fp32 master weights (unsharded) casts every weight matrix that trains
+  (linear, convolution, attention projections, the LM head; not the embedding tables) to bf16 and keeps
+  the copies through the forward pass (autocast's cache) and, where they are saved for the backward
+  pass, until it: 2 bytes per such parameter; none in fp32 or under FSDP (its bf16 working copies are
+  counted with the parameters);
 * activations: per token and LLM layer, what autograd keeps of a Qwen3 decoder layer:
   `4H + 6q + 4kv + 4I` values with trainable weights, `2H + 4q + 3kv + 3I` with frozen ones (inputs of
   frozen linears are not kept; gradients still flow to the resampler), at the compute width (2 bytes in
   bf16, 4 in fp32) plus two fp32 copies of H in the RMSNorms under bf16; the same per patch and vision
   layer (SigLIP: q = kv = H) for `slices` slices of `(scale_resolution / patch)^2` patches; with
-  activation checkpointing, one layer input per layer plus one layer's full set; the resampler's
-  `kv_dim + 7D + 2 heads x queries` per patch; plus the chunked LM head (`logprob_chunk x vocab` fp32
-  logits and their gradient).
-Checked against the tiny model's measured tensors in `tests/test_memory_plan.py` (within 25%); on a GPU
-`benchmarks/gpu_check.py` prints the plan beside `torch.cuda.max_memory_allocated`.
+  activation checkpointing, one layer input per layer kept, plus one layer's full set rebuilt in the
+  backward pass (`transient`), the layer inputs at the width of the residual stream: fp32 where fp32 master weights train under bf16 autocast (the embeddings
+  and every residual addition stay fp32), bf16 where the part is frozen and cast to bf16 or sharded by FSDP
+  (bf16 parameters); the resampler's `kv_dim + 7D + 2 heads x queries` per patch; plus, in the backward pass,
+  the chunked LM head (`logprob_chunk x vocab` fp32 logits and their gradient).
+`slices` is the number of image slices in one micro-batch: measure it on the run's own batches (a page
+or photo of the published slicing gives 5-10 slices of 64 tokens each, so an 8,192-token micro-batch of
+image samples can carry 50-65 of them); the default, `tokens / 512`, suits text-heavy mixes.
+Checked against the tiny model's measured tensors in `tests/test_memory_plan.py` (within 25%, in fp32 and
+under bf16 autocast); on a GPU `benchmarks/gpu_check.py` prints the plan beside `torch.cuda.max_memory_allocated`.
 """
 from __future__ import annotations
 
@@ -33,7 +43,7 @@ import torch
 from corpus.errors import UserError
 from model.checkpoint import CONFIG_NAME
 from model.config import CONFIGS, MiniCPMVConfig
-from model.minicpmv import count_parameters
+from model.minicpmv import MiniCPMV, count_parameters
 from training_bridge.train.distributed import DistEnv
 from training_bridge.train.freezing import STAGES
 from training_bridge.train.train_config import ModelSpec
@@ -69,11 +79,14 @@ class MemoryPlan:
     parameters: float
     gradients: float
     optimizer: float
-    activations: float
+    weight_copies: float
+    activations: float  # kept from the forward pass until backward
+    transient: float  # rebuilt in backward: one checkpointed layer per stack, the LM head's chunk of logits
 
     @property
     def total(self) -> float:
-        return self.parameters + self.gradients + self.optimizer + self.activations
+        return (self.parameters + self.gradients + self.optimizer + self.weight_copies + self.activations
+                + self.transient)
 
     @property
     def fits(self) -> bool:
@@ -85,10 +98,11 @@ class MemoryPlan:
                 f"{'bf16' if p.bf16 else 'fp32'}, {p.tokens:,} tokens, {_slices(p)} slices, "
                 f"activation checkpointing {'on' if p.activation_checkpointing else 'off'}")
         rows = [("parameters", self.parameters), ("gradients", self.gradients), ("optimizer", self.optimizer),
-                ("activations", self.activations), ("total", self.total)]
-        lines = [head] + [f"  {name:<12} {value / GIB:9.2f} GiB" for name, value in rows]
+                ("weight copies", self.weight_copies), ("activations", self.activations),
+                ("in backward", self.transient), ("total", self.total)]
+        lines = [head] + [f"  {name:<13} {value / GIB:9.2f} GiB" for name, value in rows]
         if p.gpu_gib:
-            lines.append(f"  {'available':<12} {RESERVE * p.gpu_gib:9.2f} GiB ({RESERVE:.0%} of {p.gpu_gib:g} GiB "
+            lines.append(f"  {'available':<13} {RESERVE * p.gpu_gib:9.2f} GiB ({RESERVE:.0%} of {p.gpu_gib:g} GiB "
                          f"{p.gpu_name}): {'fits' if self.fits else 'does NOT fit'}")
         return "\n".join(lines)
 
@@ -108,41 +122,60 @@ def _layer_values(hidden: int, q: int, kv: int, inter: int, trainable: bool) -> 
 
 
 def _stack_bytes(tokens: int, layers: int, hidden: int, q: int, kv: int, inter: int, trainable: bool,
-                 width: int, checkpointing: bool) -> float:
+                 width: int, residual: int, checkpointing: bool) -> tuple[float, float]:
+    """`(kept, recomputed)`: what a layer stack keeps from its forward pass until backward, and what backward
+    rebuilds at once under checkpointing (one layer's full set)."""
     per_layer = tokens * (_layer_values(hidden, q, kv, inter, trainable) * width + (8 * hidden if width == 2 else 0))
     if checkpointing:
-        return tokens * hidden * width * layers + per_layer
-    return per_layer * layers
+        return tokens * hidden * residual * layers, per_layer
+    return per_layer * layers, 0.0
 
 
-def activation_bytes(p: PlanInput) -> float:
-    """Activations of one micro-batch (module docstring); zero when nothing upstream of the LM head trains."""
+def _residual_width(p: PlanInput, trainable: bool) -> int:
+    """Bytes per value of a part's residual stream (module docstring)."""
+    return 4 if not p.bf16 or (trainable and p.parallel != "fsdp") else 2
+
+
+def activation_bytes(p: PlanInput) -> tuple[float, float]:
+    """`(kept, transient)` activations of one micro-batch (module docstring): what the forward pass keeps for
+    backward, and what exists only briefly in backward (one recomputed layer per checkpointed stack, the
+    LM head's chunk of logits); zero kept when nothing upstream of the LM head trains."""
     vpm_t, resampler_t, llm_t = STAGES[p.stage]
     c, width = p.config, 2 if p.bf16 else 4
     llm = c.llm
-    total = _stack_bytes(p.tokens, llm.num_hidden_layers, llm.hidden_size, llm.num_attention_heads * llm.head_dim,
-                         llm.num_key_value_heads * llm.head_dim, llm.intermediate_size, llm_t, width,
-                         p.activation_checkpointing)
-    total += 3 * 4 * min(p.logprob_chunk, p.tokens) * llm.vocab_size  # fp32 logits, softmax, their gradient
+    kept, transient = _stack_bytes(p.tokens, llm.num_hidden_layers, llm.hidden_size,
+                                   llm.num_attention_heads * llm.head_dim, llm.num_key_value_heads * llm.head_dim,
+                                   llm.intermediate_size, llm_t, width, _residual_width(p, llm_t),
+                                   p.activation_checkpointing)
+    transient += 3 * 4 * min(p.logprob_chunk, p.tokens) * llm.vocab_size  # fp32 logits, softmax, their gradient
     patches = _slices(p) * (c.slicing.scale_resolution // c.slicing.patch_size) ** 2
     if resampler_t or vpm_t:  # kv projection, norms, keys and values, attention probabilities per query and head
         d = llm.hidden_size
-        total += patches * (c.vision.hidden_size + 7 * d + 2 * c.resampler_heads * c.query_num) * width
+        kept += patches * (c.vision.hidden_size + 7 * d + 2 * c.resampler_heads * c.query_num) * width
     if vpm_t:
         v = c.vision
-        total += _stack_bytes(patches, v.num_hidden_layers, v.hidden_size, v.hidden_size, v.hidden_size,
-                              v.intermediate_size, True, width, p.activation_checkpointing)
-    return float(total)
+        vk, vt = _stack_bytes(patches, v.num_hidden_layers, v.hidden_size, v.hidden_size, v.hidden_size,
+                              v.intermediate_size, True, width, _residual_width(p, True), p.activation_checkpointing)
+        kept, transient = kept + vk, transient + vt
+    return float(kept), float(transient)
 
 
 _COUNTS: dict[str, dict[str, int]] = {}
 
 
 def _counts(config: MiniCPMVConfig) -> dict[str, int]:
-    """`count_parameters`, remembered per configuration."""
+    """`count_parameters`, remembered per configuration, plus `matrices:<part>`: the part's parameters of two or
+    more dimensions outside embedding tables (what bf16 autocast copies)."""
     key = repr(config)
     if key not in _COUNTS:
-        _COUNTS[key] = count_parameters(config)
+        counts = count_parameters(config)
+        with torch.device("meta"):
+            model = MiniCPMV(config)
+        tables = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+        for part in ("vpm", "resampler", "llm"):
+            counts[f"matrices:{part}"] = sum(w.numel() for w in getattr(model, part).parameters()
+                                             if w.dim() >= 2 and id(w) not in tables)
+        _COUNTS[key] = counts
     return _COUNTS[key]
 
 
@@ -158,6 +191,9 @@ def plan_memory(p: PlanInput) -> MemoryPlan:
     frozen_width = 2 if p.bf16 and p.parallel != "fsdp" else 4  # `freezing.cast_frozen` (bf16, unsharded)
     params = (4.0 * trainable + frozen_width * (total - trainable)) / shards
     grads, optim = 4.0 * trainable / shards, 8.0 * trainable / shards
+    copies = 0.0
+    if p.bf16 and p.parallel != "fsdp":  # autocast's bf16 copies of the fp32 weights that train
+        copies = 2.0 * sum(counts[f"matrices:{part}"] for part, on in flags.items() if on)
     if p.parallel == "fsdp":
         llm = p.config.llm
         root = 2 * llm.vocab_size * llm.hidden_size
@@ -166,7 +202,7 @@ def plan_memory(p: PlanInput) -> MemoryPlan:
         grads += 4 * layer * flags["llm"]  # one layer's unsharded gradient before its reduce-scatter
     elif p.parallel == "ddp":
         grads *= 2
-    return MemoryPlan(p, params, grads, optim, activation_bytes(p))
+    return MemoryPlan(p, params, grads, optim, copies, *activation_bytes(p))
 
 
 def advice(p: PlanInput) -> str:

@@ -49,6 +49,8 @@ def build_model(spec: ModelSpec, seed: int = 0) -> tuple[MiniCPMV, MiniCPMVProce
         model = MiniCPMV(config)
         if spec.official:
             load_official(model, spec.official)
+    if spec.attention is not None:
+        model.set_attention(spec.attention)
     config = model.config
     if spec.max_slice_nums is not None:
         config = dataclasses.replace(config, slicing=dataclasses.replace(config.slicing, max_slice_nums=spec.max_slice_nums))

@@ -25,6 +25,10 @@ class ModelSpec:
     official: str | None = None
     tokenizer: str | None = None  # local tokenizer folder; None: `official`'s (or `init`'s) folder; byte ids for tiny only
     max_slice_nums: int | None = None  # processor override (published: 9); 1 keeps CPU runs cheap
+    # LLM attention: sdpa (a packed row as one masked T x T square), sdpa_packed (one causal square per sample:
+    # skips what the mask removes, `model/packed_attention.py`), flash_attention_2 (when installed); None: the
+    # model's own (a preset: sdpa; a checkpoint: what it was saved with)
+    attention: str | None = None
 
 
 @dataclass
