@@ -18,9 +18,6 @@ import shutil
 from importlib import metadata
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 GOLDEN = Path(__file__).parent / "golden" / "build_digests.json"
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 ROOT = Path("/tmp/mmcorpus-build-identity")
@@ -77,25 +74,6 @@ def _table_bytes(path: Path) -> bytes:
     return sink.getvalue()
 
 
-def _image(seed: int, size: tuple[int, int], fmt: str = "JPEG") -> bytes:
-    rng = np.random.default_rng(seed)
-    img = Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)).resize(size, Image.Resampling.BICUBIC)
-    buf = io.BytesIO()
-    img.save(buf, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
-    return buf.getvalue()
-
-
-def write_demo_images(folder: Path) -> None:
-    """Small images with captions: kept, an exact duplicate, a truncated file and a tiny one."""
-    folder.mkdir(parents=True, exist_ok=True)
-    files = {"a.jpg": _image(1, (256, 192)), "b.png": _image(2, (320, 200), "PNG"), "c.jpg": _image(3, (200, 300)),
-             "d_copy_of_a.jpg": _image(1, (256, 192)), "e_trunc.jpg": _image(4, (640, 480))[:2000],
-             "f_tiny.jpg": _image(5, (16, 16))}
-    for name, data in files.items():
-        (folder / name).write_bytes(data)
-        (folder / name).with_suffix(".txt").write_text(f"a photo called {name}")
-
-
 DEMO = ("demo-docs", "demo-videos", "demo-images")
 FIXTURE = ("fixture-pdfs", "fixture-videos")
 
@@ -118,8 +96,7 @@ def build_all(names: tuple[str, ...], root: Path = ROOT) -> dict[str, dict[str, 
 
 
 def _build_all(names: tuple[str, ...], root: Path) -> dict[str, dict[str, str]]:
-    from pipelines.demo.documents import generate_demo_corpus
-    from pipelines.demo.videos import write_demo_videos
+    from pipelines.demo.inputs import write_demo_inputs
     from pipelines.docs import DocsConfig, build_docs
     from pipelines.images import ImagesConfig, build_images
     from pipelines.videos import VideosConfig, build_videos
@@ -129,9 +106,7 @@ def _build_all(names: tuple[str, ...], root: Path) -> dict[str, dict[str, str]]:
     if any(n.startswith("fixture-") for n in names):
         copy_fixtures(inputs / "fixtures")
     if any(n.startswith("demo-") for n in names):
-        generate_demo_corpus(inputs / "docs", seed=0)
-        write_demo_videos(inputs / "videos")
-        write_demo_images(inputs / "images")
+        write_demo_inputs(inputs, seed=0)
     builds = {"demo-docs": (build_docs, DocsConfig, inputs / "docs"),
               "demo-videos": (build_videos, VideosConfig, inputs / "videos"),
               "demo-images": (build_images, ImagesConfig, inputs / "images"),
