@@ -1,10 +1,15 @@
 """Byte-identity of builds: digests of every shard, stats and error table the builders write for the demo
 corpus (docs, videos, images) and the shared fixtures, compared with `tests/golden/build_digests.json`.
 
-The golden file was written by the code before a refactor; a refactor that claims "behaviour identical"
-must reproduce it. Regenerate it only for an intended change of the output, and say so in the commit:
+The golden file also records the digests of every input (the generated demo inputs and the fixture
+copies) and of every member of every tar, so that a difference says where it comes from: inputs that
+differ on this machine (a generator that is not machine-independent: a bug to fix, never a reason to
+regenerate the golden file), or, with the golden inputs, the first member of the first tar that the build
+wrote otherwise. Regenerate it only for an intended change of the output, and say which digests changed
+and why in the commit:
 
-    python -m tests.build_identity --update            # demo corpus (+ ../shared/fixtures when present)
+    python -m tests.build_identity            # build, compare, explain each difference
+    python -m tests.build_identity --update   # rewrite the golden file from this build (demo + ../shared/fixtures)
 """
 from __future__ import annotations
 
@@ -15,11 +20,12 @@ import io
 import json
 import logging
 import shutil
+import tarfile
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
+from pipelines.demo.inputs import encoder_of, file_digests
 
 GOLDEN = Path(__file__).parent / "golden" / "build_digests.json"
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
@@ -30,6 +36,27 @@ LIBRARIES = ("pymupdf", "pillow", "numpy", "pyarrow", "rapidocr-onnxruntime", "o
 VOLATILE = {"run_id", "seconds", "started", "out_dir", "driver_bytes"}
 # what a manifest's run entry says about the corpus; the rest of an entry is the run's own log
 RUN_FIELDS = ("config", "counts", "lost_inputs", "shard_names")
+MEMBER_DIGEST_CHARS = 16  # a tar member's digest is only there to point at the first difference
+ABOUT = ("Written by `python -m tests.build_identity --update` (regenerate only for an intended change of the "
+         "output). libraries: versions of the encoders. inputs: corpus -> input file (relative to the inputs "
+         "folder) -> sha256. corpora: corpus -> output file -> sha256 (Parquet as an Arrow IPC stream without "
+         "run ids; the manifest without run-specific fields). members: corpus -> tar -> 'sha256[:16]  member' "
+         "in tar order.")
+
+DEMO = ("demo-docs", "demo-videos", "demo-images")
+FIXTURE = ("fixture-pdfs", "fixture-videos")
+# each corpus's inputs, relative to the inputs folder (`_build_all` writes them there)
+INPUTS = {"demo-docs": ("docs",), "demo-videos": ("videos",), "demo-images": ("images",),
+          "fixture-pdfs": ("fixtures/pdfs",), "fixture-videos": ("fixtures/videos", "fixtures/videos.jsonl")}
+
+
+@dataclass
+class CorpusDigests:
+    """What the golden file records of one corpus build."""
+
+    files: dict[str, str]  # output file → sha256 (see `corpus_digests`)
+    members: dict[str, list[str]]  # tar → "sha256[:16]  member" lines, in tar order
+    inputs: dict[str, str]  # input file, relative to the inputs folder → sha256
 
 
 def library_versions() -> dict[str, str]:
@@ -77,27 +104,23 @@ def _table_bytes(path: Path) -> bytes:
     return sink.getvalue()
 
 
-def _image(seed: int, size: tuple[int, int], fmt: str = "JPEG") -> bytes:
-    rng = np.random.default_rng(seed)
-    img = Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)).resize(size, Image.Resampling.BICUBIC)
-    buf = io.BytesIO()
-    img.save(buf, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
-    return buf.getvalue()
+def member_digests(tar: Path) -> list[str]:
+    """"sha256[:16]  name" of every member of `tar` holding data, in tar order."""
+    with tarfile.open(tar) as t:
+        return [f"{hashlib.sha256(t.extractfile(m).read()).hexdigest()[:MEMBER_DIGEST_CHARS]}  {m.name}"
+                for m in t if m.isfile()]
 
 
-def write_demo_images(folder: Path) -> None:
-    """Small images with captions: kept, an exact duplicate, a truncated file and a tiny one."""
-    folder.mkdir(parents=True, exist_ok=True)
-    files = {"a.jpg": _image(1, (256, 192)), "b.png": _image(2, (320, 200), "PNG"), "c.jpg": _image(3, (200, 300)),
-             "d_copy_of_a.jpg": _image(1, (256, 192)), "e_trunc.jpg": _image(4, (640, 480))[:2000],
-             "f_tiny.jpg": _image(5, (16, 16))}
-    for name, data in files.items():
-        (folder / name).write_bytes(data)
-        (folder / name).with_suffix(".txt").write_text(f"a photo called {name}")
-
-
-DEMO = ("demo-docs", "demo-videos", "demo-images")
-FIXTURE = ("fixture-pdfs", "fixture-videos")
+def input_digests(inputs: Path, names: tuple[str, ...]) -> dict[str, str]:
+    """sha256 of every file under the `names` (files or folders) of `inputs`, by path relative to `inputs`."""
+    out = {}
+    for name in names:
+        path = inputs / name
+        if path.is_file():
+            out[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+        else:
+            out.update({f"{name}/{rel}": digest for rel, digest in file_digests(path).items()})
+    return out
 
 
 def copy_fixtures(folder: Path) -> None:
@@ -109,17 +132,16 @@ def copy_fixtures(folder: Path) -> None:
     (folder / "videos.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def build_all(names: tuple[str, ...], root: Path = ROOT) -> dict[str, dict[str, str]]:
+def build_all(names: tuple[str, ...], root: Path = ROOT) -> dict[str, CorpusDigests]:
     """Build the named corpora under `root` (emptied first; sample records hold the inputs' paths, so the
-    path is fixed) with seed 0 and 3 inputs per shard; digests by corpus name."""
+    path is fixed) with seed 0 and 3 inputs per shard; digests of outputs, tar members and inputs by corpus."""
     with open(f"{root}.lock", "w") as lock:  # the path is fixed: concurrent runs take turns
         fcntl.flock(lock, fcntl.LOCK_EX)
         return _build_all(names, root)
 
 
-def _build_all(names: tuple[str, ...], root: Path) -> dict[str, dict[str, str]]:
-    from pipelines.demo.documents import generate_demo_corpus
-    from pipelines.demo.videos import write_demo_videos
+def _build_all(names: tuple[str, ...], root: Path) -> dict[str, CorpusDigests]:
+    from pipelines.demo.inputs import write_demo_inputs
     from pipelines.docs import DocsConfig, build_docs
     from pipelines.images import ImagesConfig, build_images
     from pipelines.videos import VideosConfig, build_videos
@@ -129,9 +151,7 @@ def _build_all(names: tuple[str, ...], root: Path) -> dict[str, dict[str, str]]:
     if any(n.startswith("fixture-") for n in names):
         copy_fixtures(inputs / "fixtures")
     if any(n.startswith("demo-") for n in names):
-        generate_demo_corpus(inputs / "docs", seed=0)
-        write_demo_videos(inputs / "videos")
-        write_demo_images(inputs / "images")
+        write_demo_inputs(inputs, seed=0)
     builds = {"demo-docs": (build_docs, DocsConfig, inputs / "docs"),
               "demo-videos": (build_videos, VideosConfig, inputs / "videos"),
               "demo-images": (build_images, ImagesConfig, inputs / "images"),
@@ -143,7 +163,11 @@ def _build_all(names: tuple[str, ...], root: Path) -> dict[str, dict[str, str]]:
         cfg = config()
         cfg.run.seed, cfg.run.progress, cfg.run.inputs_per_shard = 0, False, 3
         build([str(source)], root / name, cfg)
-        digests[name] = corpus_digests(root / name)
+        corpus = root / name
+        digests[name] = CorpusDigests(
+            files=corpus_digests(corpus),
+            members={p.relative_to(corpus).as_posix(): member_digests(p) for p in sorted(corpus.glob("shards/*.tar"))},
+            inputs=input_digests(inputs, INPUTS[name]))
     return digests
 
 
@@ -155,6 +179,70 @@ def differences(expected: dict[str, str], got: dict[str, str]) -> list[str]:
     return lines
 
 
+def first_member_difference(expected: list[str], got: list[str]) -> str:
+    """Where two tars' member lists ("digest  name", in tar order) part: the first member that differs."""
+    for i, (e, g) in enumerate(zip(expected, got)):
+        if e != g:
+            e_name, g_name = e.split("  ", 1)[1], g.split("  ", 1)[1]
+            what = f"member {g_name}" if e_name == g_name else f"member {g_name} where the golden tar has {e_name}"
+            return f"{what} (number {i + 1} of {len(got)})"
+    if len(expected) != len(got):
+        return f"the member count: {len(got)} members, golden {len(expected)}"
+    return "no member: every member's bytes are the golden ones, so the tar headers differ"
+
+
+def explain(name: str, golden: CorpusDigests | None, got: CorpusDigests, changed: dict[str, tuple]) -> str | None:
+    """Why the build `got` of corpus `name` is not the golden one (None when it is), naming the cause:
+    library versions that changed, inputs that differ on this machine, or the first differing tar member."""
+    libs = f"; these encoders changed version since the golden file was written: {changed}" if changed else ""
+    if golden is None:
+        return f"{name}: not in the golden file{libs}"
+    inputs = differences(golden.inputs, got.inputs) if golden.inputs else []  # older golden files: no inputs
+    if inputs:
+        files = [line.split(" ", 1)[1] for line in inputs]
+        encoders = sorted({encoder_of(f) for f in files})
+        kind = "generated inputs" if name.startswith("demo-") else "fixture inputs (../shared/fixtures)"
+        return (f"{name}: the {kind} differ on this machine: {', '.join(files[:10])}"
+                f"{' …' if len(files) > 10 else ''} (encoder: {'; '.join(encoders)}){libs}. The build was not "
+                f"judged: its inputs are not the golden ones. Inputs must be the same bytes on every machine: "
+                f"find what in their generator depends on the machine (benchmarks/cross_cpu_identity.py)")
+    files = differences(golden.files, got.files)
+    if not files:
+        return None
+    where = ", ".join(files[:10])
+    tars = [line.split(" ", 1)[1] for line in files if line.startswith("differs ") and line.endswith(".tar")]
+    if tars:
+        where = (f"first differing tar {tars[0]}, first difference: "
+                 f"{first_member_difference(golden.members.get(tars[0], []), got.members[tars[0]])}; all: {where}")
+    return (f"{name}: the inputs are the golden ones but the build wrote other bytes: {where}{libs}. Either the "
+            f"code changed the output (if intended, regenerate with `python -m tests.build_identity --update` "
+            f"and say which digests changed and why in the commit), or an encoder of the build gives other "
+            f"bytes on this machine (README, 'Byte identity across machines')")
+
+
+def load_golden(path: Path = GOLDEN) -> tuple[dict[str, str], dict[str, CorpusDigests]]:
+    """(library versions, digests by corpus) from the golden file."""
+    data = json.loads(path.read_text())
+    corpora = {name: CorpusDigests(files, data.get("members", {}).get(name, {}), data.get("inputs", {}).get(name, {}))
+               for name, files in data["corpora"].items()}
+    return data["libraries"], corpora
+
+
+def changed_libraries(golden_versions: dict[str, str]) -> dict[str, tuple[str | None, str]]:
+    """{library: (golden version, installed version)} for each encoder whose version is not the golden one."""
+    return {k: (golden_versions.get(k), v) for k, v in library_versions().items() if golden_versions.get(k) != v}
+
+
+def write_golden(digests: dict[str, CorpusDigests], path: Path = GOLDEN) -> None:
+    """Write `digests` and the installed library versions as the golden file."""
+    data = {"about": ABOUT, "libraries": library_versions(),
+            "inputs": {n: d.inputs for n, d in digests.items()},
+            "corpora": {n: d.files for n, d in digests.items()},
+            "members": {n: d.members for n, d in digests.items()}}
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--update", action="store_true", help="rewrite the golden file from this build")
@@ -164,16 +252,13 @@ def main() -> None:
 
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
     digests = build_all(DEMO + (FIXTURE if FIXTURES.is_dir() else ()))
-    golden = json.loads(GOLDEN.read_text()) if GOLDEN.exists() else {"corpora": {}}
-    for name, files in digests.items():
-        diff = differences(golden["corpora"].get(name, {}), files)
-        print(f"{name}: {len(files)} files, {'identical' if not diff else f'{len(diff)} differences'}")
-        for line in diff[:20]:
-            print("   ", line)
+    versions, golden = load_golden() if GOLDEN.exists() else ({}, {})
+    changed = changed_libraries(versions)
+    for name, got in digests.items():
+        verdict = explain(name, golden.get(name), got, changed)
+        print(f"{name}: {len(got.files)} files, {len(got.inputs)} inputs: {verdict or 'identical'}")
     if args.update:
-        GOLDEN.parent.mkdir(exist_ok=True)
-        GOLDEN.write_text(json.dumps({"libraries": library_versions(), "corpora": digests}, indent=1, sort_keys=True)
-                          + "\n")
+        write_golden(digests)
         print(f"wrote {GOLDEN}")
 
 

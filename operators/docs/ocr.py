@@ -15,7 +15,9 @@ Contract:
   layer check, `recognize_crops(crops) -> list[(text, confidence)]` (one line per crop).
   RapidOCR's decoder is wrapped to keep English word spaces (`operators.docs.ocr_spaces`).
   `RapidOcrBackend` (default) runs PP-OCR ONNX models shipped in rapidocr-onnxruntime, fully offline,
-  with the angle classifier off (it garbles upright lines); one engine per process, loaded lazily.
+  with the angle classifier off (it garbles upright lines); one engine per process, loaded lazily, on one
+  onnxruntime thread (a pipeline worker owns one CPU; the default, one thread per core, made the thread
+  partitioning of its kernels depend on the machine).
   `PaddleOcrBackend` needs paddleocr installed and local model directories.
 """
 from __future__ import annotations
@@ -68,13 +70,13 @@ _RAPID_LOCK = threading.Lock()
 
 
 def _rapid_engine() -> Any:
-    """The process-wide RapidOCR engine, created on first use."""
+    """The process-wide RapidOCR engine (detection and recognition on one thread each), created on first use."""
     global _RAPID_ENGINE
     with _RAPID_LOCK:
         if _RAPID_ENGINE is None:
             from rapidocr_onnxruntime import RapidOCR
 
-            _RAPID_ENGINE = RapidOCR()
+            _RAPID_ENGINE = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
             rec = _RAPID_ENGINE.text_rec
             rec.postprocess_op = SpacedCtcDecode(rec.postprocess_op)  # keep English word spaces
             logging.getLogger("RapidOCR").setLevel(logging.WARNING)

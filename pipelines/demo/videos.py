@@ -4,11 +4,24 @@ Each displayed frame carries its index three ways: a 16-bit code of black/white 
 (`read_frame_index` reads it back, robust to h264 and JPEG), a bar whose position moves with the index,
 and the number printed in the middle. A video with a display rotation is stored coded turned the other
 way, so a reader that honours the rotation sees the frames upright and reads the right indices.
+
+The bytes are the same on any x86-64 machine, whatever its CPU model or count (the build's identity test
+relies on it, `tests/test_generated_inputs.py` checks it): frames reach x264 already in yuv420p, converted
+by `rgb_to_yuv420p` in exact integer arithmetic (no swscale, whose SIMD paths are CPU-dependent), and
+x264 runs with `X264_OPTIONS`: one thread (its default thread count follows the CPU count, and
+frame-threaded encodes differ), a constant quantiser (no rate control: no float mbtree, no libm in QP
+decisions) and its assembly pinned to the same instruction sets on every x86-64 machine, `X264_ASM`
+(x264 chooses functions by the sets it finds, and they do not all agree: measured, `asm=SSE2` alone gave
+other bytes than SSSE3 and up; AVX-512 code is never chosen). Elsewhere (ARM) x264 runs without assembly;
+only x86-64 is checked (`benchmarks/cross_cpu_identity.py`).
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
+import platform
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -20,6 +33,12 @@ from PIL import Image, ImageDraw
 log = logging.getLogger(__name__)
 
 CODE_BITS = 16
+# x264's assembly, pinned to x86-64-v2 (numpy 2.x's own baseline, so every machine that runs us has it):
+# x264 picks its functions by the instruction sets it is given, and some differ in output (see above)
+X264_ASM = "MMX2,SSE,SSE2,SSE3,SSSE3,SSE4.1,SSE4.2" if platform.machine().lower() in ("x86_64", "amd64") else "0"
+# x264 settings whose output does not depend on the machine (module docstring); write_video adds `qp`
+X264_OPTIONS = {"preset": "veryfast", "threads": "1",
+                "x264-params": f"threads=1:lookahead-threads=1:asm={X264_ASM}"}
 
 
 @dataclass(frozen=True)
@@ -80,9 +99,26 @@ def read_frame_index(frame: np.ndarray) -> int:
     return value
 
 
+def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
+    """An (H, W, 3) uint8 RGB frame (H, W even) as planar yuv420p, (H * 3 / 2, W) uint8, the layout
+    `av.VideoFrame.from_ndarray(..., format="yuv420p")` takes: BT.601 limited range in integer arithmetic
+    (Y from every pixel, U and V from each 2x2 block's rounded mean RGB), the same bytes on any machine."""
+    h, w, _ = rgb.shape
+    if h % 2 or w % 2:
+        raise ValueError(f"yuv420p needs an even width and height, not {w}x{h}")
+    r, g, b = np.moveaxis(rgb, 2, 0).astype(np.uint16)  # three contiguous planes (3x faster than strided)
+    y = ((r * 66 + g * 129 + b * 25 + 128) >> 8) + 16  # at most 56,228 before the shift: uint16 holds it
+    mr, mg, mb = (((p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2] + 2) >> 2).astype(np.int32)
+                  for p in (r, g, b))
+    u = ((mr * -38 + mg * -74 + mb * 112 + 128) >> 8) + 128
+    v = ((mr * 112 + mg * -94 + mb * -18 + 128) >> 8) + 128
+    return np.concatenate([y.ravel(), u.ravel(), v.ravel()]).astype(np.uint8).reshape(h * 3 // 2, w)
+
+
 def write_video(path: Path, fps: float, n_frames: int, width: int, height: int, rotation: int = 0,
-                crf: int = 18, faststart: bool = False) -> Path:
-    """Encode an h264 video of `n_frames` counter frames at exactly `fps` (PyAV, libx264).
+                qp: int = 18, faststart: bool = False) -> Path:
+    """Encode an h264 video of `n_frames` counter frames at exactly `fps` (PyAV, libx264, constant
+    quantiser `qp`); the same bytes on any machine (module docstring). Width and height must be even.
 
     `faststart` puts an mp4's index before the data, so a truncated copy still lists every frame.
     """
@@ -93,14 +129,14 @@ def write_video(path: Path, fps: float, n_frames: int, width: int, height: int, 
     rate = Fraction(fps).limit_denominator(1001)
     options = {"movflags": "faststart"} if faststart else {}
     with av.open(str(path), "w", options=options) as c:
-        st = c.add_stream("libx264", rate=rate, options={"crf": str(crf), "preset": "veryfast"})
+        st = c.add_stream("libx264", rate=rate, options={**X264_OPTIONS, "qp": str(qp)})
         st.width, st.height = (height, width) if k % 2 else (width, height)
         st.pix_fmt = "yuv420p"
         if rotation:
             st.set_display_rotation(rotation)
         for i in range(n_frames):
-            coded = np.ascontiguousarray(np.rot90(draw_frame(i, width, height), k))
-            frame = av.VideoFrame.from_ndarray(coded, format="rgb24")
+            coded = np.rot90(draw_frame(i, width, height), k)
+            frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(coded), format="yuv420p")
             frame.pts = i
             for packet in st.encode(frame):
                 c.mux(packet)
@@ -110,11 +146,17 @@ def write_video(path: Path, fps: float, n_frames: int, width: int, height: int, 
 
 
 def write_demo_videos(out_dir: Path, videos: tuple[DemoVideo, ...] = DEMO_VIDEOS) -> list[Path]:
-    """Write `videos` into `out_dir`, each with a `.json` sidecar holding its text; returns the video paths."""
-    paths = []
-    for v in videos:
-        p = write_video(out_dir / v.name, v.fps, v.n_frames, v.width, v.height, v.rotation)
-        p.with_suffix(".json").write_text(json.dumps(v.meta, indent=1))
-        paths.append(p)
+    """Write `videos` into `out_dir`, each with a `.json` sidecar holding its text; returns the video paths.
+
+    The videos are encoded side by side in threads (PyAV releases the interpreter lock while x264 works);
+    each encode is single-threaded, so the bytes do not depend on how many run at once.
+    """
+    def write(v: DemoVideo) -> Path:
+        path = write_video(out_dir / v.name, v.fps, v.n_frames, v.width, v.height, v.rotation)
+        path.with_suffix(".json").write_text(json.dumps(v.meta, indent=1))
+        return path
+
+    with ThreadPoolExecutor(max_workers=min(len(videos), os.cpu_count() or 1)) as pool:
+        paths = list(pool.map(write, videos))
     log.info("wrote %d demo videos to %s", len(paths), out_dir)
     return paths
