@@ -36,7 +36,7 @@ def merge_into_one(paths: list[Path]) -> Path:
         book.insert_pdf(pymupdf.open(p))
         p.unlink()
     out = paths[0].with_name("book.pdf")
-    book.save(out)
+    book.save(out, no_new_id=True)
     return out
 
 

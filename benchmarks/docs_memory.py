@@ -37,7 +37,7 @@ def make_inputs(root: Path, docs: int, pages_per_doc: int) -> int:
         doc = pymupdf.open()
         while doc.page_count < pages_per_doc:
             doc.insert_pdf(src, to_page=min(src.page_count, pages_per_doc - doc.page_count) - 1)
-        doc.save(out / f"big-{d:04d}.pdf")
+        doc.save(out / f"big-{d:04d}.pdf", no_new_id=True)
     return docs * pages_per_doc
 
 

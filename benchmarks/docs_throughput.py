@@ -43,7 +43,7 @@ def make_inputs(root: Path, copies: int, merge: bool) -> list[Path]:
         merged = pymupdf.open()
         for p in src:
             merged.insert_pdf(pymupdf.open(p))
-        merged.save(root / "src" / "demo-merged.pdf")
+        merged.save(root / "src" / "demo-merged.pdf", no_new_id=True)
         src = [root / "src" / "demo-merged.pdf"]
     out = root / "inputs"
     out.mkdir()

@@ -29,7 +29,7 @@ def two_column_pdf(tmp_path_factory: pytest.TempPathFactory) -> Path:
             rect = pymupdf.Rect(x, 120 + i * 150, x + 216, 250 + i * 150)
             assert page.insert_textbox(rect, template.format(i=i), fontname="tiro", fontsize=11) >= 0
     path = tmp_path_factory.mktemp("pdf") / "two-column.pdf"
-    doc.save(path)
+    doc.save(path, no_new_id=True)
     return path
 
 

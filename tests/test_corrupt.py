@@ -31,7 +31,7 @@ def sizes_page(tmp_path_factory: pytest.TempPathFactory) -> dict:
     page.insert_text((40, 60), TEXT, fontsize=8, fontname="helv")
     page.insert_text((40, 140), TEXT, fontsize=24, fontname="helv")
     page.insert_textbox(pymupdf.Rect(40, 300, 400, 420), "\n".join([TEXT] * 3), fontsize=10, fontname="helv")
-    doc.save(path)
+    doc.save(path, no_new_id=True)
     row = {"input_id": "sizes", "source": str(path), "shard_id": 0, "seq": 0, "kind": "pdf"}
     return PdfPages()([row]).to_pylist()[0]
 

@@ -66,7 +66,7 @@ def test_pages_without_colour_travel_gray_and_coloured_ones_rgb(two_column_page:
     pil.save(buf, "PNG")
     doc[2].insert_image(pymupdf.Rect(20, 80, 84, 144), stream=buf.getvalue())
     path = tmp_path / "colours.pdf"
-    doc.save(path)
+    doc.save(path, no_new_id=True)
     rows = PdfPages()([input_row(path)]).to_pylist()
     assert [r["channels"] for r in rows] == [3, 1, 3]  # red stroke, grey stroke, blue photo
     red = page_pixels(rows[0])
@@ -87,7 +87,7 @@ def test_regions_follow_page_rotation(tmp_path: Path) -> None:
     page = doc.new_page(width=612, height=792)
     page.insert_text((72, 100), "Hello rotated world", fontsize=20)
     page.set_rotation(90)
-    doc.save(tmp_path / "rotated.pdf")
+    doc.save(tmp_path / "rotated.pdf", no_new_id=True)
     row = PdfPages(PdfPagesConfig(dpi=72))([input_row(tmp_path / "rotated.pdf")]).to_pylist()[0]
     assert (row["width"], row["height"]) == (792, 612)
     ink = decode(row).min(axis=2) < 128

@@ -17,7 +17,7 @@ def _pdf(path: Path, pages: int) -> Path:
     doc = pymupdf.open()
     for i in range(pages):
         doc.new_page().insert_text((72, 72), f"This is page number {i} of a generated document.", fontsize=14)
-    doc.save(path)
+    doc.save(path, no_new_id=True)
     return path
 
 

@@ -207,7 +207,7 @@ def test_text_paths_are_counted_in_duckdb(ray_session, tmp_path):
         page.insert_textbox(pymupdf.Rect(20, 45, 340, 140), words, fontsize=11)
         if picture:
             page.insert_image(pymupdf.Rect(20, 160, 340, 280), stream=_words_png(["Words in a picture"], (640, 240)))
-        doc.save(src / name)
+        doc.save(src / name, no_new_id=True)
     (src / "scan.png").write_bytes(_words_png(["A scanned page of text", "read by the OCR engine"], (560, 140)))
     out = tmp_path / "corpus"
     assert build_docs([str(src)], out, _cfg()).ok

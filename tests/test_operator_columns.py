@@ -123,7 +123,7 @@ def doc_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     page.insert_textbox(pymupdf.Rect(20, 45, 340, 140), "A short paragraph of plain words that the text layer holds "
                         "and that the samples cut into regions to corrupt.", fontsize=11)
     page.insert_image(pymupdf.Rect(20, 160, 340, 280), stream=_png("Words in a picture", (640, 240)))
-    doc.save(d / "small.pdf")
+    doc.save(d / "small.pdf", no_new_id=True)
     (d / "scan.png").write_bytes(_png("A scanned line of text", (480, 120)))
     return {"pdf": input_row(d / "small.pdf", "pdf"), "image": input_row(d / "scan.png", "image")}
 

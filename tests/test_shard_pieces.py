@@ -73,7 +73,7 @@ def test_one_long_pdf_fans_out_by_page_ranges_with_the_same_bytes(ray_session, t
             if p.suffix == ".pdf" and "scan" not in p.name:
                 book.insert_pdf(pymupdf.open(p))
     (tmp_path / "in").mkdir()
-    book.save(tmp_path / "in" / "book.pdf")
+    book.save(tmp_path / "in" / "book.pdf", no_new_id=True)
     assert book.page_count == 32
     monkeypatch.setattr(pipelines.build_executor, "pieces_per_shard", lambda shards, slots: 8)
     digests = {}

@@ -25,7 +25,7 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> dict:
     p = doc.new_page(width=612, height=792)
     for i, (text, size) in enumerate(zip(LINES, (9, 11, 14))):
         p.insert_text((60, 100 + 60 * i), text, fontsize=size, fontname="tiro")
-    doc.save(path)
+    doc.save(path, no_new_id=True)
     row = {"input_id": "lines", "source": str(path), "shard_id": 0, "seq": 0, "kind": "pdf"}
     return PdfPages()([row]).to_pylist()[0]
 

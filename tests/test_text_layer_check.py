@@ -30,7 +30,7 @@ def broken_mapping_pdf(path: Path, body: str | None) -> Path:
         doc.update_stream(int(ref.split()[0]), ("/CIDInit /ProcSet findresource begin 12 dict begin begincmap "
                                                  "1 begincodespacerange <0000> <FFFF> endcodespacerange " + body +
                                                  " endcmap CMapName currentdict /CMap defineresource pop end end").encode())
-    doc.save(path)
+    doc.save(path, no_new_id=True)
     return path
 
 
@@ -98,7 +98,7 @@ def test_mixed_page_transcription_covers_layer_text_and_scanned_part(tmp_path: P
     page.insert_text((20, 40), "Heading typed in the text layer", fontsize=14)
     page.insert_image(pymupdf.Rect(20, 80, 320, 140), pixmap=picture)
     page.insert_text((20, 200), "Closing line typed below the picture", fontsize=14)
-    doc.save(tmp_path / "mixed.pdf")
+    doc.save(tmp_path / "mixed.pdf", no_new_id=True)
     (row,) = pages(tmp_path / "mixed.pdf")
     (row,) = OcrRegions().run_rows([row])
     assert row["text_path"] == "mixed"
@@ -158,7 +158,7 @@ def three_page_rows(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
         for k in range(3):
             page.insert_text((20, 40 + 40 * k), f"page {p} line {k} with several words", fontsize=14)
     path = tmp_path_factory.mktemp("grp") / "three.pdf"
-    doc.save(path)
+    doc.save(path, no_new_id=True)
     return pages(path)
 
 

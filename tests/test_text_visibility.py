@@ -55,7 +55,7 @@ def hiding_pdf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     page.insert_text((20, 300), "Stroked outline letters", fontsize=11, render_mode=1)
     page.insert_text((20, 1000), "Far below the page", fontsize=11)
     path = tmp_path_factory.mktemp("vis") / "hiding.pdf"
-    doc.save(path)
+    doc.save(path, no_new_id=True)
     return path
 
 
@@ -95,7 +95,7 @@ def test_hidden_ocr_layer_of_a_scan_is_replaced_by_ocr(tmp_path: Path) -> None:
     page = doc.new_page(width=300, height=200)
     page.insert_image(page.rect, pixmap=solid_pixmap((255, 255, 255)))
     page.insert_text((20, 40), "the scan's hidden OCR layer text", fontsize=12, render_mode=3)
-    doc.save(tmp_path / "scan.pdf")
+    doc.save(tmp_path / "scan.pdf", no_new_id=True)
     (row,) = pages(tmp_path / "scan.pdf")
     assert not row["has_text_layer"] and row["rejected_regions"] == {"invisible": 1}
     backend = ListBackend([OcrLine((10, 10, 300, 40), "what the pixels show, read by OCR", 0.9)])
@@ -108,7 +108,7 @@ def test_page_with_only_unseen_text_is_filtered_with_the_reasons(tmp_path: Path)
     page = doc.new_page(width=300, height=200)
     for k in range(4):
         page.insert_text((20, 40 + 30 * k), f"white line number {k} of this page", fontsize=12, color=(1, 1, 1))
-    doc.save(tmp_path / "white.pdf")
+    doc.save(tmp_path / "white.pdf", no_new_id=True)
     (row,) = pages(tmp_path / "white.pdf")
     (row,) = OcrRegions(backend=ListBackend([])).run_rows([row])
     (err,) = RegionFilter().run_rows([row])
@@ -132,7 +132,7 @@ def test_rotated_and_clipped_pages_keep_only_visible_lines(tmp_path: Path) -> No
     cropped.insert_text((20, 40), "Inside the crop box", fontsize=14)
     cropped.insert_text((20, 180), "Outside the crop box", fontsize=14)
     cropped.set_cropbox(pymupdf.Rect(0, 0, 400, 100))
-    doc.save(tmp_path / "rot.pdf")
+    doc.save(tmp_path / "rot.pdf", no_new_id=True)
     rotated, clip, crop = pages(tmp_path / "rot.pdf")
     assert line_texts(rotated) == ["Rotated visible words"] and rotated["rejected_regions"] == {"invisible": 1}
     assert (rotated["width"], rotated["height"]) == (400, 800)
@@ -148,7 +148,7 @@ def test_targets_are_clean_logical_unicode(tmp_path: Path) -> None:
     page = doc.new_page()
     page.insert_htmlbox(pymupdf.Rect(50, 50, 400, 100), "<p dir='rtl'>שלום עולם טוב</p>")
     page.insert_htmlbox(pymupdf.Rect(50, 190, 400, 240), "<p>ﬁnd the ﬂow of ﬁve ﬁelds</p>")
-    doc.save(tmp_path / "u.pdf")
+    doc.save(tmp_path / "u.pdf", no_new_id=True)
     (row,) = pages(tmp_path / "u.pdf")
     assert line_texts(row) == ["שלום עולם טוב", "find the flow of five fields"]  # logical order, NFKC
 
@@ -161,6 +161,6 @@ def test_covered_check_follows_page_rotation(tmp_path: Path) -> None:
     page.insert_text((20, 100), "Text under a later image", fontsize=14)
     page.insert_image(pymupdf.Rect(10, 80, 300, 110), pixmap=solid_pixmap((250, 240, 200)), keep_proportion=False)
     page.set_rotation(90)
-    doc.save(tmp_path / "rotimg.pdf")
+    doc.save(tmp_path / "rotimg.pdf", no_new_id=True)
     (row,) = pages(tmp_path / "rotimg.pdf")
     assert line_texts(row) == ["Text on a background image"] and row["rejected_regions"] == {"covered": 1}

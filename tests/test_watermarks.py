@@ -86,7 +86,7 @@ def watermark_pdf(path: Path, watermark: Callable[[pymupdf.Page], None], under: 
     else:
         body(page)
         watermark(page)
-    doc.save(path)
+    doc.save(path, no_new_id=True)
     return path
 
 
@@ -118,7 +118,7 @@ def test_translucent_text_clear_of_other_text_is_judged_by_its_contrast(tmp_path
     page = doc.new_page(width=500, height=200)
     page.insert_text((50, 40), "A grey caption at sixty percent", fontsize=12, fill_opacity=0.6)
     page.insert_text((50, 100), "A pale note at ten percent", fontsize=12, color=(0.5, 0.5, 0.5), fill_opacity=0.1)
-    doc.save(tmp_path / "captions.pdf")
+    doc.save(tmp_path / "captions.pdf", no_new_id=True)
     row = page_of(tmp_path / "captions.pdf")
     assert line_texts(row) == ["A grey caption at sixty percent"] and row["rejected_regions"] == {"low_contrast": 1}
 
