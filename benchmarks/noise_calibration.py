@@ -37,9 +37,10 @@ def main() -> None:
     ap.add_argument("--papers", action="store_true", help=f"measure the fixture papers in {PAPERS} (9-10 pt)")
     ap.add_argument("--config", help="docs build YAML config (noise knobs under samples.noise)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    ap.add_argument("--max-regions", type=int, default=400, help="corrupted regions measured per set")
+    ap.add_argument("--max-regions", type=int, default=600, help="corrupted regions measured per set")
     ap.add_argument("--pages-per-doc", type=int, default=14, help="evenly spaced pages kept per document")
-    ap.add_argument("--samples-per-page", type=int, default=3, help="corrupt samples per page (samples.corrupt_samples)")
+    ap.add_argument("--samples-per-page", type=int, default=8,
+                    help="corrupt samples per page (samples.corrupt_samples; more regions per group than a build makes)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--second-reader", default="tesseract", choices=("tesseract", "none"),
                     help="the independent reader beside RapidOCR")

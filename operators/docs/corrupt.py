@@ -34,8 +34,12 @@ from PIL import Image, ImageFilter
 Params = dict[str, float]
 Corruption = Callable[[np.ndarray, Sequence[float], float, np.random.Generator, float], tuple[np.ndarray, Params]]
 
-#: pixel-noise grain (one noise value per cell) and glyph-dropout cell, in ems (~ a stroke width)
+#: pixel-noise grain (one noise value per cell), in ems (~ a stroke width)
 GRAIN_EM = 0.08
+#: glyph-dropout cell, in ems (a stroke and a half: a glyph loses pieces, not pixels; at 0.08 em the holes
+#: were a pixel or two on 9-10 pt type, tesseract read nothing past strength 0.6 and RapidOCR's reading
+#: depended on the type size)
+DROPOUT_EM = 0.16
 #: gaussian noise sigma at strength 1, in units of the ink contrast
 SIGMA_CONTRAST = 2.0
 #: blur radius at strength 1, in ems
@@ -140,9 +144,9 @@ def blur(image: np.ndarray, bbox: Sequence[float], strength: float, rng: np.rand
 def glyph_dropout(image: np.ndarray, bbox: Sequence[float], strength: float, rng: np.random.Generator,
                   glyph: float) -> tuple[np.ndarray, Params]:
     """Ink pixels (farther than a quarter of the contrast from the background: antialiased edges too)
-    erased to the background in random cells of GRAIN_EM ems, each with probability `strength`."""
+    erased to the background in random cells of DROPOUT_EM ems, each with probability `strength`."""
     box, patch = _crop(image, bbox)
-    cell = max(1.0, GRAIN_EM * glyph)
+    cell = max(1.0, DROPOUT_EM * glyph)
     if patch.size == 0:
         return image.copy(), {"cell": round(cell, 2)}
     bg_lum, contrast = ink(image, bbox)
@@ -217,13 +221,14 @@ FAMILIES: dict[str, Corruption] = {
 
 
 def _default_strength() -> dict[str, dict[str, tuple[float, float]]]:
-    """Strength ranges fitted at 144 dpi on the demo corpus (11-12.5 pt) and the fixture papers (9-10 pt)
-    together: OCR sweeps of each family (`pipelines.calibration.fit.sweep`) put the median CER 0.5 at a
-    lower strength on the smaller type, so each medium range sits between the two (README "Noise
-    levels, calibrated"; refit for your documents with `mmcorpus docs calibrate`)."""
+    """Strength ranges of the patchwork families at 144 dpi, fitted by `mmcorpus docs calibrate --regions
+    40` with both readers (RapidOCR, tesseract) on the demo corpus (11-12.5 pt) and the fixture papers
+    (9-10 pt) together; `benchmarks/noise_calibration.py --demo --papers` prints both readers' medians
+    per set (README "Noise levels, calibrated"); refit for your documents with `mmcorpus docs calibrate`."""
     return {
-        "light": {"gaussian": (0.03, 0.08), "blur": (0.1, 0.3), "dropout": (0.033, 0.1), "jpeg": (0.133, 0.4)},
-        "medium": {"gaussian": (0.175, 0.2), "blur": (0.445, 0.46), "dropout": (0.55, 0.6), "jpeg": (0.665, 0.69)},
+        "light": {"gaussian": (0.017, 0.05), "blur": (0.04, 0.12), "dropout": (0.03, 0.09), "jpeg": (0.1, 0.3)},
+        "medium": {"gaussian": (0.16, 0.214), "blur": (0.344, 0.392), "dropout": (0.423, 0.535),
+                   "jpeg": (0.644, 0.789)},
         "masked": {"mask": (1.0, 1.0)},
     }
 
