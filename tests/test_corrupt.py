@@ -92,6 +92,54 @@ def test_parameters_scale_with_glyph_size(sizes_page: dict) -> None:
     assert big["scale"] * 48 == pytest.approx(small["scale"] * 16, rel=0.01)  # the em ends at the same px
 
 
+@pytest.mark.parametrize("family", ["blur", "jpeg"])
+def test_each_em_cell_is_the_family_at_one_of_the_patch_factors(sizes_page: dict, family: str) -> None:
+    """Patchwork's contract on the families that draw nothing at random: every 1-em cell of the region is
+    exactly the family's output at strength x one of PATCH_FACTORS, several factors appear on one line,
+    and params are those at the strength itself."""
+    from operators.docs.corrupt import PATCH_EM, PATCH_FACTORS, blur, jpeg_artifacts
+
+    base = {"blur": blur, "jpeg": jpeg_artifacts}[family]
+    image, r = page_pixels(sizes_page), _line(sizes_page, 24)
+    g, s = glyph_px(r, sizes_page["dpi"]), 0.5
+    x0, y0, x1, y1 = pixel_box(r["bbox"], image.shape[1], image.shape[0])
+    out, params = FAMILIES[family](image, r["bbox"], s, np.random.default_rng(3), g)
+    versions = [base(image, r["bbox"], min(1.0, s * f), np.random.default_rng(0), g)[0][y0:y1, x0:x1]
+                for f in PATCH_FACTORS]
+    assert params == {**base(image, r["bbox"], s, np.random.default_rng(0), g)[1], "patch_px": round(PATCH_EM * g, 2)}
+    rows, cols = (np.arange(y1 - y0) / (PATCH_EM * g)).astype(int), (np.arange(x1 - x0) / (PATCH_EM * g)).astype(int)
+    used = set()
+    for i in np.unique(rows):
+        for j in np.unique(cols):
+            cell = np.ix_(rows == i, cols == j)
+            match = [k for k, v in enumerate(versions) if np.array_equal(out[y0:y1, x0:x1][cell], v[cell])]
+            assert match, (family, i, j)
+            used.add(match[0])
+    assert len(used) >= 3, used
+
+
+@pytest.mark.parametrize("family", ["gaussian", "dropout"])
+def test_random_families_damage_some_ems_more_than_others(sizes_page: dict, family: str) -> None:
+    """Noise and dropout in patches: at one strength, the most damaged ems of a line take several times
+    the damage of the least (the same family applied uniformly spreads it evenly)."""
+    from operators.docs.corrupt import PATCH_EM, gaussian_noise, glyph_dropout
+
+    base = {"gaussian": gaussian_noise, "dropout": glyph_dropout}[family]
+    image, r = page_pixels(sizes_page), _line(sizes_page, 24)
+    g, s = glyph_px(r, sizes_page["dpi"]), 0.3
+    x0, y0, x1, y1 = pixel_box(r["bbox"], image.shape[1], image.shape[0])
+
+    def spread(out: np.ndarray) -> float:
+        diff = np.abs(out[y0:y1, x0:x1].astype(np.float32) - image[y0:y1, x0:x1].astype(np.float32))
+        cell = int(PATCH_EM * g)
+        per_em = np.array([diff[:, c:c + cell].mean() for c in range(0, diff.shape[1] - cell + 1, cell)])
+        return float(np.percentile(per_em, 90) / max(np.percentile(per_em, 10), 1e-6))
+
+    patched = spread(FAMILIES[family](image, r["bbox"], s, np.random.default_rng(3), g)[0])
+    uniform = spread(base(image, r["bbox"], s, np.random.default_rng(3), g)[0])
+    assert patched > 1.5 * uniform, (family, patched, uniform)
+
+
 def test_gaussian_sigma_follows_contrast(sizes_page: dict) -> None:
     image = page_pixels(sizes_page).copy()
     r = _line(sizes_page, 24)
