@@ -420,20 +420,9 @@ def logprob_loss(model, batch: dict[str, Any]) -> torch.Tensor:
     return -logp.sum() / max(int((targets != IGNORE).sum()), 1)
 
 
-def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    out = {}
-    for key, value in batch.items():
-        if isinstance(value, torch.Tensor):
-            out[key] = value.to(device, non_blocking=True)
-        elif isinstance(value, list) and value and isinstance(value[0], torch.Tensor):
-            out[key] = [v.to(device, non_blocking=True) for v in value]
-        else:
-            out[key] = value
-    return out
-
-
 def train_steps(s: Sections, ctx: Context, model, stage: str, checkpointing: bool) -> dict[str, Any]:
     """Warm-up and measured steps of `stage` on the bridge's (or synthetic) batches; the step figures."""
+    from training_bridge.train.batch_device import to_device
     from training_bridge.train.memory_plan import plan_memory
     from training_bridge.train.optim import build_optimizer, clip_gradients
     from training_bridge.train.train_config import OptimConfig

@@ -33,11 +33,12 @@ from training_bridge.rl.picking import epoch_rows
 from training_bridge.rl.prompts import Prompt, load_prompts
 from training_bridge.rl.rlaif import ClaimVerifier, JudgeVerifier, PreferencePair, collect_pairs
 from training_bridge.rl.rollout import continuation_batch, render_prompt
+from training_bridge.train.batch_device import to_device
 from training_bridge.train.checkpointing import Resumed
 from training_bridge.train.distributed import DistEnv, all_reduce_gradients, all_reduce_sum
 from training_bridge.train.freezing import freeze_for_stage
 from training_bridge.train.loop import CheckpointState, StepMetrics, launch, run_loop, seed_everything
-from training_bridge.train.model_io import autocast, build_model, chunks, to_device, token_logprobs
+from training_bridge.train.model_io import autocast, build_model, chunks, token_logprobs
 from training_bridge.train.optim import build_optimizer, clip_gradients
 from training_bridge.train.train_config import DPOConfig
 

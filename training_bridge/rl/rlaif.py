@@ -29,8 +29,9 @@ from model.processor import MiniCPMVProcessor
 from training_bridge.rl.prompts import Prompt
 from training_bridge.rl.rewards import normalize, parse_response
 from training_bridge.rl.rollout import continuation_batch, make_rollouts, render_prompt, sample_group
+from training_bridge.train.batch_device import to_device
 from training_bridge.train.distributed import DistEnv
-from training_bridge.train.model_io import autocast, to_device, token_logprobs
+from training_bridge.train.model_io import autocast, token_logprobs
 from training_bridge.train.train_config import RLAIFConfig
 
 log = logging.getLogger(__name__)

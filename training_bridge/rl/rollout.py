@@ -21,7 +21,8 @@ import torch
 from model.minicpmv import MiniCPMV
 from model.processor import IGNORE_INDEX, MiniCPMVProcessor, ProcessedSample, collate
 from training_bridge.rl.prompts import Prompt
-from training_bridge.train.model_io import autocast, to_device
+from training_bridge.train.batch_device import to_device
+from training_bridge.train.model_io import autocast
 
 MODES = ("short", "long")
 

@@ -31,8 +31,9 @@ from training_bridge.rl.rewards import (
     verify_short,
 )
 from training_bridge.rl.rollout import Rollout, continuation_batch, render_prompt
+from training_bridge.train.batch_device import to_device
 from training_bridge.train.distributed import DistEnv
-from training_bridge.train.model_io import autocast, to_device, token_logprobs
+from training_bridge.train.model_io import autocast, token_logprobs
 from training_bridge.train.train_config import RLConfig
 
 

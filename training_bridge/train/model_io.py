@@ -121,19 +121,6 @@ def model_collate(samples: list[dict[str, Any]], pad_token_id: int) -> dict[str,
     return collate([ProcessedSample(**s) for s in samples], pad_token_id)
 
 
-def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    """Tensors, and lists of tensors, of a model batch moved to `device`."""
-    out: dict[str, Any] = {}
-    for key, value in batch.items():
-        if isinstance(value, torch.Tensor):
-            out[key] = value.to(device, non_blocking=True)
-        elif isinstance(value, list) and value and isinstance(value[0], torch.Tensor):
-            out[key] = [v.to(device, non_blocking=True) for v in value]
-        else:
-            out[key] = value
-    return out
-
-
 def label_tokens(batch: dict[str, Any]) -> int:
     """Tokens that carry the loss (labels shifted by one, as the model predicts the next token)."""
     return int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())

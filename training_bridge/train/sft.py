@@ -38,6 +38,7 @@ from training_bridge.data.loader import BridgeLoader, LoaderConfig
 from training_bridge.data.mixing import MIX_SIZES, MIX_WEIGHTS, Source
 from training_bridge.data.packing import batch_samples, batch_tokens, pack_collate
 from training_bridge.data.stream import StreamConfig
+from training_bridge.train.batch_device import to_device
 from training_bridge.train.checkpointing import Resumed
 from training_bridge.train.distributed import DistEnv, all_reduce_sum, no_sync, wrap_model
 from training_bridge.train.freezing import cast_frozen, freeze_for_stage
@@ -50,7 +51,6 @@ from training_bridge.train.model_io import (
     build_model,
     label_tokens,
     model_collate,
-    to_device,
     token_logprobs,
 )
 from training_bridge.train.optim import build_optimizer, clip_gradients
