@@ -10,7 +10,8 @@
   `video-container` (a stream that is not MJPEG: an original file stored with `frames.store=original`),
   `bad-video` (unreadable or empty). Pixels are not decoded here: callers decode each JPEG under their own
   pixel limits.
-- `is_frame_member(ext)` recognises the numbered frame members of the old layout (`000.jpg`, ...).
+- `is_frame_member(ext)` recognises the numbered frame members of the old layout (`000.jpg`, ...);
+  `old_layout_error(where, name)` is the one line that refuses such a corpus and names the converter.
 """
 from __future__ import annotations
 
@@ -22,14 +23,30 @@ import av
 from PIL import Image
 
 from corpus.tar_members import SampleError
-from schemas.video_member import MAX_FRAMES, MUX_OPTIONS, TIME_BASE, VIDEO_MEMBER_CODEC, VIDEO_MEMBER_FORMAT
+from schemas.video_member import (
+    CONVERT_COMMAND,
+    MAX_FRAMES,
+    MUX_OPTIONS,
+    TIME_BASE,
+    VIDEO_MEMBER_CODEC,
+    VIDEO_MEMBER_EXT,
+    VIDEO_MEMBER_FORMAT,
+)
 
-_OLD_FRAME = re.compile(r"\d+\.jpg")
+#: The extension of a frame member in the old layout; `OLD_FRAME_NAME` finds one in a member name.
+OLD_FRAME_EXT = r"\d+\.jpg"
+OLD_FRAME_NAME = r"\." + OLD_FRAME_EXT + "$"
 
 
 def is_frame_member(ext: str) -> bool:
     """True for a numbered frame member of the old video layout: `000.jpg`, `001.jpg`, ..., `1079.jpg`."""
-    return _OLD_FRAME.fullmatch(ext) is not None
+    return re.fullmatch(OLD_FRAME_EXT, ext) is not None
+
+
+def old_layout_error(where: str, name: str) -> str:
+    """The one-line refusal of a corpus in the old layout, `name` one of its frame members."""
+    return (f"{where} stores video frames as numbered members ({name}), the layout before one "
+            f"{{key}}.{VIDEO_MEMBER_EXT} per video; convert it: {CONVERT_COMMAND}")
 
 
 def _pts(timestamps: Sequence[float]) -> list[int]:
