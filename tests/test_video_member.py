@@ -96,3 +96,15 @@ def test_an_original_h264_file_is_not_frames(tmp_path):
 def test_old_frame_member_names():
     assert all(map(is_frame_member, ["000.jpg", "017.jpg", "1079.jpg"]))
     assert not any(map(is_frame_member, ["jpg", "mp4", "json", "000.png", "a0.jpg"]))
+
+
+def test_the_bridge_decode_refuses_a_sample_of_numbered_frame_members():
+    from schemas.record import SampleRecord
+    from training_bridge.data.decode import DecodeLimits, decode_sample
+
+    record = SampleRecord(key="k", task="video_caption", conversations=[], source="t", input_id="k")
+    members = {"000.jpg": _jpegs(1)[0], "json": record.to_json()}
+    with pytest.raises(SampleError) as e:
+        decode_sample(members, DecodeLimits())
+    assert e.value.reason == "old-video-layout" and "k.000.jpg" in str(e.value)
+    assert "mmcorpus videos convert" in str(e.value)

@@ -7,8 +7,8 @@ checked against `max_image_pixels` before any pixel is decoded (a decompression 
 nothing more). Only these formats are decoded; other members are ignored; any other video container, or an
 `mp4` that is an original file (`frames.store=original`), makes the sample unusable here
 (`video-container`: build corpora in frames mode for training). Every failure raises `SampleError` with a
-reason label. Corpora in the old layout of numbered frame members are refused when indexed
-(`corpus.index`).
+reason label. Corpora in the old layout of numbered frame members are refused by the loader when indexed
+(`corpus.index`), and such a sample here (`old-video-layout`), with the command that converts them.
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from PIL import Image
 
 from corpus.tar_members import IMAGE_EXTS, VIDEO_EXTS, SampleError, read_record
-from corpus.video_member import demux_frames
+from corpus.video_member import demux_frames, is_frame_member, old_layout_error
 from schemas.record import SampleRecord
-from schemas.video_member import VIDEO_MEMBER_EXT
+from schemas.video_member import MAX_FRAMES, VIDEO_MEMBER_EXT
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class DecodeLimits:
     """Bounds on what one sample may cost to decode."""
 
     max_image_pixels: int = 40_000_000  # per image or frame, width x height
-    max_images: int = 1080  # images plus frames per sample: the paper's training bound on video frames
+    max_images: int = MAX_FRAMES  # images plus frames per sample: the paper's training bound on video frames
 
 
 def _image(data: bytes, name: str, limits: DecodeLimits) -> Image.Image:
@@ -56,6 +56,9 @@ def decode_sample(members: dict[str, bytes], limits: DecodeLimits) -> tuple[Samp
     if others:
         raise SampleError("video-container", f"{record.key}.{min(others)}: the loader decodes frames members "
                           f"({VIDEO_MEMBER_EXT} of JPEG frames) only, not video files")
+    old = sorted(ext for ext in members if is_frame_member(ext))
+    if old:  # the loader refuses such corpora when it indexes them; this guards direct callers
+        raise SampleError("old-video-layout", old_layout_error(f"sample {record.key}", f"{record.key}.{old[0]}"))
     named: list[tuple[str, bytes]] = []
     if VIDEO_MEMBER_EXT in members:
         name = f"{record.key}.{VIDEO_MEMBER_EXT}"
