@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Sequence
+from itertools import pairwise
 
 import av
 from PIL import Image
@@ -50,9 +51,12 @@ def old_layout_error(where: str, name: str) -> str:
 
 
 def _pts(timestamps: Sequence[float]) -> list[int]:
+    """The timestamps (seconds) in `TIME_BASE` ticks; ValueError unless >= 0 and increasing at that resolution."""
     pts = [round(t / TIME_BASE) for t in timestamps]
-    for i, (a, b) in enumerate(zip(pts, pts[1:])):
-        if a < 0 or b <= a:
+    if pts[0] < 0:
+        raise ValueError(f"frame timestamps must be >= 0 and increase: the first is {timestamps[0]} s")
+    for i, (a, b) in enumerate(pairwise(pts)):
+        if b <= a:
             raise ValueError(f"frame timestamps must be >= 0 and increase: frame {i + 1} at {timestamps[i + 1]} s "
                              f"after {timestamps[i]} s")
     return pts

@@ -67,6 +67,8 @@ def test_muxing_is_byte_deterministic_here_and_in_a_child_process():
 def test_bad_timestamps_are_refused_at_mux():
     with pytest.raises(ValueError, match="increase"):
         mux_frames(_jpegs(2), [0.5, 0.5])
+    with pytest.raises(ValueError, match=">= 0"):
+        mux_frames(_jpegs(1), [-0.1])
     with pytest.raises(ValueError, match="one timestamp per frame"):
         mux_frames(_jpegs(2), [0.0])
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from operators.base import Operator, Row
 from corpus.video_member import mux_frames
+from operators.base import Operator, Row
 from operators.media_text import DEFAULT_PROMPTS, meta_of, sample_conversation
 from schemas.record import SampleRecord, sample_key
 from schemas.tables import SINK_SCHEMA
