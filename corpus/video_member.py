@@ -35,12 +35,12 @@ from schemas.video_member import (
 )
 
 #: The extension of a frame member in the old layout; `OLD_FRAME_NAME` finds one in a member name.
-OLD_FRAME_EXT = r"\d+\.jpg"
+OLD_FRAME_EXT = r"\d{3,}\.jpg"  # zero-padded to at least 3 digits, as the old writer named them
 OLD_FRAME_NAME = r"\." + OLD_FRAME_EXT + "$"
 
 
 def is_frame_member(ext: str) -> bool:
-    """True for a numbered frame member of the old video layout: `000.jpg`, `001.jpg`, ..., `1079.jpg`."""
+    """True for a numbered frame member of the old video layout: `000.jpg`, `001.jpg`, ..., `1079.jpg` (never `1.jpg`: a second image)."""
     return re.fullmatch(OLD_FRAME_EXT, ext) is not None
 
 
