@@ -115,3 +115,20 @@ def test_full_model_plan_refuses_one_gpu_and_advises_fsdp():
     sharded.check()  # fits: no error
     assert sharded.optimizer == pytest.approx(one.optimizer / 8)
     assert "fits" in sharded.table()
+
+
+def test_rl_plan_counts_the_frozen_judge_snapshot():
+    """RL's default judge is a full frozen copy of the model on every GPU (bf16 in bf16 runs), even under FSDP."""
+    from model.minicpmv import count_parameters
+    from training_bridge.train.memory_plan import plan_for
+    from training_bridge.train.train_config import ModelSpec, RewardConfig, RLConfig, TrainRun
+
+    def plan(rm: str):
+        cfg = RLConfig(model=ModelSpec(preset="full"), reward=RewardConfig(rm=rm),
+                       run=TrainRun(parallel="fsdp", gpu_memory_gib=80))
+        return plan_for(cfg, 8, torch.device("cpu"))
+
+    snapshot, named = plan("snapshot"), plan("none")
+    assert snapshot.judge == 2 * count_parameters(full())["total"] and named.judge == 0
+    assert snapshot.total == pytest.approx(named.total + snapshot.judge)
+    assert "judge copy" in snapshot.table() and "judge copy" not in named.table()

@@ -65,6 +65,12 @@ def test_snapshot_judge_rm_sees_the_image_and_the_stand_in_does_not(policy):
     assert white != black  # same answers, same question, another image: another score
     overlap = load_preference_model("overlap", policy, CPU)
     assert overlap.score(_prompt("white"), answers) == overlap.score(_prompt("black"), answers)
+    # bf16 runs keep the snapshot in bf16 (half the memory); it scores as the policy does under bf16 autocast
+    half = PolicyJudges(policy.model, policy.processor, CPU, "bf16")
+    frozen, live = load_preference_model("snapshot", half, CPU, "bf16"), load_preference_model("live", half, CPU, "bf16")
+    assert {p.dtype for p in frozen.verifier.model.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in policy.model.parameters()} == {torch.float32}
+    assert frozen.score(_prompt("white"), answers) == pytest.approx(live.score(_prompt("white"), answers), rel=0.05)
     # DPO judges every pair before its first update: the policy is its own snapshot, no copy
     dpo_policy = PolicyJudges(policy.model, policy.processor, CPU, "fp32", copy=False)
     assert load_verifier("snapshot", dpo_policy, CPU).model is policy.model

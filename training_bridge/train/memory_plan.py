@@ -236,6 +236,8 @@ def advice(p: PlanInput) -> str:
         if tokens and fits(tokens=tokens):
             tips.append(f"or lower the token budget: --set data.max_tokens={tokens} (and raise grad_accum)")
             break
+    if p.judge_copy and fits(judge_copy=False):
+        tips.append("or drop the frozen judge copy: --set reward.rm=none (no preference score) or =live (warned)")
     return "; ".join(tips) if tips else f"{what} does not fit {p.gpu_name}-{p.gpu_gib:g}GB even with 64-way FSDP"
 
 
