@@ -72,7 +72,7 @@ def test_snapshot_judge_rm_sees_the_image_and_the_stand_in_does_not(policy):
     assert {p.dtype for p in policy.model.parameters()} == {torch.float32}
     assert frozen.score(_prompt("white"), answers) == pytest.approx(live.score(_prompt("white"), answers), rel=0.05)
     # DPO judges every pair before its first update: the policy is its own snapshot, no copy
-    dpo_policy = PolicyJudges(policy.model, policy.processor, CPU, "fp32", copy=False)
+    dpo_policy = PolicyJudges(policy.model, policy.processor, CPU, "fp32", frozen_copy=False)
     assert load_verifier("snapshot", dpo_policy, CPU).model is policy.model
     assert isinstance(load_verifier("overlap", policy, CPU), OverlapVerifier)
     for role, load in (("reward.rm", load_preference_model), ("rlaif.verifier", load_verifier)):

@@ -118,7 +118,7 @@ class DPOTrainer:
             log.info("rank %d: %d pairs from %s", env.rank, len(records), pairs_file)
             return records
         seed_everything(derived_seed(run.seed, env.rank) % (2**31))
-        judges = PolicyJudges(self.model, self.processor, env.device, run.precision, copy=False)
+        judges = PolicyJudges(self.model, self.processor, env.device, run.precision, frozen_copy=False)
         verifier = verifier or load_verifier(cfg.rlaif.verifier, judges, env.device, run.precision)
         pairs = collect_pairs(self.model, self.processor, prompts, cfg.rlaif, verifier, env, run.precision,
                               run.progress)

@@ -10,7 +10,8 @@ one spec string:
                in bf16; one extra model copy per GPU, counted in the memory plan). DPO judges every pair
                before its first update, so there the policy itself is the snapshot and costs nothing
     DIR        another local vision-language checkpoint as the judge, same questions: a folder written by
-               `mmcorpus train` (`final/model`) or released MiniCPM-V 4.5 weights (its tokenizer inside)
+               `mmcorpus train` (`final/model`) or released MiniCPM-V 4.5 weights (its tokenizer inside);
+               frozen like the snapshot, and counted in the memory plan the same way
     "live"     RL only, on request: the policy being trained judges its own answers with its current
                weights, a feedback loop the paper does not have (it names a separate reward model);
                warned in the log and the run manifest, and no extra memory
@@ -63,25 +64,28 @@ class ClaimJudgeRM:
         return scores
 
 
+def _frozen(model: torch.nn.Module, device: torch.device, precision: str) -> torch.nn.Module:
+    """`model` as a judge: eval mode, no gradients, on `device`, in bf16 when the run computes in bf16."""
+    model = model.eval().requires_grad_(False).to(device)
+    return model.to(torch.bfloat16) if bf16_compute(device, precision) else model
+
+
 class PolicyJudges:
     """The policy as a judge, built only when a spec asks for it: `snapshot()` or `live()`.
 
-    `model` must be the policy before its first update (build the judge before training starts). `copy`:
+    `model` must be the policy before its first update (build the judge before training starts). `frozen_copy`:
     snapshot a frozen deep copy (RL, where the policy trains while it is judged); False where nothing trains
     while judging (DPO collects and judges every pair before its first step), so the policy is its own snapshot.
     """
 
     def __init__(self, model: torch.nn.Module, processor: Any, device: torch.device, precision: str = "auto",
-                 copy: bool = True) -> None:
-        self.model, self.processor, self.device, self.precision, self.copy = model, processor, device, precision, copy
+                 frozen_copy: bool = True) -> None:
+        self.model, self.processor, self.device, self.precision = model, processor, device, precision
+        self.frozen_copy = frozen_copy
 
     def snapshot(self) -> JudgeVerifier:
         """A judge that never changes: a deep copy in eval mode without gradients (bf16 in bf16 runs)."""
-        model = self.model
-        if self.copy:
-            model = copy.deepcopy(model).eval().requires_grad_(False).to(self.device)
-            if bf16_compute(self.device, self.precision):
-                model.to(torch.bfloat16)
+        model = _frozen(copy.deepcopy(self.model), self.device, self.precision) if self.frozen_copy else self.model
         return JudgeVerifier(model, self.processor, self.device, self.precision)
 
     def live(self) -> JudgeVerifier:
@@ -90,7 +94,7 @@ class PolicyJudges:
 
 
 def stand_in_warning(role: str, spec: str) -> str | None:
-    """The warning a text-only `spec` for `role` ("reward.rm", "rlaif.verifier") must carry, else None."""
+    """The warning a text-only or "live" `spec` for `role` ("reward.rm", "rlaif.verifier") carries, else None."""
     if spec == OVERLAP or spec.startswith(TEXT_RM):
         return (f"{role}={spec!r} is a text-only stand-in: it never sees the image, so it rewards wording, not "
                 f"faithfulness to the picture; use {SNAPSHOT!r} or a vision-language checkpoint folder for real runs")
@@ -127,7 +131,7 @@ def _judge_model(folder: str, device: torch.device, precision: str) -> JudgeVeri
     from training_bridge.train.model_io import build_model  # the model stack, only when a judge is loaded
 
     model, processor = build_model(spec)
-    return JudgeVerifier(model.to(device).requires_grad_(False), processor, device, precision)
+    return JudgeVerifier(_frozen(model, device, precision), processor, device, precision)
 
 
 def _refuse_retired(role: str, spec: str) -> None:

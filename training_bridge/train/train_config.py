@@ -151,7 +151,7 @@ class RewardConfig:
 
     `rm`, the judge of the preference score (`rl/judges.py`): "snapshot" (default) a frozen copy of the policy
     taken when RL starts, never updated: costs one extra model copy per GPU (bf16 in bf16 runs; in the memory
-    plan); a vision-language checkpoint folder; "live" the policy being trained judges itself (a feedback
+    plan); a vision-language checkpoint folder (frozen the same way, in the plan at its size); "live" the policy being trained judges itself (a feedback
     loop, warned); "none"; text-only stand-ins by name (warned): "overlap" | "text:DIR".
     `std_filter`: RLPR's filter of free-form groups whose RLPR reward std is below the threshold, an EMA of the
     mean RLPR group std over all ranks; its decisions and threshold are the same on every rank, and the
