@@ -1,7 +1,9 @@
 """RLPR's std filter on two gloo processes: the ranks score different prompts with different rewards, and still
 agree on the threshold and on every keep decision, the same as one process holding all their groups; a resume
 from a checkpoint restores the same state on both ranks and continues with the decisions of an uninterrupted
-run. With the all-reduce taken out, the same data makes the ranks' thresholds and decisions differ.
+run. With the all-reduce taken out, the same data makes the ranks' thresholds and decisions differ. The step
+metrics are those of one process too (a mean of per-rank means, as before, would differ: the ranks hold
+different numbers of long rollouts, and the loss and clip fraction are shares of global counts).
 
 The ranks run the trainer's own pieces (`HybridGRPO`'s scorer, `checkpoint_state`, `start`, the loop's
 checkpoint functions) on the tiny model; only the reward terms of each group are given (`_groups`), so the
@@ -15,6 +17,7 @@ import random
 import socket
 from pathlib import Path
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 
@@ -23,6 +26,7 @@ from training_bridge.rl.prompts import FREE_FORM, Prompt
 from training_bridge.rl.rewards import RewardParts
 from training_bridge.rl.rollout import Rollout
 from training_bridge.rl.std_filter import GroupSpread, StdFilter, agreed_keeps
+from training_bridge.rl.step_stats import step_stats
 from training_bridge.train.distributed import DistEnv
 
 WORLD, STEPS, SAVE_AT, GROUPS, SIZE, MOMENTUM = 2, 6, 3, 4, 4, 0.5
@@ -52,6 +56,15 @@ def _step(trainer, step: int, rank: int) -> dict:
                                        {k: None for k in range(GROUPS)})
     trained = [any(a != 0.0 for a in scored.advantages[k * SIZE : (k + 1) * SIZE]) for k in range(GROUPS)]
     return {"keeps": scored.keeps, "trained": trained, "threshold": trainer.scorer.std_filter.threshold}
+
+
+def _stats_inputs(rank: int) -> tuple[list[Rollout], list[RewardParts], tuple[float, float, float]]:
+    """Step 0 of rank `rank` for the step metrics: its rollouts (rank 0's first group in short mode, so the ranks
+    have different numbers of long rollouts), reward terms, and (loss share, clipped tokens, response tokens)."""
+    parts = [p for terms, _ in _groups(0, rank) for p in terms]
+    rollouts = [Rollout(k, "short" if rank == 0 and k == 0 else "long", [1] * (2 + k + rank), "x", True)
+                for k in range(GROUPS) for _ in range(SIZE)]
+    return rollouts, parts, (0.25 + rank, 3.0 * rank, 10.0 + 30.0 * rank)
 
 
 def _rank(rank: int, port: int, out: str, reduce: bool) -> None:
@@ -86,6 +99,8 @@ def _rank(rank: int, port: int, out: str, reduce: bool) -> None:
                                           resumed.scheduler))
         result["restored"] = resumed.scorer.std_filter.state_dict()
         result["after"] = [_step(resumed, step, rank) for step in range(SAVE_AT, STEPS)]
+    keeps = result["straight"][0]["keeps"]
+    result["stats"] = step_stats(*_stats_inputs(rank)[:2], keeps, SIZE, _stats_inputs(rank)[2], 0.5, env).as_dict()
     Path(out, f"rank{rank}.json").write_text(json.dumps(result))
     shutdown(env)
 
@@ -120,6 +135,13 @@ def test_ranks_agree_on_the_rlpr_filter_and_a_resume_keeps_it(tmp_path):
         assert all(s["trained"] == s["keeps"][rank] for s in straight)  # each rank trains on its row
         assert seen["saved"] == seen["restored"] == {"threshold": thresholds[SAVE_AT - 1], "updates": SAVE_AT}
         assert seen["after"] == straight[SAVE_AT:]  # the resumed run decides as the uninterrupted one
+    # the step metrics: global sums over global counts, as one process holding both ranks' rollouts
+    rollouts, parts, updates = zip(*(_stats_inputs(rank) for rank in range(WORLD)))
+    one = step_stats([r for row in rollouts for r in row], [p for row in parts for p in row],
+                     ranks[0]["straight"][0]["keeps"], SIZE, tuple(map(sum, zip(*updates))), 0.5, ONE).as_dict()
+    assert ranks[0]["stats"] == ranks[1]["stats"] == pytest.approx(one)
+    long = [p.accuracy for rank in range(WORLD) for r, p in zip(rollouts[rank], parts[rank]) if r.mode == "long"]
+    assert one["accuracy_long"] == pytest.approx(sum(long) / len(long))  # weighted by each rank's long rollouts
 
 
 def test_without_the_all_reduce_the_ranks_disagree(tmp_path):
