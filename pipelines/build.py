@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from corpus.config_types import AT_LEAST_ONE, bounded
 from corpus.errors import UserError
 from corpus.inputs import InputItem
 from corpus.manifest import Manifest
@@ -41,12 +42,12 @@ class RunConfig:
     """How a build runs: where Ray is, shard size, seed, resume policy, progress."""
 
     address: str | None = None  # Ray cluster address; None starts local Ray
-    num_cpus: int | None = None  # CPUs for local Ray; None uses all cores
-    inputs_per_shard: int = 64
+    num_cpus: int | None = bounded(None, AT_LEAST_ONE)  # CPUs for local Ray; None uses all cores
+    inputs_per_shard: int = bounded(64, AT_LEAST_ONE)
     prefix: str | None = None  # shard file prefix; the pipeline name when None
     seed: int = 0  # the build's one seed: every operator's random choices derive from it
     progress: bool = True
-    max_rows_in_flight_mb: int = 512  # Ray Data memory budget for in-flight blocks
+    max_rows_in_flight_mb: int = bounded(512, AT_LEAST_ONE)  # Ray Data memory budget for in-flight blocks
     # with fewer pending shards than CPU slots, cut each shard's inputs into piece tasks that fill the
     # idle CPUs (`pipelines.shard_pieces`; the bytes written are the same either way)
     fan_out: bool = True

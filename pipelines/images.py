@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from corpus.config import to_dict
+from corpus.config_types import AT_LEAST_ONE, POSITIVE, bounded
 from corpus.errors import UserError
 from corpus.inputs import InputItem
 from corpus.sink import write_parquet
@@ -65,8 +66,8 @@ DUPLICATES_SCHEMA = pa.schema([("input_id", pa.string()), ("kept_id", pa.string(
 class ImagesResources:
     """CPUs per task (the stages fuse into one task per batch) and images per batch."""
 
-    cpus: float = 1.0
-    batch_size: int = 16
+    cpus: float = bounded(1.0, POSITIVE)
+    batch_size: int = bounded(16, AT_LEAST_ONE)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pymupdf
 
+from corpus.config_types import AT_LEAST_ONE, bounded
 from operators.base import Operator, Row
 from operators.docs.pdf_pages import read_source
 from schemas.tables import DOC_UNIT_SCHEMA
@@ -20,7 +21,7 @@ from schemas.tables import DOC_UNIT_SCHEMA
 class SplitDocumentsConfig:
     """Pages per work unit, and the size above which a file is not even read here."""
 
-    pages_per_unit: int = 8
+    pages_per_unit: int = bounded(8, AT_LEAST_ONE)
     max_file_bytes: int = 200 * 1024 * 1024
 
 
