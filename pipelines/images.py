@@ -98,8 +98,7 @@ def fingerprint_table(items: list[InputItem], cfg: ImagesConfig) -> pa.Table:
 
     init_ray(cfg.run.address, cfg.run.num_cpus)
     rows = pa.Table.from_pylist(
-        [dict(input_id=it.input_id, source=it.source, shard_id=0, seq=i, kind=it.kind, meta_json="{}")
-         for i, it in enumerate(items)], schema=INPUT_SCHEMA)
+        [it.row(0, i) for i, it in enumerate(items)], schema=INPUT_SCHEMA)
     n = cfg.resources.batch_size
     ds = ray.data.from_arrow([rows.slice(i, n) for i in range(0, rows.num_rows, n)])
     ds = map_stage(ds, Stage(ImageFingerprint, cfg.fingerprint, cfg.resources.cpus, n))

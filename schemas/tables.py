@@ -17,6 +17,7 @@ QUARANTINE = "quarantine"  # the input is bad (corrupt, encrypted, too large, ti
 FILTERED = "filtered"  # the input is fine but does not qualify (too little text, too small)
 DUPLICATE = "duplicate"  # the input repeats one kept earlier
 ERROR_CATEGORIES = (QUARANTINE, FILTERED, DUPLICATE)
+MAX_MESSAGE = 2000  # characters of an error message kept in the error table
 
 ENVELOPE_FIELDS = [
     pa.field("input_id", pa.string(), nullable=False),
