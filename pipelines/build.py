@@ -107,7 +107,7 @@ def _run_locked(pipeline: str, plan: ShardPlan, stages: list[Stage], store: Stor
         log.warning("--out %s is a local path on a cluster: every node writes its shards there, so it must be "
                     "a file system all nodes mount; use an object-store URL (s3://...) otherwise", store.url)
     if pending:
-        for batch in execute_shards(pending, ShardTask(stages, store, plan.prefix, pipeline, run_id), run):
+        for batch in execute_shards(pending, ShardTask(stages, store, plan.prefix, pipeline), run):
             recorder.add(batch)
     if aborted := store.abort_uploads(SHARDS, rewrite):  # left by task attempts that died and were retried
         log.info("aborted %d unfinished uploads of killed task attempts", aborted)

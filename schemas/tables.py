@@ -118,7 +118,6 @@ STATS_SCHEMA = pa.schema(
     + SAMPLE_STAT_FIELDS
     + [
         pa.field("pipeline", pa.string()),
-        pa.field("run_id", pa.string()),
         pa.field("schema_version", pa.int32()),
     ]
 )
@@ -134,7 +133,6 @@ ERROR_SCHEMA = pa.schema(
         pa.field("message", pa.string()),
         pa.field("category", pa.string()),
         pa.field("pipeline", pa.string()),
-        pa.field("run_id", pa.string()),
         pa.field("schema_version", pa.int32()),
     ]
 )
