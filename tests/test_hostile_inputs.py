@@ -119,3 +119,21 @@ def test_an_unexpected_failure_is_one_line_and_debug_adds_the_traceback(monkeypa
     assert main(["--debug", "stats", "query", "x", "SELECT 1"]) == 1
     (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert record.exc_info is not None and record.exc_info[0] is RuntimeError
+
+
+@pytest.mark.parametrize("content,looks_like", [
+    (encode(smooth_image(3), "PNG"), "looks like a PNG image"),
+    (b"<!DOCTYPE html><html><body>404</body></html>", "looks like HTML or XML"),
+    (b"", "looks like an empty file"),
+])
+def test_a_file_named_pdf_that_is_not_one_is_named_so(tmp_path, content, looks_like):
+    from operators.docs.pdf_pages import PdfPages
+    from operators.docs.split import SplitDocuments
+    from tests.doc_pages import input_row
+
+    path = tmp_path / "paper.pdf"
+    path.write_bytes(content)
+    units = SplitDocuments()([input_row(path)]).to_pylist()
+    (row,) = PdfPages()(units).to_pylist()
+    assert row["error_type"] == "NotAPdf" and row["error_category"] == "quarantine"
+    assert row["error_message"].startswith("not a PDF: no %PDF- header") and looks_like in row["error_message"]

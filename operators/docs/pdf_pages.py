@@ -41,6 +41,7 @@ from pymupdf import mupdf
 
 from corpus.config_types import AT_LEAST_ONE, POSITIVE, bounded
 from operators.base import Operator, Reject, Row, error_row
+from operators.docs.file_kind import check_pdf
 from operators.docs.page_image import pixel_columns, to_page_pixels
 from operators.docs.text_regions import extract_regions
 from operators.docs.visibility import LineCheck, VisibilityConfig
@@ -167,6 +168,7 @@ class PdfPages(Operator):
     def _pdf_pages(self, row: Row, data: bytes) -> Iterator[Row]:
         cfg = self.config
         start = time.monotonic()
+        check_pdf(data)
         doc = pymupdf.open(stream=data, filetype="pdf")
         try:
             if doc.needs_pass:

@@ -13,6 +13,7 @@ import pymupdf
 
 from corpus.config_types import AT_LEAST_ONE, bounded
 from operators.base import Operator, Row
+from operators.docs.file_kind import check_pdf
 from operators.docs.pdf_pages import read_source
 from schemas.tables import DOC_UNIT_SCHEMA
 
@@ -52,6 +53,7 @@ class SplitDocuments(Operator):
         """Pages of a PDF that opens cleanly; None for anything `PdfPages` must judge itself."""
         try:
             data = read_source(row["source"], self.config.max_file_bytes)
+            check_pdf(data)
             with pymupdf.open(stream=data, filetype="pdf") as doc:
                 return None if doc.needs_pass else doc.page_count
         except Exception:  # noqa: BLE001 - PdfPages reports the reason
