@@ -137,3 +137,56 @@ def test_a_file_named_pdf_that_is_not_one_is_named_so(tmp_path, content, looks_l
     (row,) = PdfPages()(units).to_pylist()
     assert row["error_type"] == "NotAPdf" and row["error_category"] == "quarantine"
     assert row["error_message"].startswith("not a PDF: no %PDF- header") and looks_like in row["error_message"]
+
+
+def _hostile_tar(member_blocks: list[tuple[str, bytes, int | None]]) -> bytes:
+    """A tar whose members have the given names, data and (when not None) a lying size field."""
+    import tarfile
+
+    out = b""
+    for name, data, claimed in member_blocks:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        header = bytearray(info.tobuf(tarfile.GNU_FORMAT))
+        if claimed is not None:
+            info.size = claimed
+            header = bytearray(info.tobuf(tarfile.GNU_FORMAT))
+        out += bytes(header) + data + b"\0" * (-len(data) % 512)
+    return out + b"\0" * 1024
+
+
+@pytest.mark.parametrize("damage,expected", [
+    ("missing", "is missing, though stats/"),
+    ("truncated", "cannot be read as its stats row says"),
+    ("traversal", "the range holds ['../"),
+    ("absolute", "the range holds ['/tmp/"),
+    ("oversized", "cannot be read as its stats row says"),
+])
+def test_show_on_a_damaged_or_hostile_shard_is_one_line(built, tmp_path, damage, expected, caplog, capsys):
+    import shutil
+
+    _, out, _ = built
+    corpus = tmp_path / "c"
+    shutil.copytree(out, corpus)
+    row = next(r for r in _table(corpus, "stats") if r["members"])
+    tar = corpus / "shards" / row["shard"]
+    if damage == "missing":
+        tar.unlink()
+    elif damage == "truncated":
+        tar.write_bytes(tar.read_bytes()[: row["offset"] + 700])
+    else:
+        from stats.show import parse_members, read_range
+
+        members = parse_members(read_range(str(tar), row["offset"], row["size"]))
+        renamed = {"traversal": lambda n: "../" + n, "absolute": lambda n: "/tmp/" + n, "oversized": lambda n: n}[damage]
+        claimed = 1 << 40 if damage == "oversized" else None
+        blob = _hostile_tar([(renamed(n), d, claimed if i == 0 else None) for i, (n, d) in enumerate(members)])
+        data = bytearray(tar.read_bytes())
+        data[row["offset"]:row["offset"] + row["size"]] = blob[:row["size"]]
+        tar.write_bytes(bytes(data))
+    caplog.set_level(logging.ERROR)
+    assert main(["show", str(corpus), row["key"], "--out", str(tmp_path / "o")]) == 2
+    (message,) = _errors(caplog)
+    assert expected in message and "rerun the build command" in message
+    assert "Traceback" not in capsys.readouterr().err
+    assert not (tmp_path / "o").exists() and not list(Path("/tmp").glob(row["key"] + ".*"))
