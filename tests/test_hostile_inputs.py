@@ -98,8 +98,9 @@ def test_a_damaged_stats_file_is_named_by_every_reader(damaged, tmp_path, caplog
     assert main(["export", str(corpus), "--out", str(tmp_path / "x"), "--format", "llava"]) == 2
     assert main(["stats", "query", str(corpus), "SELECT count(*) FROM samples"]) == 2
     assert main(["stats", "report", str(corpus), "--out", str(tmp_path / "r.html")]) == 2
+    assert main(["stats", "catalog", str(corpus), "--db", str(tmp_path / "c.duckdb")]) == 2
     messages = _errors(caplog)
-    assert len(messages) == 3 and all(bad.name in m and "rerun the build" in m for m in messages)
+    assert len(messages) == 4 and all(bad.name in m and "rerun the build" in m for m in messages)
     assert "Traceback" not in capsys.readouterr().err
 
 
