@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,11 +59,12 @@ class RunConfig:
 
 
 def run_build(
-    *, pipeline: str, inputs: list[InputItem], stages: list[Stage], out_dir: "Store | str | Path", run: RunConfig,
-    config_record: dict[str, Any] | None = None,
+    *, pipeline: str, inputs: list[InputItem], stages: list[Stage] | Callable[[], list[Stage]],
+    out_dir: "Store | str | Path", run: RunConfig, config_record: dict[str, Any] | None = None,
 ) -> BuildSummary:
     """Build (or resume) a corpus at `out_dir` (folder or object-store URL) from `inputs` through `stages`;
-    see the module docstring."""
+    see the module docstring. `stages` may be a function that makes them: it runs once the lock is held,
+    so work it writes into the corpus (the images' dedup tables) never races another build of it."""
     started = time.time()
     store = Store.of(out_dir, run.storage_options)
     prefix = run.prefix or pipeline
@@ -77,6 +79,8 @@ def run_build(
             raise storage_error(e, store.url, "opening the corpus at") from e
         raise
     try:
+        if callable(stages):
+            stages = stages()
         return _run_locked(pipeline, plan, stages, store, run, config_record, manifest, run_id, started)
     except Exception as e:
         if not isinstance(e, UserError) and is_storage_error(e):

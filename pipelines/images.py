@@ -163,6 +163,5 @@ def build_images(inputs: list[str], out_dir: "str | Path", cfg: ImagesConfig | N
     items = collect_inputs(inputs, "image")
     if not items:
         raise UserError(f"no images found in {inputs}")
-    decision = dedup_pass(items, out_dir, cfg)
-    return run_build(pipeline="images", inputs=items, stages=images_stages(cfg, decision), out_dir=out_dir,
-                     run=cfg.run, config_record=to_dict(cfg))
+    return run_build(pipeline="images", inputs=items, stages=lambda: images_stages(cfg, dedup_pass(items, out_dir, cfg)),
+                     out_dir=out_dir, run=cfg.run, config_record=to_dict(cfg))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import glob
 import json
 import logging
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -191,3 +192,22 @@ def test_show_on_a_damaged_or_hostile_shard_is_one_line(built, tmp_path, damage,
     assert expected in message and "rerun the build command" in message
     assert "Traceback" not in capsys.readouterr().err
     assert not (tmp_path / "o").exists() and not list(Path("/tmp").glob(row["key"] + ".*"))
+
+
+def test_an_images_build_refused_by_the_lock_writes_nothing(built, tmp_path, caplog):
+    """Two builds racing for one new corpus: the one that finds the lock taken has written no dedup table
+    (the dedup pass runs under the lock, so the loser cannot overwrite the winner's decision)."""
+    import socket
+
+    from pipelines.build_lock import LOCK
+
+    root, _, _ = built
+    out = tmp_path / "new"
+    out.mkdir()
+    (out / LOCK).write_text(json.dumps({"run_id": "winner", "host": socket.gethostname(), "pid": os.getpid(),
+                                        "started": 0}))
+    caplog.set_level(logging.ERROR)
+    assert main(["images", "build", str(root / "photos"), "--out", str(out), "--num-cpus", "1", "--no-progress"]) == 2
+    (message,) = _errors(caplog)
+    assert "says build winner" in message and "is writing this corpus" in message
+    assert sorted(p.name for p in out.iterdir()) == [LOCK]
