@@ -6,7 +6,7 @@ import logging
 import sys
 
 from cli.commands import demo, docs, export, images, show, stats, train, videos
-from corpus.errors import UserError
+from cli.failures import describe_failure
 
 DESCRIPTION = """\
 mmcorpus builds MiniCPM-V 4.5 training corpora and trains on them.
@@ -23,20 +23,18 @@ mmcorpus builds MiniCPM-V 4.5 training corpora and trains on them.
 Every build writes DIR/shards/*.tar (WebDataset), DIR/stats/*.parquet (one row per sample),
 DIR/errors/*.parquet (one row per quarantined, filtered or duplicate input) and DIR/manifest.json.
 Rerunning a build into the same DIR resumes it. Run `mmcorpus COMMAND --help` for details.
+
+Exit codes: 0 done; 2 a user error (bad input, setting, SQL or folder: the message says what to do);
+130 interrupted (Ctrl-C: completed shards are kept, rerun the same command to resume); 1 an internal
+error (rerun with --debug for the traceback and report it). Errors are one line; --debug adds the traceback.
 """
-
-
-# optional dependencies → the extra that installs them (pyproject.toml): a builder needs no torch, a
-# training node no Ray, and a command that needs the other side says which extra to install
-EXTRAS = {**dict.fromkeys(("ray", "pandas", "webdataset", "pymupdf", "decord", "av", "rapidocr_onnxruntime", "imagehash",
-                           "duckdb", "matplotlib"), "data"),
-          **dict.fromkeys(("torch", "transformers", "safetensors"), "train")}
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full parser, with every subcommand module registered."""
     parser = argparse.ArgumentParser(prog="mmcorpus", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--debug", action="store_true", help="on an error, also print its full traceback")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in (demo, docs, export, images, show, stats, train, videos):
         command.register(sub)
@@ -53,19 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.func(args) or 0)
-    except UserError as e:
-        logging.getLogger("mmcorpus").error("%s", e)
-        return 2
-    except ModuleNotFoundError as e:
-        extra = EXTRAS.get((e.name or "").partition(".")[0])
-        if extra is None:
-            raise
-        logging.getLogger("mmcorpus").error("`mmcorpus %s` needs %s, which is not installed here: "
-                                            "pip install 'mmcorpus[%s]'", args.command, e.name, extra)
-        return 2
     except BrokenPipeError:  # `mmcorpus ... | head`: the reader left; not an error
         sys.stderr.close()
         return 0
+    except (Exception, KeyboardInterrupt) as e:
+        code, message = describe_failure(e, args.command)
+        logging.getLogger("mmcorpus").error("%s", message, exc_info=args.debug)
+        return code
 
 
 if __name__ == "__main__":

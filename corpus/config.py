@@ -1,7 +1,8 @@
 """Typed configs from YAML files with `--set a.b=value` overrides on top.
 
 Configs are nested dataclasses. A YAML file mirrors their nesting; unknown keys are errors (a typo
-must not be silently ignored). Overrides are parsed as YAML scalars, so `--set docs.corrupt.seed=3`
+must not be silently ignored), and every value is checked against its field's type and range
+(`corpus.config_types`). Overrides are parsed as YAML scalars, so `--set docs.corrupt.seed=3`
 gives an int and `--set run.address=null` gives None.
 
 A config with one seed declares where it is (`SEED = "run.seed"`, a class variable): loading it
@@ -19,13 +20,9 @@ from typing import Any, TypeVar
 
 import yaml
 
-from corpus.errors import UserError
+from corpus.config_types import ConfigError, checked, field_bounds
 
 T = TypeVar("T")
-
-
-class ConfigError(UserError, ValueError):
-    """A config file or override that does not fit the config's fields (a user error: one line, exit 2)."""
 
 
 def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
@@ -46,10 +43,8 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
                 raise ConfigError(f"{where}{name}: is a section (keys {sorted(f.name for f in dataclasses.fields(t))}), "
                                   f"not a value: set one of its keys, e.g. {where}{name}.KEY=VALUE")
             kwargs[name] = from_dict(t, value, f"{where}{name}.")
-        elif isinstance(value, list) and typing.get_origin(t) is tuple:
-            kwargs[name] = tuple(value)
         else:
-            kwargs[name] = value
+            kwargs[name] = checked(value, t, f"setting {where}{name}", field_bounds(fields[name]))
     return cls(**kwargs)
 
 

@@ -29,8 +29,15 @@ log = logging.getLogger(__name__)
 INDEX_COLUMNS = ["key", "offset", "size"]
 
 
-class CorpusIndexError(ValueError):
-    """The corpus' manifest and stats disagree, or the folder is not a corpus."""
+class CorpusIndexError(UserError, ValueError):
+    """The corpus' manifest and stats disagree, one of them is unreadable, or the folder is not a corpus."""
+
+
+def damaged_stats(url: str, name: str, error: Exception) -> CorpusIndexError:
+    """The error for an unreadable stats file: which file, why, and how the build rewrites it."""
+    reason = " ".join(str(error).split())[:200]
+    return CorpusIndexError(f"{join_url(url, STATS, name + '.parquet')} is damaged ({type(error).__name__}: {reason}): "
+                            "delete it and rerun the build command into the same folder, which rebuilds that shard")
 
 
 def join_url(base: str, *parts: str) -> str:
@@ -75,12 +82,18 @@ class CorpusIndex:
                 manifest = json.load(f)
         except FileNotFoundError as e:
             raise CorpusIndexError(f"no {MANIFEST} in {url}: not a corpus folder built by mmcorpus") from e
+        except (ValueError, UnicodeDecodeError) as e:
+            raise CorpusIndexError(f"{join_url(url, MANIFEST)} is not valid JSON ({e}): a build rewrites it when "
+                                   "rerun into the same folder") from e
         names = sorted(n for n, s in manifest.get("shards", {}).items() if s.get("samples"))
         urls, counts, keys, offsets, sizes = [], [], [], [], []
         old_frame_member = None
         for name in names:
-            with fs.open(join_url(root, STATS, f"{name}.parquet"), "rb") as f:
-                table = pq.read_table(f, columns=INDEX_COLUMNS + ["shard", "members"])
+            try:
+                with fs.open(join_url(root, STATS, f"{name}.parquet"), "rb") as f:
+                    table = pq.read_table(f, columns=INDEX_COLUMNS + ["shard", "members"])
+            except (pa.ArrowException, OSError) as e:
+                raise damaged_stats(url, name, e) from e
             expected = manifest["shards"][name]["samples"]
             if table.num_rows != expected:
                 raise CorpusIndexError(f"{url}: stats of {name} list {table.num_rows} samples, the manifest {expected}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -18,16 +19,31 @@ import fsspec
 
 from corpus.errors import UserError
 from corpus.storage import is_url
+from schemas.tables import MAX_MESSAGE, QUARANTINE
 
 
 @dataclass(frozen=True)
 class InputItem:
-    """One unit of input: a document, a page image, an image or a video; `meta` is JSON-serialisable."""
+    """One unit of input: a document, a page image, an image or a video; `meta` is JSON-serialisable.
+
+    An input that is known to be bad before any work (a malformed manifest line, an unreadable sidecar)
+    carries `error = (error_type, message)`: it travels as a quarantined row to the error table, so it
+    is accounted for without failing the build."""
 
     input_id: str
     source: str
     kind: str
     meta: dict[str, Any] = field(default_factory=dict)
+    error: tuple[str, str] | None = None
+
+    def row(self, shard_id: int, seq: int) -> dict[str, Any]:
+        """This input as a row of `INPUT_SCHEMA` (an error row when `error` is set)."""
+        out = dict(input_id=self.input_id, source=self.source, shard_id=shard_id, seq=seq, kind=self.kind,
+                   meta_json=json.dumps(self.meta, sort_keys=True))
+        if self.error:
+            out.update(error_stage="inputs", error_type=self.error[0], error_message=self.error[1][:MAX_MESSAGE],
+                       error_category=QUARANTINE)
+        return out
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")

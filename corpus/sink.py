@@ -60,9 +60,9 @@ class ShardResult:
 class ShardWriter:
     """Writes one shard: the tar as samples arrive, the tables on `close`; `abort` leaves nothing complete."""
 
-    def __init__(self, out: "Store | str | os.PathLike", prefix: str, shard_id: int, pipeline: str, run_id: str) -> None:
+    def __init__(self, out: "Store | str | os.PathLike", prefix: str, shard_id: int, pipeline: str) -> None:
         self.store = Store.of(out)
-        self.shard_id, self.pipeline, self.run_id = shard_id, pipeline, run_id
+        self.shard_id, self.pipeline = shard_id, pipeline
         self.name = shard_name(prefix, shard_id)
         self._stack = contextlib.ExitStack()
         self._file: BinaryIO | None = None
@@ -90,7 +90,6 @@ class ShardWriter:
                     "message": row.get("error_message"),
                     "category": row.get("error_category"),
                     "pipeline": self.pipeline,
-                    "run_id": self.run_id,
                     "schema_version": SCHEMA_VERSION,
                 }
             )
@@ -116,7 +115,6 @@ class ShardWriter:
             input_id=row["input_id"],
             source=row.get("source"),
             pipeline=self.pipeline,
-            run_id=self.run_id,
             schema_version=SCHEMA_VERSION,
         )
         self.stats.append(stat)

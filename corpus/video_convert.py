@@ -66,11 +66,7 @@ def _convert_shard(src: Store, dst: Store, manifest: Manifest, name: str, reader
                    summary: ConvertSummary) -> int:
     """Rewrite shard `name` into `dst`; returns its new byte count."""
     stats, errors = _table(src, f"{STATS}/{name}.parquet"), _table(src, f"{ERRORS}/{name}.parquet")
-    run_ids = {r["run_id"] for r in stats + errors}
-    if len(run_ids) > 1:
-        raise UserError(f"{name}: rows of several runs {sorted(run_ids)} in one shard; rebuild this corpus")
-    entry = manifest.shards[name]
-    writer = ShardWriter(dst, manifest.prefix, entry["shard_id"], manifest.pipeline, run_ids.pop() if run_ids else "")
+    writer = ShardWriter(dst, manifest.prefix, manifest.shards[name]["shard_id"], manifest.pipeline)
     try:
         for row in stats:
             raw = reader.read(src.child(SHARDS, row["shard"]), row["offset"], row["size"])

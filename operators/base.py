@@ -25,12 +25,11 @@ from typing import Any
 import pyarrow as pa
 
 from corpus.errors import UserError
-from schemas.tables import ENVELOPE_FIELDS, FILTERED, INPUT_SCHEMA, QUARANTINE
+from schemas.tables import ENVELOPE_FIELDS, FILTERED, INPUT_SCHEMA, MAX_MESSAGE, QUARANTINE
 
 log = logging.getLogger(__name__)
 
 ENVELOPE = [f.name for f in ENVELOPE_FIELDS]
-MAX_MESSAGE = 2000
 
 Row = dict[str, Any]
 Batch = pa.Table | dict[str, list] | list[Row]

@@ -15,7 +15,10 @@ Pure functions, no decoding: they only say which file each input is and what tex
   (ids as there); local files found that way still take their sidecar text.
 
 Rows whose path cell is empty or not a string are still inputs (their source is the cell as JSON), so
-they reach the pipeline and are quarantined there: nothing is dropped silently.
+they reach the pipeline and are quarantined there; a line that cannot be read (not JSON, not UTF-8, not
+an object) and a media file whose sidecar cannot be read are inputs that carry their error
+(`bad_manifest_line`, `bad_sidecar`) to the error table: nothing is dropped silently, and one bad line
+never fails the build.
 """
 from __future__ import annotations
 
@@ -23,9 +26,12 @@ import csv
 import json
 import logging
 import math
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from corpus.errors import UserError
 from corpus.inputs import InputItem
 from corpus.storage import is_url, local_path
 
@@ -87,40 +93,109 @@ def text_meta(record: dict[str, Any]) -> dict[str, Any]:
     return meta
 
 
-def read_manifest(path: str | Path) -> list[dict[str, Any]]:
-    """The rows of a Parquet, JSONL/JSON-list or CSV manifest, as dicts."""
+class ManifestError(UserError, ValueError):
+    """A manifest or input list that cannot be used at all (a user error: one line, exit 2)."""
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """A manifest line (or list item) that cannot be read: `where` is `file:line`, `reason` says why."""
+
+    where: str
+    reason: str
+
+
+def _jsonl_rows(p: Path) -> list[dict[str, Any] | BadLine]:
+    rows: list[dict[str, Any] | BadLine] = []
+    with open(p, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            where = f"{p}:{number}"
+            try:
+                obj = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as e:
+                rows.append(BadLine(where, f"not UTF-8 text (byte {e.start} of the line)"))
+                continue
+            except json.JSONDecodeError as e:
+                rows.append(BadLine(where, f"not valid JSON ({e.msg}, column {e.colno})"))
+                continue
+            rows.append(obj if isinstance(obj, dict) else BadLine(where, f"a JSON {type(obj).__name__}, not an object"))
+    return rows
+
+
+def _csv_rows(p: Path) -> list[dict[str, Any] | BadLine]:
+    rows: list[dict[str, Any] | BadLine] = []
+    with open(p, newline="", encoding="utf-8", errors="surrogateescape") as f:
+        reader = csv.DictReader(f)
+        for row in reader:
+            cells = [v for v in row.values() if isinstance(v, str)]
+            if any(_NOT_UTF8.search(v) for v in cells):
+                rows.append(BadLine(f"{p}:{reader.line_num}", "not UTF-8 text"))
+            else:
+                rows.append(row)
+    return rows
+
+
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, as surrogateescape decodes them
+
+
+def read_manifest(path: str | Path) -> list[dict[str, Any] | BadLine]:
+    """The rows of a Parquet, JSONL/JSON-list or CSV manifest, as dicts; a line that cannot be read is a
+    `BadLine` in its place (it becomes a quarantined input). A file that cannot be read at all raises
+    `ManifestError` naming it."""
     p = Path(path)
     suffix = p.suffix.lower()
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
+    try:
+        if suffix == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
 
-        return pq.read_table(p).to_pylist()
-    if suffix == ".csv":
-        with open(p, newline="", encoding="utf-8") as f:
-            return list(csv.DictReader(f))
-    if suffix == ".jsonl":
-        with open(p, encoding="utf-8") as f:
-            return [json.loads(line) for line in f if line.strip()]
-    if suffix == ".json":
-        data = json.loads(p.read_text(encoding="utf-8"))
-        if not isinstance(data, list):
-            raise ValueError(f"{p}: a JSON manifest must be a list of objects")
-        return data
-    raise ValueError(f"{p}: unknown manifest format (expected one of {MANIFEST_EXTS})")
+            try:
+                return pq.read_table(p).to_pylist()
+            except pa.ArrowException as e:
+                raise ManifestError(f"{p}: not a readable Parquet file ({' '.join(str(e).split())})") from e
+        if suffix == ".csv":
+            return _csv_rows(p)
+        if suffix == ".jsonl":
+            return _jsonl_rows(p)
+        if suffix == ".json":
+            try:
+                data = json.loads(p.read_bytes().decode("utf-8"))
+            except UnicodeDecodeError as e:
+                raise ManifestError(f"{p}: not UTF-8 text (byte {e.start}); save it as UTF-8") from e
+            except json.JSONDecodeError as e:
+                raise ManifestError(f"{p}: not valid JSON ({e.msg}, line {e.lineno} column {e.colno}); "
+                                    "fix it, or write one object per line as a .jsonl manifest") from e
+            if not isinstance(data, list):
+                raise ManifestError(f"{p}: a JSON manifest must be a list of objects")
+            return [d if isinstance(d, dict) else BadLine(f"{p}: item {i}", f"a JSON {type(d).__name__}, not an object")
+                    for i, d in enumerate(data)]
+    except OSError as e:
+        raise ManifestError(f"{p}: cannot read it ({e.strerror or e})") from e
+    raise ManifestError(f"{p}: unknown manifest format (expected one of {MANIFEST_EXTS})")
+
+
+def _bad_input(p: Path, i: int, kind: str, bad: BadLine) -> InputItem:
+    return InputItem(input_id=f"{p.name}#{i:08d}", source=bad.where, kind=kind,
+                     error=("bad_manifest_line", f"{bad.where}: {bad.reason}: fix or remove that line and rerun "
+                                                 "the build, which adds it"))
 
 
 def manifest_items(path: str | Path, kind: str) -> list[InputItem]:
     """One `InputItem` per manifest row; see the module docstring for columns and ids."""
     p = Path(path)
     rows = read_manifest(p)
-    if not rows:
-        return []
-    path_col = next((c for c in PATH_COLUMNS if c in rows[0]), None)
-    if path_col is None:
-        raise ValueError(f"{p}: no path column; expected one of {PATH_COLUMNS}, found {sorted(rows[0])}")
+    first = next((r for r in rows if isinstance(r, dict)), None)
+    path_col = next((c for c in PATH_COLUMNS if c in first), None) if first else None
+    if first is not None and path_col is None:
+        raise ManifestError(f"{p}: no path column; expected one of {PATH_COLUMNS}, found {sorted(first)}")
     known = {path_col, *(c for cols in TEXT_KEYS.values() for c in cols)}
     items = []
     for i, row in enumerate(rows):
+        if isinstance(row, BadLine):
+            items.append(_bad_input(p, i, kind, row))
+            continue
         cell = row.get(path_col)
         if isinstance(cell, str) and cell:
             cell = local_path(cell)
@@ -152,30 +227,39 @@ def sidecar_meta(media: Path) -> dict[str, Any]:
     return {}
 
 
+def media_item(input_id: str, media: Path, kind: str) -> InputItem:
+    """The input for local file `media` with its sidecar text; an unreadable sidecar makes it a `bad_sidecar` input."""
+    source = str(media.resolve())
+    try:
+        return InputItem(input_id=input_id, source=source, kind=kind, meta=sidecar_meta(media))
+    except (UnicodeDecodeError, json.JSONDecodeError, OSError) as e:
+        why = "not UTF-8 text" if isinstance(e, UnicodeDecodeError) else \
+            f"not valid JSON ({e.msg}, line {e.lineno})" if isinstance(e, json.JSONDecodeError) else str(e)
+        return InputItem(input_id=input_id, source=source, kind=kind,
+                         error=("bad_sidecar", f"the caption file beside {media} is {why}: fix or remove it and "
+                                               "rerun the build, which adds this input"))
+
+
 def folder_items(folder: str | Path, kind: str) -> list[InputItem]:
     """One `InputItem` per media file under `folder` (recursive), with sidecar text."""
     root = Path(folder)
     exts = media_exts(kind)
     files = sorted(f for f in root.rglob("*") if f.is_file() and f.suffix.lower() in exts)
-    return [
-        InputItem(input_id=f"{root.name}/{f.relative_to(root).as_posix()}", source=str(f.resolve()), kind=kind,
-                  meta=sidecar_meta(f))
-        for f in files
-    ]
+    return [media_item(f"{root.name}/{f.relative_to(root).as_posix()}", f, kind) for f in files]
 
 
 def _expanded(spec: str, kind: str, exts: tuple[str, ...]) -> list[InputItem]:
     from corpus.inputs import expand_inputs
 
     items = expand_inputs([spec], {e: kind for e in exts})
-    return [InputItem(i.input_id, i.source, kind, {} if is_url(i.source) else sidecar_meta(Path(i.source)))
+    return [InputItem(i.input_id, i.source, kind) if is_url(i.source) else media_item(i.input_id, Path(i.source), kind)
             for i in items]
 
 
 def collect_inputs(paths: Iterable[str | Path], kind: str) -> list[InputItem]:
     """Inputs from any mix of folders, manifests and single media files, in the order given.
 
-    Raises ValueError for two inputs with the same id, FileNotFoundError for an INPUT that names nothing.
+    Raises ManifestError for two inputs with the same id, FileNotFoundError for an INPUT that names nothing.
     """
     exts = media_exts(kind)
     items: list[InputItem] = []
@@ -186,7 +270,7 @@ def collect_inputs(paths: Iterable[str | Path], kind: str) -> list[InputItem]:
         elif p.is_file() and p.suffix.lower() in MANIFEST_EXTS:
             found = manifest_items(p, kind)
         elif p.is_file() and p.suffix.lower() in exts:
-            found = [InputItem(input_id=p.name, source=str(p.resolve()), kind=kind, meta=sidecar_meta(p))]
+            found = [media_item(p.name, p, kind)]
         else:
             found = _expanded(str(raw), kind, exts)
         log.info("%s: %d %s inputs", raw, len(found), kind)
@@ -194,6 +278,6 @@ def collect_inputs(paths: Iterable[str | Path], kind: str) -> list[InputItem]:
     seen: set[str] = set()
     for it in items:
         if it.input_id in seen:
-            raise ValueError(f"input id {it.input_id!r} appears twice; give each folder or manifest once")
+            raise ManifestError(f"input id {it.input_id!r} appears twice; give each folder or manifest once")
         seen.add(it.input_id)
     return items

@@ -15,10 +15,12 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from corpus.config_types import AT_LEAST_ONE, bounded
 from corpus.errors import UserError
 from corpus.inputs import InputItem
 from corpus.manifest import Manifest
@@ -41,12 +43,12 @@ class RunConfig:
     """How a build runs: where Ray is, shard size, seed, resume policy, progress."""
 
     address: str | None = None  # Ray cluster address; None starts local Ray
-    num_cpus: int | None = None  # CPUs for local Ray; None uses all cores
-    inputs_per_shard: int = 64
+    num_cpus: int | None = bounded(None, AT_LEAST_ONE)  # CPUs for local Ray; None uses all cores
+    inputs_per_shard: int = bounded(64, AT_LEAST_ONE)
     prefix: str | None = None  # shard file prefix; the pipeline name when None
     seed: int = 0  # the build's one seed: every operator's random choices derive from it
     progress: bool = True
-    max_rows_in_flight_mb: int = 512  # Ray Data memory budget for in-flight blocks
+    max_rows_in_flight_mb: int = bounded(512, AT_LEAST_ONE)  # Ray Data memory budget for in-flight blocks
     # with fewer pending shards than CPU slots, cut each shard's inputs into piece tasks that fill the
     # idle CPUs (`pipelines.shard_pieces`; the bytes written are the same either way)
     fan_out: bool = True
@@ -57,11 +59,12 @@ class RunConfig:
 
 
 def run_build(
-    *, pipeline: str, inputs: list[InputItem], stages: list[Stage], out_dir: "Store | str | Path", run: RunConfig,
-    config_record: dict[str, Any] | None = None,
+    *, pipeline: str, inputs: list[InputItem], stages: list[Stage] | Callable[[], list[Stage]],
+    out_dir: "Store | str | Path", run: RunConfig, config_record: dict[str, Any] | None = None,
 ) -> BuildSummary:
     """Build (or resume) a corpus at `out_dir` (folder or object-store URL) from `inputs` through `stages`;
-    see the module docstring."""
+    see the module docstring. `stages` may be a function that makes them: it runs once the lock is held,
+    so work it writes into the corpus (the images' dedup tables) never races another build of it."""
     started = time.time()
     store = Store.of(out_dir, run.storage_options)
     prefix = run.prefix or pipeline
@@ -76,6 +79,8 @@ def run_build(
             raise storage_error(e, store.url, "opening the corpus at") from e
         raise
     try:
+        if callable(stages):
+            stages = stages()
         return _run_locked(pipeline, plan, stages, store, run, config_record, manifest, run_id, started)
     except Exception as e:
         if not isinstance(e, UserError) and is_storage_error(e):
@@ -106,7 +111,7 @@ def _run_locked(pipeline: str, plan: ShardPlan, stages: list[Stage], store: Stor
         log.warning("--out %s is a local path on a cluster: every node writes its shards there, so it must be "
                     "a file system all nodes mount; use an object-store URL (s3://...) otherwise", store.url)
     if pending:
-        for batch in execute_shards(pending, ShardTask(stages, store, plan.prefix, pipeline, run_id), run):
+        for batch in execute_shards(pending, ShardTask(stages, store, plan.prefix, pipeline), run):
             recorder.add(batch)
     if aborted := store.abort_uploads(SHARDS, rewrite):  # left by task attempts that died and were retried
         log.info("aborted %d unfinished uploads of killed task attempts", aborted)

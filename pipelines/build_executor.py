@@ -7,7 +7,6 @@ piece tasks when shards are fewer than CPU slots: `pipelines.shard_pieces`), and
 """
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -28,14 +27,7 @@ log = logging.getLogger(__name__)
 
 def input_rows(items: list[tuple[int, int, InputItem]]) -> pa.Table:
     """(shard id, position, input) triples as rows of `INPUT_SCHEMA`, what a shard task receives."""
-    return pa.Table.from_pylist(
-        [
-            dict(input_id=it.input_id, source=it.source, shard_id=sid, seq=seq, kind=it.kind,
-                 meta_json=json.dumps(it.meta, sort_keys=True))
-            for sid, seq, it in items
-        ],
-        schema=INPUT_SCHEMA,
-    )
+    return pa.Table.from_pylist([it.row(sid, seq) for sid, seq, it in items], schema=INPUT_SCHEMA)
 
 
 def shard_blocks(pending: list[tuple[int, int, InputItem]]) -> list[pa.Table]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from corpus.config import one_seed, to_dict
+from corpus.config_types import POSITIVE, bounded
 from corpus.errors import UserError
 from corpus.inputs import expand_inputs
 from operators.base import Chain, check_columns
@@ -33,7 +34,7 @@ class DocsResources:
     """CPUs per shard task (a fraction lets tasks share a core); a shard's documents are split into page
     ranges and rendered inside its task, so parallelism comes from shards in flight."""
 
-    cpus_per_task: float = 1.0
+    cpus_per_task: float = bounded(1.0, POSITIVE)
 
 
 @dataclass

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from corpus.config import to_dict
+from corpus.config_types import AT_LEAST_ONE, POSITIVE, bounded
 from corpus.errors import UserError
 from corpus.inputs import InputItem
 from corpus.sink import write_parquet
@@ -65,8 +66,8 @@ DUPLICATES_SCHEMA = pa.schema([("input_id", pa.string()), ("kept_id", pa.string(
 class ImagesResources:
     """CPUs per task (the stages fuse into one task per batch) and images per batch."""
 
-    cpus: float = 1.0
-    batch_size: int = 16
+    cpus: float = bounded(1.0, POSITIVE)
+    batch_size: int = bounded(16, AT_LEAST_ONE)
 
 
 @dataclass
@@ -97,8 +98,7 @@ def fingerprint_table(items: list[InputItem], cfg: ImagesConfig) -> pa.Table:
 
     init_ray(cfg.run.address, cfg.run.num_cpus)
     rows = pa.Table.from_pylist(
-        [dict(input_id=it.input_id, source=it.source, shard_id=0, seq=i, kind=it.kind, meta_json="{}")
-         for i, it in enumerate(items)], schema=INPUT_SCHEMA)
+        [it.row(0, i) for i, it in enumerate(items)], schema=INPUT_SCHEMA)
     n = cfg.resources.batch_size
     ds = ray.data.from_arrow([rows.slice(i, n) for i in range(0, rows.num_rows, n)])
     ds = map_stage(ds, Stage(ImageFingerprint, cfg.fingerprint, cfg.resources.cpus, n))
@@ -163,6 +163,5 @@ def build_images(inputs: list[str], out_dir: "str | Path", cfg: ImagesConfig | N
     items = collect_inputs(inputs, "image")
     if not items:
         raise UserError(f"no images found in {inputs}")
-    decision = dedup_pass(items, out_dir, cfg)
-    return run_build(pipeline="images", inputs=items, stages=images_stages(cfg, decision), out_dir=out_dir,
-                     run=cfg.run, config_record=to_dict(cfg))
+    return run_build(pipeline="images", inputs=items, stages=lambda: images_stages(cfg, dedup_pass(items, out_dir, cfg)),
+                     out_dir=out_dir, run=cfg.run, config_record=to_dict(cfg))

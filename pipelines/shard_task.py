@@ -33,10 +33,9 @@ SUMMARY_SCHEMA = pa.schema([
 ])
 
 
-def write_shard(rows: Iterable[dict[str, Any]], shard_id: int, store: Store, prefix: str, pipeline: str,
-                run_id: str) -> ShardResult:
+def write_shard(rows: Iterable[dict[str, Any]], shard_id: int, store: Store, prefix: str, pipeline: str) -> ShardResult:
     """Write shard `shard_id` from its output `rows` (run lazily); on any failure nothing of it looks complete."""
-    writer = ShardWriter(store, prefix, shard_id, pipeline, run_id)
+    writer = ShardWriter(store, prefix, shard_id, pipeline)
     try:
         for row in rows:
             writer.add(row)
@@ -51,8 +50,8 @@ def write_shard(rows: Iterable[dict[str, Any]], shard_id: int, store: Store, pre
 class ShardTask:
     """A picklable `map_batches` callable: input rows of whole shards in, one summary row per shard out."""
 
-    def __init__(self, stages: list[Stage], store: Store, prefix: str, pipeline: str, run_id: str) -> None:
-        self.stages, self.store, self.prefix, self.pipeline, self.run_id = stages, store, prefix, pipeline, run_id
+    def __init__(self, stages: list[Stage], store: Store, prefix: str, pipeline: str) -> None:
+        self.stages, self.store, self.prefix, self.pipeline = stages, store, prefix, pipeline
         # > 1: each shard's work fans out to that many piece tasks (`pipelines.shard_pieces`); set by
         # `execute_shards` once the cluster's CPUs are known
         self.pieces = 1
@@ -62,9 +61,9 @@ class ShardTask:
         rows = sorted(rows, key=lambda x: x["seq"])
         if self.pieces > 1:
             pieces = Pieces(self.stages, rows, self.pieces)
-            return write_shard(pieces, sid, self.store, self.prefix, self.pipeline, self.run_id), pieces.stages
+            return write_shard(pieces, sid, self.store, self.prefix, self.pipeline), pieces.stages
         tally = StageTally(self.stages)
-        r = write_shard(run_stages(self.stages, rows), sid, self.store, self.prefix, self.pipeline, self.run_id)
+        r = write_shard(run_stages(self.stages, rows), sid, self.store, self.prefix, self.pipeline)
         return r, tally.json()
 
     def __call__(self, batch: pa.Table) -> pa.Table:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from corpus.config import one_seed, to_dict
+from corpus.config_types import POSITIVE, bounded
 from corpus.errors import UserError
 from operators.manifest_inputs import collect_inputs
 from operators.videos.frames import VideoFrames, VideoFramesConfig
@@ -24,7 +25,7 @@ from pipelines.ray_runtime import Stage
 class VideosResources:
     """CPUs per task (decode and sample stages fuse into one task per batch) and videos per batch."""
 
-    cpus: float = 1.0
+    cpus: float = bounded(1.0, POSITIVE)
     batch_size: int = 1
 
 

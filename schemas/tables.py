@@ -17,6 +17,7 @@ QUARANTINE = "quarantine"  # the input is bad (corrupt, encrypted, too large, ti
 FILTERED = "filtered"  # the input is fine but does not qualify (too little text, too small)
 DUPLICATE = "duplicate"  # the input repeats one kept earlier
 ERROR_CATEGORIES = (QUARANTINE, FILTERED, DUPLICATE)
+MAX_MESSAGE = 2000  # characters of an error message kept in the error table
 
 ENVELOPE_FIELDS = [
     pa.field("input_id", pa.string(), nullable=False),
@@ -117,7 +118,6 @@ STATS_SCHEMA = pa.schema(
     + SAMPLE_STAT_FIELDS
     + [
         pa.field("pipeline", pa.string()),
-        pa.field("run_id", pa.string()),
         pa.field("schema_version", pa.int32()),
     ]
 )
@@ -133,7 +133,6 @@ ERROR_SCHEMA = pa.schema(
         pa.field("message", pa.string()),
         pa.field("category", pa.string()),
         pa.field("pipeline", pa.string()),
-        pa.field("run_id", pa.string()),
         pa.field("schema_version", pa.int32()),
     ]
 )

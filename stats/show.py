@@ -129,13 +129,21 @@ def fetch_sample(corpus_dir: str | os.PathLike, key: str, *, init_sql: str | Non
     """Locate `key`, read its byte range from the tar and return its verified members."""
     loc = locate(corpus_dir, key, init_sql=init_sql, use_fsspec=use_fsspec)
     tar = f"{normalize(corpus_dir)}/{SHARDS}/{loc.shard}"
-    blob = read_range(tar, loc.offset, loc.size)
-    members = parse_members(blob, f"{loc.shard}@{loc.offset}")
-    names = [n for n, _ in members]
-    if names != loc.members:
-        raise IndexMismatch(f"{loc.shard}@{loc.offset}: the range holds {names}, the stats row lists {loc.members}")
-    if any(not n.startswith(loc.key + ".") for n in names):
-        raise IndexMismatch(f"{loc.shard}@{loc.offset}: members {names} do not belong to key {loc.key}")
+    stats = f"{STATS}/{loc.shard.removesuffix('.tar')}.parquet"
+    rebuild = f"delete {stats} and rerun the build command into the same folder, which rebuilds that shard"
+    try:
+        blob = read_range(tar, loc.offset, loc.size)
+        members = parse_members(blob, f"{loc.shard}@{loc.offset}")
+        names = [n for n, _ in members]
+        if names != loc.members:
+            raise IndexMismatch(f"{loc.shard}@{loc.offset}: the range holds {names}, the stats row lists {loc.members}")
+        if any(not n.startswith(loc.key + ".") for n in names):
+            raise IndexMismatch(f"{loc.shard}@{loc.offset}: members {names} do not belong to key {loc.key}")
+    except FileNotFoundError as e:
+        raise UserError(f"{tar} is missing, though {stats} lists {loc.key} in it: {rebuild}") from e
+    except IndexMismatch as e:
+        raise UserError(f"{loc.key} cannot be read as its stats row says ({e}): the shard is damaged or not the "
+                        f"one its stats describe; {rebuild}") from e
     log.debug("fetched %s: %d members, %d bytes at %s@%d", loc.key, len(names), loc.size, loc.shard, loc.offset)
     return Sample(loc, dict(members))
 

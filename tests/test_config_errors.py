@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+import yaml
 
 from cli.main import main
 
@@ -62,3 +63,39 @@ def test_a_sub_seed_in_yaml_is_refused_and_the_printed_config_shows_the_effectiv
     assert printed["run"]["seed"] == 3 and printed["samples"]["seed"] == 3
     cfg.write_text(yaml.safe_dump(printed))  # the printed config loads back as it is
     assert main(["docs", "build", "--config", str(cfg), "--print-config"]) == 0
+
+
+@pytest.mark.parametrize("setting,expected", [
+    ("run.fan_out=maybe", "setting run.fan_out='maybe': expected true or false"),
+    ("run.fan_out=[1,2]", "setting run.fan_out=[1, 2]: expected true or false"),
+    ("pages.dpi=-72", "setting pages.dpi=-72: expected a number > 0"),
+    ("pages.dpi=0", "setting pages.dpi=0: expected a number > 0"),
+    ("run.inputs_per_shard=2.5", "setting run.inputs_per_shard=2.5: expected an integer"),
+    ("run.inputs_per_shard=0", "expected an integer >= 1"),
+    ("samples.transcribe_fraction=1.5", "expected a number >= 0 and <= 1"),
+    ("samples.regions_per_sample=[1,2,3]", "expected a list of 2 values"),
+    ("samples.noise.strength.medium.blur=[0.4,high]", "setting samples.noise.strength.medium.blur[1]='high'"),
+    ("run.prefix=3", "setting run.prefix=3: expected a string"),
+])
+def test_wrong_value_types_and_ranges_are_refused(setting, expected, caplog):
+    caplog.set_level(logging.ERROR)
+    assert main(["docs", "build", "--set", setting, "--print-config"]) == 2
+    (message,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert expected in message and "\n" not in message
+
+
+def test_yaml_values_are_checked_like_overrides(tmp_path, caplog):
+    cfg = tmp_path / "docs.yaml"
+    cfg.write_text("run:\n  fan_out: maybe\n")
+    caplog.set_level(logging.ERROR)
+    assert main(["docs", "build", "--config", str(cfg), "--print-config"]) == 2
+    (message,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "run.fan_out='maybe': expected true or false" in message
+
+
+def test_accepted_values_take_the_declared_type(capsys):
+    assert main(["docs", "build", "--set", "pages.dpi=200", "--set", "samples.regions_per_sample=[1,2]",
+                 "--print-config"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["pages"]["dpi"] == 200.0 and isinstance(printed["pages"]["dpi"], float)
+    assert printed["samples"]["regions_per_sample"] == [1, 2]

@@ -10,7 +10,7 @@ import textwrap
 import tomllib
 from pathlib import Path
 
-from cli.main import EXTRAS
+from cli.failures import EXTRAS
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_ONLY = ("ray", "pandas", "webdataset", "pymupdf", "decord", "av", "rapidocr_onnxruntime", "imagehash", "duckdb",

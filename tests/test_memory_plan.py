@@ -115,3 +115,24 @@ def test_full_model_plan_refuses_one_gpu_and_advises_fsdp():
     sharded.check()  # fits: no error
     assert sharded.optimizer == pytest.approx(one.optimizer / 8)
     assert "fits" in sharded.table()
+
+
+def test_rl_plan_counts_the_judge_model(tmp_path):
+    """RL's judge model sits unsharded on every GPU (bf16 in bf16 runs): by default a frozen copy of the policy,
+    or the checkpoint folder `reward.rm` names (its own size); "none" and "live" add nothing."""
+    from model.checkpoint import save_checkpoint
+    from model.minicpmv import count_parameters
+    from training_bridge.train.memory_plan import plan_for
+    from training_bridge.train.train_config import ModelSpec, RewardConfig, RLConfig, TrainRun
+
+    def plan(rm: str):
+        cfg = RLConfig(model=ModelSpec(preset="full"), reward=RewardConfig(rm=rm),
+                       run=TrainRun(parallel="fsdp", gpu_memory_gib=80))
+        return plan_for(cfg, 8, torch.device("cpu"))
+
+    save_checkpoint(MiniCPMV(tiny()), tmp_path / "judge")
+    snapshot, folder, none, live = plan("snapshot"), plan(str(tmp_path / "judge")), plan("none"), plan("live")
+    assert snapshot.judge == 2 * count_parameters(full())["total"]
+    assert folder.judge == 2 * count_parameters(tiny())["total"]
+    assert none.judge == live.judge == 0 and snapshot.total == pytest.approx(none.total + snapshot.judge)
+    assert "judge model" in snapshot.table() and "judge model" not in none.table()

@@ -135,7 +135,7 @@ def test_aborted_upload_leaves_no_object(s3_bucket):
     from corpus.sink import ShardWriter, completed_shards
 
     store = Store(s3_bucket + "/c")
-    w = ShardWriter(store, "t", 0, "test", "run")
+    w = ShardWriter(store, "t", 0, "test")
     big = bytes(range(256)) * (4096 * 7)  # 7 MiB: the upload is multipart by then
     for i in range(2):
         w.add({"input_id": f"i{i}", "source": "s", "key": f"k{i}", "members": [{"ext": "bin", "data": big}]})

@@ -42,7 +42,7 @@ def test_shard_writer_tar_matches_its_stats(tmp_path) -> None:
     from corpus.sink import ShardWriter, prepare_dirs
 
     prepare_dirs(tmp_path)
-    w = ShardWriter(tmp_path, "t", 0, "test", "run")
+    w = ShardWriter(tmp_path, "t", 0, "test")
     for r in _rows():
         w.add(r)
     res = w.close()
@@ -59,7 +59,7 @@ def test_aborted_shard_leaves_nothing_that_looks_complete(tmp_path) -> None:
     from corpus.sink import ShardWriter, completed_shards, prepare_dirs
 
     prepare_dirs(tmp_path)
-    w = ShardWriter(tmp_path, "t", 0, "test", "run")
+    w = ShardWriter(tmp_path, "t", 0, "test")
     for r in _rows(3):
         w.add(r)
     w.abort(RuntimeError("the task died"))

@@ -14,7 +14,6 @@ from training_bridge.rl.policy_update import grpo_token_loss
 from training_bridge.rl.prompts import Prompt
 from training_bridge.rl.rewards import (
     OverlapPreferenceModel,
-    StdFilter,
     combine,
     format_reward,
     parse_response,
@@ -26,6 +25,7 @@ from training_bridge.rl.rewards import (
 )
 from training_bridge.rl.rlaif import OverlapVerifier, ScoredResponse, pair_indices, split_claims
 from training_bridge.rl.scoring import group_advantages
+from training_bridge.rl.std_filter import StdFilter
 from training_bridge.train.freezing import freeze_for_stage
 from training_bridge.train.optim import lr_factor
 from training_bridge.train.train_config import DPOConfig, OptimConfig, RLConfig, SFTConfig

@@ -124,7 +124,10 @@ def run_catalog(args: argparse.Namespace) -> int:
     """Write the catalog database and say where it is."""
     from stats.catalog import build_catalog
 
-    path, corpora = build_catalog(args.dirs, args.db, init_sql=args.init_sql, use_fsspec=args.fsspec)
+    from stats.duckdb_errors import user_errors
+
+    with user_errors("stats catalog"):
+        path, corpora = build_catalog(args.dirs, args.db, init_sql=args.init_sql, use_fsspec=args.fsspec)
     print(f"catalog {path}: views samples, errors, shards, runs, corpora over "
           + ", ".join(c.label for c in corpora))
     print(f'try: mmcorpus stats query {path} "SELECT corpus, task, count(*) AS n FROM samples GROUP BY ALL ORDER BY ALL"')
@@ -167,30 +170,33 @@ NUMERIC = ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL", "HUGEINT", "BIGINT", "SM
 def run_query(args: argparse.Namespace) -> int:
     """Run the SQL; print an aligned table or write the result file."""
     from stats.catalog import open_catalog, sql_str
+    from stats.duckdb_errors import user_errors
 
     sql = args.sql.strip().rstrip(";").strip()
-    con = open_catalog(args.targets, init_sql=args.init_sql, use_fsspec=args.fsspec)
+    with user_errors("reading the corpora"):
+        con = open_catalog(args.targets, init_sql=args.init_sql, use_fsspec=args.fsspec)
     try:
-        if args.format == "table":
-            rel = con.sql(sql)
-            if rel is None:
-                print("ok")
+        with user_errors(f"the query {sql!r} does not run"):
+            if args.format == "table":
+                rel = con.sql(sql)
+                if rel is None:
+                    print("ok")
+                    return 0
+                rows = rel.limit(args.max_rows + 1).fetchall()
+                numeric = [any(n in str(t).upper() for n in NUMERIC) and "[]" not in str(t) for t in rel.types]
+                print(format_table(rel.columns, rows[: args.max_rows], numeric))
+                if len(rows) > args.max_rows:
+                    print(f"(first {args.max_rows} rows shown; use --max-rows N, or --format csv --out FILE for all)")
+                else:
+                    print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
                 return 0
-            rows = rel.limit(args.max_rows + 1).fetchall()
-            numeric = [any(n in str(t).upper() for n in NUMERIC) and "[]" not in str(t) for t in rel.types]
-            print(format_table(rel.columns, rows[: args.max_rows], numeric))
-            if len(rows) > args.max_rows:
-                print(f"(first {args.max_rows} rows shown; use --max-rows N, or --format csv --out FILE for all)")
-            else:
-                print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+            if not args.out:
+                raise UserError(f"--format {args.format} writes a file: add --out FILE")
+            options = {"csv": "FORMAT csv, HEADER true", "json": "FORMAT json, ARRAY true", "parquet": "FORMAT parquet"}[args.format]
+            out = args.out if is_url(args.out) else str(Path(args.out).expanduser().resolve())
+            con.execute(f"COPY ({sql}) TO {sql_str(out)} ({options})")
+            log.info("wrote %s", out)
             return 0
-        if not args.out:
-            raise UserError(f"--format {args.format} writes a file: add --out FILE")
-        options = {"csv": "FORMAT csv, HEADER true", "json": "FORMAT json, ARRAY true", "parquet": "FORMAT parquet"}[args.format]
-        out = args.out if is_url(args.out) else str(Path(args.out).expanduser().resolve())
-        con.execute(f"COPY ({sql}) TO {sql_str(out)} ({options})")
-        log.info("wrote %s", out)
-        return 0
     finally:
         con.close()
 
@@ -198,6 +204,7 @@ def run_query(args: argparse.Namespace) -> int:
 def run_report(args: argparse.Namespace) -> int:
     """Write the HTML report and say where it is."""
     from stats.catalog import normalize
+    from stats.duckdb_errors import user_errors
     from stats.report import write_report
 
     if args.out:
@@ -207,6 +214,7 @@ def run_report(args: argparse.Namespace) -> int:
         if not local:
             raise UserError("every DIR is remote: give the report file with --out FILE.html")
         out = Path(normalize(local[0])) / "report.html"
-    path = write_report(args.dirs, out, init_sql=args.init_sql, use_fsspec=args.fsspec)
+    with user_errors("stats report"):
+        path = write_report(args.dirs, out, init_sql=args.init_sql, use_fsspec=args.fsspec)
     print(f"report {path}")
     return 0

@@ -18,7 +18,10 @@ Train MiniCPM-V 4.5 (or its tiny CPU twin) on corpora built by `mmcorpus docs|im
        (freeze: resampler | vision | all), gradient accumulation, DDP or FSDP under torchrun
   rl   hybrid GRPO: a group of rollouts per prompt, each prompt in short or long mode; reward =
        accuracy (rule-based, or RLPR for free-form references) + format + repetition penalty +
-       group-standardised preference score (long mode); no KL, no entropy term
+       group-standardised preference score (long mode); no KL, no entropy term. The judge (reward.rm)
+       defaults to "snapshot": a frozen copy of the policy taken at the start (one extra model copy per
+       GPU); a checkpoint folder names another; "live" judges with the policy in training (warned).
+       RLPR's std filter and every logged mean are computed over all ranks (the same keeps everywhere)
   dpo  RLAIF-V: sample responses, split into claims, verify, pair; then DPO against the initial policy
 
 Every run writes OUT/metrics.jsonl, OUT/checkpoints/step-N/ (model, optimizer, scheduler, data position,

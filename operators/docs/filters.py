@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from corpus.config_types import FRACTION, bounded
 from operators.base import Operator, Reject, Row
 from schemas.tables import FILTERED, PAGE_SCHEMA
 
@@ -31,8 +32,8 @@ class RegionFilterConfig:
 
     min_width: float = 4.0
     min_height: float = 4.0
-    min_printable_ratio: float = 0.9
-    min_confidence: float = 0.5
+    min_printable_ratio: float = bounded(0.9, FRACTION)
+    min_confidence: float = bounded(0.5, FRACTION)
     min_page_chars: int = 30
 
 

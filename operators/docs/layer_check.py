@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from corpus.config_types import AT_LEAST_ONE, FRACTION, bounded
 from operators.docs.page_image import as_rgb
 from operators.docs.unicode_text import normalise
 
@@ -39,8 +40,8 @@ class LayerCheckConfig:
 
     enabled: bool = True
     read_back: str = "suspect"  # which pages' lines OCR reads back: "suspect" | "always" | "never"
-    max_unmapped_share: float = 0.2  # share of text-layer lines dropped as unmapped
-    pages_per_check: int = 8  # consecutive pages of a document that share one verdict
+    max_unmapped_share: float = bounded(0.2, FRACTION)  # share of text-layer lines dropped as unmapped
+    pages_per_check: int = bounded(8, AT_LEAST_ONE)  # consecutive pages of a document that share one verdict
     checked_pages: int = 1  # text-layer pages of each group whose lines are read back by OCR
     lines_per_page: int = 3
     min_line_chars: int = 6  # lines shorter than this are not sampled

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from corpus.config_types import FRACTION, bounded
 from operators.docs.text_regions import reading_order
 
 Region = dict[str, Any]
@@ -23,9 +24,9 @@ class ImageAreaConfig:
     """Which image areas of a text-layer page are read by OCR."""
 
     enabled: bool = True
-    min_area: float = 0.02  # share of the page
+    min_area: float = bounded(0.02, FRACTION)  # share of the page
     min_side_px: float = 24.0
-    max_text_cover: float = 0.5  # share of the image area already covered by text-layer lines
+    max_text_cover: float = bounded(0.5, FRACTION)  # share of the image area already covered by text-layer lines
 
 
 def _area(b: Any) -> float:

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from corpus.config_types import FRACTION, bounded
 from operators.base import Operator, Reject, Row
 from operators.docs.layer_check import LayerCheckConfig, LayerChecker
 from operators.docs.mixed_pages import ImageAreaConfig, image_areas, merge_regions
@@ -158,7 +159,7 @@ class OcrRegionsConfig:
     backend: str = "rapidocr"  # "rapidocr" | "paddle"
     paddle_det_model_dir: str | None = None
     paddle_rec_model_dir: str | None = None
-    min_confidence: float = 0.0  # lines below are dropped here (RegionFilter applies its own threshold)
+    min_confidence: float = bounded(0.0, FRACTION)  # lines below are dropped here (RegionFilter applies its own threshold)
     group_blocks: bool = True
     block_gap: float = 0.8  # max vertical gap between lines of one block, in line heights
     layer_check: LayerCheckConfig = field(default_factory=LayerCheckConfig)  # text layer against pixels

@@ -39,7 +39,9 @@ import pymupdf
 from PIL import Image, ImageOps
 from pymupdf import mupdf
 
+from corpus.config_types import AT_LEAST_ONE, POSITIVE, bounded
 from operators.base import Operator, Reject, Row, error_row
+from operators.docs.file_kind import check_pdf
 from operators.docs.page_image import pixel_columns, to_page_pixels
 from operators.docs.text_regions import extract_regions
 from operators.docs.visibility import LineCheck, VisibilityConfig
@@ -54,11 +56,11 @@ STAGE = "render"
 class PdfPagesConfig:
     """Knobs of page rendering and document guards."""
 
-    dpi: float = 144.0
-    max_pixels: int = 2048 * 2048  # render is scaled down to fit width * height <= max_pixels
+    dpi: float = bounded(144.0, POSITIVE)
+    max_pixels: int = bounded(2048 * 2048, AT_LEAST_ONE)  # render is scaled down to fit width * height <= max_pixels
     max_file_bytes: int = 200 * 1024 * 1024
-    max_pages: int = 2000
-    doc_timeout_s: float = 300.0
+    max_pages: int = bounded(2000, AT_LEAST_ONE)
+    doc_timeout_s: float = bounded(300.0, POSITIVE)
     min_text_chars: int = 20  # fewer text-layer characters than this: the page needs OCR
     max_image_pixels: int = 100_000_000  # image inputs larger than this are refused before decoding
     color: str = "auto"  # "auto": gray pages travel and are stored as gray; "rgb" | "gray": always
@@ -166,6 +168,7 @@ class PdfPages(Operator):
     def _pdf_pages(self, row: Row, data: bytes) -> Iterator[Row]:
         cfg = self.config
         start = time.monotonic()
+        check_pdf(data)
         doc = pymupdf.open(stream=data, filetype="pdf")
         try:
             if doc.needs_pass:

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from corpus.config_types import FRACTION, JPEG_QUALITY, bounded
 from operators.base import Operator, Reject, Row
 from operators.docs.corrupt import NoiseConfig, corrupt_region, glyph_px
 from operators.docs.page_image import page_pixels
@@ -94,8 +95,8 @@ class DocSamplesConfig:
     granularity_weights: dict[str, float] = field(default_factory=lambda: {"line": 0.7, "block": 0.3})
     min_region_chars: int = 3
     max_region_chars: int = 800
-    transcribe_fraction: float = 0.25  # share of pages that also give a clean transcription sample
-    jpeg_quality: int = 90
+    transcribe_fraction: float = bounded(0.25, FRACTION)  # share of pages that also give a clean transcription sample
+    jpeg_quality: int = bounded(90, JPEG_QUALITY)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
 
 

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import pymupdf
 
+from corpus.config_types import AT_LEAST_ONE, bounded
 from operators.base import Operator, Row
+from operators.docs.file_kind import check_pdf
 from operators.docs.pdf_pages import read_source
 from schemas.tables import DOC_UNIT_SCHEMA
 
@@ -20,7 +22,7 @@ from schemas.tables import DOC_UNIT_SCHEMA
 class SplitDocumentsConfig:
     """Pages per work unit, and the size above which a file is not even read here."""
 
-    pages_per_unit: int = 8
+    pages_per_unit: int = bounded(8, AT_LEAST_ONE)
     max_file_bytes: int = 200 * 1024 * 1024
 
 
@@ -51,6 +53,7 @@ class SplitDocuments(Operator):
         """Pages of a PDF that opens cleanly; None for anything `PdfPages` must judge itself."""
         try:
             data = read_source(row["source"], self.config.max_file_bytes)
+            check_pdf(data)
             with pymupdf.open(stream=data, filetype="pdf") as doc:
                 return None if doc.needs_pass else doc.page_count
         except Exception:  # noqa: BLE001 - PdfPages reports the reason

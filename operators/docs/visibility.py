@@ -29,6 +29,7 @@ import numpy as np
 import pymupdf
 from pymupdf import mupdf
 
+from corpus.config_types import FRACTION, bounded
 from operators.docs.boxes import BBox, area, intersection, mostly_inside, overlap_shares
 from operators.docs.drawn_glyphs import DrawnGlyphs
 from operators.docs.drawn_images import DrawnImage, drawn_images
@@ -45,8 +46,8 @@ class VisibilityConfig:
     enabled: bool = True
     min_glyph_px: float = 6.0  # font size at the render scale, in pixels, below which text is unreadable
     min_contrast: int = 40  # grey levels (0-255) the line's rendered core band must span
-    min_inside: float = 0.9  # share of a line's box that must lie on the page
-    max_covered: float = 0.1  # share of a line's box that an image drawn later may cover (a hidden word)
+    min_inside: float = bounded(0.9, FRACTION)  # share of a line's box that must lie on the page
+    max_covered: float = bounded(0.1, FRACTION)  # share of a line's box that an image drawn later may cover (a hidden word)
 
 
 def span_reason(span: dict[str, Any]) -> str | None:

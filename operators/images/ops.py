@@ -24,6 +24,7 @@ from typing import Iterable
 import imagehash
 from PIL import Image, ImageOps
 
+from corpus.config_types import AT_LEAST_ONE, JPEG_QUALITY, bounded
 from operators.base import Filter, Operator, Reject, Row
 from operators.media_io import fit_within, read_source
 from schemas.tables import IMAGE_FINGERPRINT_SCHEMA, IMAGE_SCHEMA, QUARANTINE
@@ -40,9 +41,9 @@ class ImageDecodeConfig:
 
     max_bytes: int = 64 << 20  # input files above this are quarantined
     max_source_pixels: int = 89_478_485  # decompression-bomb guard on the header size (Pillow's own limit)
-    max_pixels: int = PIXEL_BUDGET  # resize budget: width x height after resizing
+    max_pixels: int = bounded(PIXEL_BUDGET, AT_LEAST_ONE)  # resize budget: width x height after resizing
     format: str = "jpeg"  # re-encode as "jpeg" or "png"
-    quality: int = 95  # JPEG quality
+    quality: int = bounded(95, JPEG_QUALITY)  # JPEG quality
     keep_original_jpeg: bool = True  # an upright RGB JPEG within budget keeps its bytes (no generation loss)
 
 

@@ -31,6 +31,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 from PIL import Image
 
+from corpus.config_types import AT_LEAST_ONE, FRACTION, JPEG_QUALITY, POSITIVE, bounded
 from corpus.storage import is_url
 from model.video_sampling import VideoSampling, group_packages, official_sampling, training_sampling
 from operators.base import Operator, Reject, Row
@@ -58,13 +59,13 @@ class SamplingConfig:
     """Which frames to take; `official` knobs follow the released example, `training` ones the paper's bounds."""
 
     policy: str = "official"  # "official" | "training"
-    choose_fps: float = 3.0  # official: target rate (released default 3; up to 10)
-    max_packages: int = 180  # both: at most this many packages ("frames after packing")
-    max_packing: int = 3  # official: most frames per package (1..6)
+    choose_fps: float = bounded(3.0, POSITIVE)  # official: target rate (released default 3; up to 10)
+    max_packages: int = bounded(180, AT_LEAST_ONE)  # both: at most this many packages ("frames after packing")
+    max_packing: int = bounded(3, AT_LEAST_ONE)  # official: most frames per package (1..6)
     time_scale: float = 0.1  # both: temporal id grid, seconds
-    max_frames: int = 1080  # training: most frames per video
-    max_fps: float = 10.0  # training: highest drawn rate
-    min_fps: float = 1.0  # training: lowest drawn rate
+    max_frames: int = bounded(1080, AT_LEAST_ONE)  # training: most frames per video
+    max_fps: float = bounded(10.0, POSITIVE)  # training: highest drawn rate
+    min_fps: float = bounded(1.0, POSITIVE)  # training: lowest drawn rate
     training_max_packing: int = 6  # training: packing drawn from 1..this
     seed: int = 0  # training: each video's draw is seeded by (seed, input id)
 
@@ -76,14 +77,14 @@ class VideoFramesConfig:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     store: str = "frames"  # "frames": one JPEG per sampled frame; "original": the file + frame indices
     max_frame_pixels: int = 1280 * 720  # frames above are downscaled keeping aspect [ours]
-    jpeg_quality: int = 90  # [ours]
-    timeout_s: float = 300.0  # per video, hard (the decoding process is killed) [ours]
+    jpeg_quality: int = bounded(90, JPEG_QUALITY)  # [ours]
+    timeout_s: float = bounded(300.0, POSITIVE)  # per video, hard (the decoding process is killed) [ours]
     retry_with_pyav: bool = True  # after a timeout, try once more with PyAV alone
     max_bytes: int = 4 << 30
     min_frames: int = 1
-    min_decoded_fraction: float = 0.5  # of the sampled frames [ours]
-    decode_threads: int = 1  # decoder threads per video (parallelism comes from videos in flight)
-    chunk: int = 32  # frames per decord get_batch call; bounds memory on long videos
+    min_decoded_fraction: float = bounded(0.5, FRACTION)  # of the sampled frames [ours]
+    decode_threads: int = bounded(1, AT_LEAST_ONE)  # decoder threads per video (parallelism comes from videos in flight)
+    chunk: int = bounded(32, AT_LEAST_ONE)  # frames per decord get_batch call; bounds memory on long videos
 
 
 def sample_frames(probe: VideoProbe, cfg: SamplingConfig, input_id: str) -> VideoSampling:

@@ -59,7 +59,7 @@ def write_shards(out_dir: Path, shards: list[list[dict]], prefix: str = "synth",
     manifest = Manifest(pipeline=pipeline, prefix=prefix, assignment="synthetic", inputs_per_shard=0,
                         n_inputs=sum(len(rows) for rows in shards))
     for shard_id, rows in enumerate(shards):
-        writer = ShardWriter(out_dir, prefix, shard_id, pipeline, "synthetic")
+        writer = ShardWriter(out_dir, prefix, shard_id, pipeline)
         for row in rows:
             writer.add(row)
         res = writer.close()

@@ -5,8 +5,8 @@ outer loop is `train/loop.py`'s.
 
 1. Build the policy (`model.init`, normally the RL output) and read this rank's prompts from the corpora.
 2. Preference pairs: `{out_dir}/pairs-rank{r}.json` when a previous run wrote it (resume), else collected
-   by `rlaif.collect_pairs` with the configured verifier (default: the initial policy judging claims on the
-   image, `judges.py`) and saved there.
+   by `rlaif.collect_pairs` with the configured verifier (default "snapshot": the initial policy judging claims
+   on the image; every pair is judged before the first update, so no copy is needed, `judges.py`) and saved there.
 3. The reference model is the initial policy: its sequence log-probs of every chosen and rejected
    response are computed once, before training, and stored with the pairs.
 4. Each step takes `batch_size` pairs over all ranks (a seeded permutation per epoch, `picking.py`; never a pair
@@ -28,10 +28,10 @@ import torch.nn.functional as F
 
 from corpus.config import to_dict
 from training_bridge.data.stream import derived_seed
-from training_bridge.rl.judges import load_verifier, run_warnings
+from training_bridge.rl.judges import PolicyJudges, load_verifier, run_warnings
 from training_bridge.rl.picking import epoch_rows
 from training_bridge.rl.prompts import Prompt, load_prompts
-from training_bridge.rl.rlaif import ClaimVerifier, JudgeVerifier, PreferencePair, collect_pairs
+from training_bridge.rl.rlaif import ClaimVerifier, PreferencePair, collect_pairs
 from training_bridge.rl.rollout import continuation_batch, render_prompt
 from training_bridge.train.batch_device import to_device
 from training_bridge.train.checkpointing import Resumed
@@ -118,9 +118,8 @@ class DPOTrainer:
             log.info("rank %d: %d pairs from %s", env.rank, len(records), pairs_file)
             return records
         seed_everything(derived_seed(run.seed, env.rank) % (2**31))
-        verifier = verifier or load_verifier(cfg.rlaif.verifier,
-                                             JudgeVerifier(self.model, self.processor, env.device, run.precision),
-                                             env.device, run.precision)
+        judges = PolicyJudges(self.model, self.processor, env.device, run.precision, frozen_copy=False)
+        verifier = verifier or load_verifier(cfg.rlaif.verifier, judges, env.device, run.precision)
         pairs = collect_pairs(self.model, self.processor, prompts, cfg.rlaif, verifier, env, run.precision,
                               run.progress)
         records = [p.to_dict() for p in pairs]

@@ -9,20 +9,24 @@ Each step, one module per part:
    a seed per prompt (`batched_rollout.py`), or from a vLLM engine synced after each update (`rollout.py`).
 3. Reward each response (`scoring.py`; the terms in `rewards.py`): accuracy (rule-based for short
    references; RLPR for free-form ones in long mode), format, repetition penalty, and in long mode the
-   group-standardised preference score of the final answer, weighted. Free-form groups are std-filtered (RLPR).
+   group-standardised preference score of the final answer by the judge (`judges.py`; default a frozen
+   snapshot of the policy taken before the first update), weighted. Free-form groups are std-filtered (RLPR),
+   with decisions and threshold agreed by all ranks (`std_filter.py`).
 4. Advantage = (R - group mean) / group std; groups without variance carry no signal and are skipped.
 5. `epochs` passes of `minibatches` optimizer steps over the rollouts; loss = PPO-clipped ratio times
    advantage (ratio clipped to [1 - clip_low, 1 + clip_high]), **no KL and no entropy term**, averaged
    over all response tokens of the minibatch on all ranks ("token") or per sequence ("sequence"). Old
    log-probs come from a no-grad pass before the first update when there is more than one update per
    step, else the ratio is 1 and its gradient is the policy gradient (`policy_update.py`).
-6. Log reward terms, accuracy per mode, mode counts, clipping (over all ranks); checkpoint (weights,
-   optimizer, LR scheduler, RNG, the std-filter threshold) every `save_every` steps.
+6. Log reward terms, accuracy per mode, mode counts, clipping, the RLPR threshold (global sums over global
+   counts, `step_stats.py`); checkpoint (weights, optimizer, LR scheduler, RNG, the std-filter state, the same
+   on every rank) every `save_every` steps.
 
-With several processes each rank runs its own prompts. Replicated (parallel none/ddp): gradients are summed
-across ranks by hand (`distributed.all_reduce_gradients`) so ranks may skip different groups. FSDP: the
-actor is sharded like SFT; its whole weights are held gathered through rollouts and scoring, and every
-rank runs as many micro-batches as the busiest one (zero-weight extras), as FSDP's collectives require.
+With several processes each rank runs its own prompts; every cross-prompt figure (the std filter, the
+logged means, the loss normalisation) is all-reduced, so ranks agree on what is kept. Replicated (parallel
+none/ddp): gradients are summed across ranks by hand (`distributed.all_reduce_gradients`) so ranks may skip
+different groups. FSDP: the actor is sharded like SFT; its whole weights are held gathered through rollouts
+and scoring, and every rank runs as many micro-batches as the busiest one (zero-weight extras), as FSDP's collectives require.
 
 Why not TRL's GRPOTrainer: it expects a `PreTrainedModel` with a Hugging Face processor (our model
 slices images itself and generates from input embeddings), sums the reward functions before the group
@@ -32,26 +36,25 @@ mode assignment or RLPR std filter. The clipped loss itself is a few lines (`grp
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from corpus.config import to_dict
 from training_bridge.data.stream import derived_seed
-from training_bridge.rl.judges import load_preference_model, run_warnings
+from training_bridge.rl.judges import PolicyJudges, load_preference_model, run_warnings
 from training_bridge.rl.picking import pick_prompts
 from training_bridge.rl.policy_update import PolicyUpdate
 from training_bridge.rl.prompts import Prompt, load_prompts
-from training_bridge.rl.rewards import PreferenceModel, RewardParts
-from training_bridge.rl.rlaif import JudgeVerifier
-from training_bridge.rl.rollout import Rollout, step_rollouts
+from training_bridge.rl.rewards import PreferenceModel
+from training_bridge.rl.rollout import step_rollouts
 from training_bridge.rl.scoring import GroupScorer
+from training_bridge.rl.std_filter import agreed_state
+from training_bridge.rl.step_stats import StepStats, step_stats
 from training_bridge.rl.vllm_rollout import make_engine
 from training_bridge.train.checkpointing import Resumed
 from training_bridge.train.distributed import (
     DistEnv,
-    all_reduce_sum,
     hold_unsharded,
     is_sharded,
     release_unsharded,
@@ -59,47 +62,11 @@ from training_bridge.train.distributed import (
     wrap_model,
 )
 from training_bridge.train.freezing import freeze_for_stage
-from training_bridge.train.loop import CheckpointState, StepMetrics, launch, run_loop, seed_everything
+from training_bridge.train.loop import CheckpointState, launch, run_loop, seed_everything
 from training_bridge.train.memory_plan import checked_plan
 from training_bridge.train.model_io import build_model
 from training_bridge.train.optim import build_optimizer
 from training_bridge.train.train_config import RLConfig
-
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class StepStats(StepMetrics):
-    """What one RL step logs."""
-
-    reward: float
-    accuracy: float
-    format: float
-    repetition: float
-    rm: float
-    accuracy_short: float | None
-    accuracy_long: float | None
-    n_short: int
-    n_long: int
-    kept_groups: int
-    groups: int
-    loss: float = 0.0
-    clip_fraction: float = 0.0
-    response_tokens: float = 0.0
-
-    def across_ranks(self, env: DistEnv) -> "StepStats":
-        """Counts summed and means averaged over ranks (a mode no rank sampled stays None)."""
-        if not env.distributed:
-            return self
-        out = {}
-        for key, value in self.__dict__.items():
-            if isinstance(value, int):
-                out[key] = int(all_reduce_sum(value, env))
-            else:
-                present = all_reduce_sum(float(value is not None), env)
-                total = all_reduce_sum(value or 0.0, env)
-                out[key] = total / present if present else None
-        return StepStats(**out)
 
 
 @dataclass
@@ -130,15 +97,16 @@ class HybridGRPO:
         checked_plan(cfg, env)
         self.model, self.processor = build_model(cfg.model, cfg.run.seed)
         freeze_for_stage(self.model, "all")
+        # the judge before any update (and before wrapping): "snapshot" deep-copies the initial weights
+        self.warnings = run_warnings(cfg) if rm is None else []
+        rm = rm if rm is not None else load_preference_model(
+            cfg.reward.rm, PolicyJudges(self.model, self.processor, env.device, cfg.run.precision), env.device,
+            cfg.run.precision)
         # FSDP: sharded like SFT; otherwise replicated, gradients summed by hand (`all_reduce_gradients`).
         parallel = "fsdp" if resolve_parallel(cfg.run.parallel, env) == "fsdp" else "none"
         self.model = wrap_model(self.model, env, parallel, cfg.run.precision, cfg.run.activation_checkpointing,
                                 cfg.run.reduce_dtype)
         self.engine = make_engine(cfg.rollout, self.model, self.processor, cfg.model, env.device, cfg.run.precision)
-        # the policy judges its own answers on the image unless reward.rm names another judge (paper §2.4)
-        judge = JudgeVerifier(self.model, self.processor, env.device, cfg.run.precision)
-        self.warnings = run_warnings(cfg) if rm is None else []
-        rm = rm if rm is not None else load_preference_model(cfg.reward.rm, judge, env.device, cfg.run.precision)
         self.optimizer, self.scheduler = build_optimizer(self.model, cfg.optim, cfg.run.steps)
         self.scorer = GroupScorer(self.model, self.processor, cfg, env, rm)
         self.update = PolicyUpdate(self.model, self.optimizer, cfg, env, self.processor.tokenizer.pad_token_id,
@@ -148,13 +116,13 @@ class HybridGRPO:
         return {"config": to_dict(self.cfg), "warnings": self.warnings}
 
     def start(self, resumed: Resumed | None) -> None:
-        if resumed is not None:
+        if resumed is not None:  # every rank reads the one state rank 0 wrote (the same on every rank)
             self.scorer.std_filter.load_state_dict(resumed.extra["std_filter"])
         else:
             seed_everything(derived_seed(self.cfg.run.seed, self.env.rank) % (2**31))  # ranks sample different rollouts
 
     def checkpoint_state(self) -> CheckpointState:
-        return CheckpointState(extra={"std_filter": self.scorer.std_filter.state_dict()})
+        return CheckpointState(extra={"std_filter": agreed_state(self.scorer.std_filter, self.env)})
 
     def finish(self) -> None:
         return None
@@ -173,23 +141,8 @@ class HybridGRPO:
         release_unsharded(self.model)
 
         self.model.train()
-        loss, clip_fraction = self.update(step, rollouts, samples, scored.advantages)
+        update = self.update(step, rollouts, samples, scored.advantages)
         self.scheduler.step()
         self.engine.sync(self.model)
-        return self.stats(rollouts, scored.parts, scored.kept_groups, len(picks), loss, clip_fraction).across_ranks(env)
-
-    def stats(self, rollouts: list[Rollout], parts: list[RewardParts], kept: int, groups: int, loss: float,
-              clip_fraction: float) -> StepStats:
-        def mean(values: list[float]) -> float | None:
-            return sum(values) / len(values) if values else None
-
-        by_mode = {m: [p.accuracy for r, p in zip(rollouts, parts) if r.mode == m] for m in ("short", "long")}
-        return StepStats(
-            reward=mean([p.total for p in parts]), accuracy=mean([p.accuracy for p in parts]),
-            format=mean([p.format for p in parts]), repetition=mean([p.repetition for p in parts]),
-            rm=mean([p.rm for p in parts]), accuracy_short=mean(by_mode["short"]), accuracy_long=mean(by_mode["long"]),
-            n_short=sum(r.mode == "short" for r in rollouts) // self.cfg.grpo.group_size,
-            n_long=sum(r.mode == "long" for r in rollouts) // self.cfg.grpo.group_size,
-            kept_groups=kept, groups=groups, loss=loss, clip_fraction=clip_fraction,
-            response_tokens=mean([float(len(r.response_ids)) for r in rollouts]),
-        )
+        return step_stats(rollouts, scored.parts, scored.keeps, g.group_size, update,
+                          self.scorer.std_filter.threshold, env)

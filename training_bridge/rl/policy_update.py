@@ -54,12 +54,13 @@ class PolicyUpdate:
         self.pad_id, self.sharded = pad_id, sharded
 
     def __call__(self, step: int, rollouts: list[Rollout], samples: dict[int, Any], advantages: list[float]
-                 ) -> tuple[float, float]:
-        """Mean loss per optimizer step, and the share of response tokens whose ratio was clipped."""
+                 ) -> tuple[float, float, float]:
+        """This rank's share of the mean loss per optimizer step (the shares of all ranks sum to it: the loss is
+        normalised by global counts), and its clipped and total response tokens (`step_stats` adds them up)."""
         g, env = self.cfg.grpo, self.env
         active = [i for i, a in enumerate(advantages) if a != 0.0]
         if all_reduce_sum(len(active), env) == 0:
-            return 0.0, 0.0
+            return 0.0, 0.0, 0.0
         prompt_of = [samples[i // g.group_size] for i in range(len(rollouts))]
         old: dict[int, torch.Tensor] = {}
         fallback = active[:1] or [0]  # what a rank with fewer micro-batches than another runs at zero weight
@@ -106,7 +107,7 @@ class PolicyUpdate:
                 clip_gradients(self.model, self.cfg.optim.grad_clip)
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
-        return loss_total / (g.epochs * g.minibatches), clipped / max(counted, 1.0)
+        return loss_total / (g.epochs * g.minibatches), clipped, counted
 
     def _logprobs(self, chunk: list[int], rollouts: list[Rollout], prompt_of: list[Any]):
         responses = [rollouts[i].response_ids for i in chunk]

@@ -11,15 +11,16 @@ score (which takes the policy's token probabilities, computed by the caller).
   text (case, spaces, surrounding punctuation). 1 or 0.
 * R_acc, free-form answers, long mode: RLPR. The policy's mean per-token probability of the reference
   written after the generated reasoning, minus the same without reasoning, clipped to [0, 1]
-  (`rlpr_score`). Groups whose RLPR reward std falls below a running threshold (EMA of the mean group
-  std) are dropped (`StdFilter`; paper §2.4: the filter reads the RLPR reward, not the total). Short mode has no reasoning to debias against: *[ours]* it uses
+  (`rlpr_score`). Groups whose RLPR reward std falls below a running threshold are dropped
+  (`std_filter.py`, agreed by every rank). Short mode has no reasoning to debias against: *[ours]* it uses
   `similarity` (1 - normalised edit distance) or nothing, per config.
 * R_format: 1 when the response ended with the end-of-turn token and has the mode's shape (long: one
   `</think>`, non-empty reasoning and answer; short: no think tags, non-empty answer), else 0; weighted.
 * R_rep: minus the share of repeated token n-grams (0 for none, towards -1 for a loop); weighted.
 * R_rm: a preference model's score of the final answer, long mode only, standardised over the prompt's
   group and weighted (paper: 0.5). Pluggable: anything with `PreferenceModel.score(prompt, answers)`;
-  the default judges claims on the image (`judges.py`); the text-only models here are stand-ins.
+  the default judges claims on the image with a frozen snapshot of the policy (`judges.py`); the text-only
+  models here are stand-ins.
 """
 from __future__ import annotations
 
@@ -128,45 +129,6 @@ def standardize(values: list[float]) -> list[float]:
     t = torch.tensor(values, dtype=torch.float64)
     std = float(t.std())
     return [0.0] * len(values) if std < _EPS else ((t - t.mean()) / std).tolist()
-
-
-class StdFilter:
-    """RLPR's std filtering: keep a group when its reward std reaches the threshold, an EMA of mean group std.
-
-    The threshold starts at 0 (nothing but constant groups dropped) and is updated after each step with the
-    mean std of the groups it saw.
-    """
-
-    def __init__(self, momentum: float = 0.99) -> None:
-        self.momentum = momentum
-        self.threshold = 0.0
-        self.updates = 0
-
-    def keep(self, std: float) -> bool:
-        return std > _EPS and std >= self.threshold
-
-    def update(self, stds: list[float]) -> None:
-        if not stds:
-            return
-        mean = sum(stds) / len(stds)
-        self.threshold = mean if self.updates == 0 else self.momentum * self.threshold + (1 - self.momentum) * mean
-        self.updates += 1
-
-    def state_dict(self) -> dict[str, float]:
-        return {"threshold": self.threshold, "updates": self.updates}
-
-    def load_state_dict(self, state: dict[str, float]) -> None:
-        self.threshold, self.updates = float(state["threshold"]), int(state["updates"])
-
-
-def keep_group(terms: list["RewardParts"], rlpr: bool, std_filter: StdFilter | None) -> tuple[bool, float | None]:
-    """Whether a group carries signal: its total varies and, for an RLPR group, the std of its RLPR reward
-    passes `std_filter` (paper §2.4 filters on the RLPR reward, not the total); and that std (None if not RLPR)."""
-    std = float(torch.tensor([t.total for t in terms]).std()) if len(terms) > 1 else 0.0
-    if not rlpr:
-        return std > _EPS, None
-    rlpr_std = float(torch.tensor([t.accuracy for t in terms]).std()) if len(terms) > 1 else 0.0
-    return std > _EPS and (std_filter is None or std_filter.keep(rlpr_std)), rlpr_std
 
 
 class PreferenceModel(Protocol):

@@ -5,8 +5,9 @@ For each prompt's group of rollouts (`rewards.py` holds the terms themselves):
    of the reference after the generated reasoning, debiased by the probability without it) and
    similarity in short mode. Format, repetition penalty, and in long mode the preference score of the final
    answer (standardised within the group), weighted (`rewards.combine`).
-2. Free-form groups scored by RLPR are dropped when their reward std falls below the running threshold
-   (`StdFilter`); groups without variance carry no signal and are dropped too.
+2. Free-form groups scored by RLPR are dropped when their RLPR reward std falls below the running threshold;
+   groups without variance carry no signal and are dropped too. The decisions and the threshold are agreed
+   by every rank from the stds of all ranks' groups (`std_filter.py`).
 3. Advantage = (R - group mean) / group std for the groups kept, zero for the others.
 """
 from __future__ import annotations
@@ -21,9 +22,7 @@ from training_bridge.rl.prompts import FREE_FORM, Prompt
 from training_bridge.rl.rewards import (
     PreferenceModel,
     RewardParts,
-    StdFilter,
     combine,
-    keep_group,
     parse_response,
     rlpr_score,
     similarity,
@@ -31,6 +30,7 @@ from training_bridge.rl.rewards import (
     verify_short,
 )
 from training_bridge.rl.rollout import Rollout, continuation_batch, render_prompt
+from training_bridge.rl.std_filter import GroupSpread, StdFilter, agreed_keeps
 from training_bridge.train.batch_device import to_device
 from training_bridge.train.distributed import DistEnv
 from training_bridge.train.model_io import autocast, token_logprobs
@@ -44,11 +44,12 @@ def group_advantages(rewards: list[float]) -> list[float]:
 
 @dataclass
 class ScoredStep:
-    """A step's reward terms and advantages, one per rollout, and how many groups were kept."""
+    """A step's reward terms and advantages, one per rollout of this rank, and the keep decision of every
+    group of every rank (row r: rank r's groups; the same table on every rank)."""
 
     parts: list[RewardParts]
     advantages: list[float]
-    kept_groups: int
+    keeps: list[list[bool]]
 
 
 class GroupScorer:
@@ -63,22 +64,19 @@ class GroupScorer:
 
     def score_step(self, prompts: list[Prompt], picks: list[tuple[int, str]], rollouts: list[Rollout],
                    samples: dict[int, Any]) -> ScoredStep:
-        """Reward terms and advantages of every rollout (`group_size` per pick); updates the std filter."""
+        """Reward terms and advantages of every rollout (`group_size` per pick); the keep decisions agreed by all
+        ranks (collective: every rank calls it once per step), which also update the std filter."""
         size = self.cfg.grpo.group_size
+        groups = [self.group_rewards(prompts[index], rollouts[k * size : (k + 1) * size], samples[k])
+                  for k, (index, _) in enumerate(picks)]
+        keeps = agreed_keeps([GroupSpread.of(terms, rlpr) for terms, rlpr in groups],
+                             self.std_filter if self.cfg.reward.std_filter else None, self.env)
         parts: list[RewardParts] = []
         advantages: list[float] = []
-        kept_groups, rlpr_stds = 0, []
-        for k, (index, _) in enumerate(picks):
-            group = rollouts[k * size : (k + 1) * size]
-            terms, rlpr = self.group_rewards(prompts[index], group, samples[k])
+        for (terms, _), keep in zip(groups, keeps[self.env.rank]):
             parts += terms
-            keep, rlpr_std = keep_group(terms, rlpr, self.std_filter if self.cfg.reward.std_filter else None)
-            if rlpr_std is not None:
-                rlpr_stds.append(rlpr_std)
-            kept_groups += keep
-            advantages += group_advantages([t.total for t in terms]) if keep else [0.0] * len(group)
-        self.std_filter.update(rlpr_stds)
-        return ScoredStep(parts, advantages, kept_groups)
+            advantages += group_advantages([t.total for t in terms]) if keep else [0.0] * len(terms)
+        return ScoredStep(parts, advantages, keeps)
 
     def group_rewards(self, prompt: Prompt, rollouts: list[Rollout], prompt_sample: ProcessedSample
                       ) -> tuple[list[RewardParts], bool]:

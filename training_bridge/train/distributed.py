@@ -141,6 +141,29 @@ def all_reduce_sum(value: float, env: DistEnv) -> float:
     return float(t.item())
 
 
+def all_reduce_sums(values: list[float], env: DistEnv) -> list[float]:
+    """Element-wise sums of `values` over all ranks, in one collective (`values` itself in one process)."""
+    if not env.distributed:
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=env.device)
+    dist.all_reduce(t)
+    return t.cpu().tolist()
+
+
+def all_gather_floats(values: list[float], env: DistEnv) -> list[list[float]]:
+    """Every rank's `values` (their lengths may differ), in rank order, identical on every rank (`[values]` in
+    one process). One all-reduce of a zero-filled float64 table in which each rank fills only its own row, so
+    every sum adds zeros to one value and is exact: all ranks read the same bits."""
+    if not env.distributed:
+        return [list(values)]
+    longest = all_reduce_max(len(values), env)
+    table = torch.zeros(env.world_size, longest + 1, dtype=torch.float64, device=env.device)
+    table[env.rank, 0] = len(values)
+    table[env.rank, 1 : 1 + len(values)] = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(table)
+    return [row[1 : 1 + int(row[0])] for row in table.cpu().tolist()]
+
+
 def all_reduce_gradients(model: nn.Module, env: DistEnv) -> None:
     """Sum every trainable parameter's gradient over ranks (missing gradients count as zeros).
 

@@ -23,7 +23,10 @@ Terms, in bytes per GPU (P: parameters, P_t: trainable ones, W: data-parallel ra
   backward pass (`transient`), the layer inputs at the width of the residual stream: fp32 where fp32 master weights train under bf16 autocast (the embeddings
   and every residual addition stay fp32), bf16 where the part is frozen and cast to bf16 or sharded by FSDP
   (bf16 parameters); the resampler's `kv_dim + 7D + 2 heads x queries` per patch; plus, in the backward pass,
-  the chunked LM head (`logprob_chunk x vocab` fp32 logits and their gradient).
+  the chunked LM head (`logprob_chunk x vocab` fp32 logits and their gradient);
+* judge: RL's preference judge when it is a model on the GPU: a frozen snapshot of the whole policy
+  (`reward.rm: snapshot`, the default) or the checkpoint folder it names, never sharded: its parameters
+  x 2 bytes in bf16, x 4 in fp32, on every GPU.
 `slices` is the number of image slices in one micro-batch: measure it on the run's own batches (a page
 or photo of the published slicing gives 5-10 slices of 64 tokens each, so an 8,192-token micro-batch of
 image samples can carry 50-65 of them); the default, `tokens / 512`, suits text-heavy mixes.
@@ -46,7 +49,7 @@ from model.config import CONFIGS, MiniCPMVConfig
 from model.minicpmv import MiniCPMV, count_parameters
 from training_bridge.train.distributed import DistEnv
 from training_bridge.train.freezing import STAGES
-from training_bridge.train.train_config import ModelSpec
+from training_bridge.train.train_config import SNAPSHOT, ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,7 @@ class PlanInput:
     logprob_chunk: int = 1024
     gpu_gib: float = 0.0  # per-GPU memory; 0: unknown (the plan is printed, never refused)
     gpu_name: str = "GPU"
+    judge: MiniCPMVConfig | None = None  # a frozen judge model beside the policy (RL `reward.rm`), if any
 
 
 @dataclass
@@ -82,11 +86,12 @@ class MemoryPlan:
     weight_copies: float
     activations: float  # kept from the forward pass until backward
     transient: float  # rebuilt in backward: one checkpointed layer per stack, the LM head's chunk of logits
+    judge: float = 0.0  # the frozen judge model, when there is one
 
     @property
     def total(self) -> float:
         return (self.parameters + self.gradients + self.optimizer + self.weight_copies + self.activations
-                + self.transient)
+                + self.transient + self.judge)
 
     @property
     def fits(self) -> bool:
@@ -99,7 +104,8 @@ class MemoryPlan:
                 f"activation checkpointing {'on' if p.activation_checkpointing else 'off'}")
         rows = [("parameters", self.parameters), ("gradients", self.gradients), ("optimizer", self.optimizer),
                 ("weight copies", self.weight_copies), ("activations", self.activations),
-                ("in backward", self.transient), ("total", self.total)]
+                ("in backward", self.transient), *([("judge model", self.judge)] if self.judge else []),
+                ("total", self.total)]
         lines = [head] + [f"  {name:<13} {value / GIB:9.2f} GiB" for name, value in rows]
         if p.gpu_gib:
             lines.append(f"  {'available':<13} {RESERVE * p.gpu_gib:9.2f} GiB ({RESERVE:.0%} of {p.gpu_gib:g} GiB "
@@ -202,7 +208,8 @@ def plan_memory(p: PlanInput) -> MemoryPlan:
         grads += 4 * layer * flags["llm"]  # one layer's unsharded gradient before its reduce-scatter
     elif p.parallel == "ddp":
         grads *= 2
-    return MemoryPlan(p, params, grads, optim, copies, *activation_bytes(p))
+    judge = (2.0 if p.bf16 else 4.0) * _counts(p.judge)["total"] if p.judge is not None else 0.0
+    return MemoryPlan(p, params, grads, optim, copies, *activation_bytes(p), judge)
 
 
 def advice(p: PlanInput) -> str:
@@ -230,6 +237,8 @@ def advice(p: PlanInput) -> str:
         if tokens and fits(tokens=tokens):
             tips.append(f"or lower the token budget: --set data.max_tokens={tokens} (and raise grad_accum)")
             break
+    if p.judge is not None and fits(judge=None):
+        tips.append("or drop the judge model: --set reward.rm=none (no preference score) or =live (warned)")
     return "; ".join(tips) if tips else f"{what} does not fit {p.gpu_name}-{p.gpu_gib:g}GB even with 64-way FSDP"
 
 
@@ -245,7 +254,8 @@ def plan_for(cfg: Any, world_size: int, device: torch.device) -> MemoryPlan:
 
     SFT plans one `data.max_tokens` micro-batch at its freezing stage; RL and DPO train every parameter on
     `micro_batch_size` sequences (RL: of `grpo.max_new_tokens` response tokens plus a prompt budget of
-    `data.max_tokens / 8`; DPO: chosen + rejected of `data.max_tokens / 8` each, a rough size).
+    `data.max_tokens / 8`, plus the judge model (`judge_config`); DPO: chosen + rejected of
+    `data.max_tokens / 8` each, a rough size).
     """
     run = cfg.run
     parallel = run.parallel if run.parallel != "auto" else ("ddp" if world_size > 1 else "none")
@@ -263,7 +273,19 @@ def plan_for(cfg: Any, world_size: int, device: torch.device) -> MemoryPlan:
     bf16 = run.precision == "bf16" or (run.precision == "auto" and gpu_run)
     return plan_memory(PlanInput(model_config(cfg.model), stage, world_size, parallel, bf16, tokens,
                                  activation_checkpointing=run.activation_checkpointing,
-                                 logprob_chunk=run.logprob_chunk, gpu_gib=gpu_gib, gpu_name=name))
+                                 logprob_chunk=run.logprob_chunk, gpu_gib=gpu_gib, gpu_name=name,
+                                 judge=judge_config(cfg)))
+
+
+def judge_config(cfg: Any) -> MiniCPMVConfig | None:
+    """The architecture of an RL config's judge model (`reward.rm`: the policy's for "snapshot", a folder's
+    own), or None when the judge is no model on the GPU ("live", "none", stand-ins, or not RL)."""
+    rm = getattr(getattr(cfg, "reward", None), "rm", None)
+    if rm == SNAPSHOT:
+        return model_config(cfg.model)
+    if rm is None or not Path(rm).is_dir():
+        return None
+    return model_config(ModelSpec(init=rm) if (Path(rm) / CONFIG_NAME).is_file() else ModelSpec(preset="full"))
 
 
 def checked_plan(cfg: Any, env: DistEnv) -> MemoryPlan:

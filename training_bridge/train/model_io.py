@@ -152,10 +152,15 @@ def chunks(items: list[int], size: int) -> list[list[int]]:
     return [items[i : i + size] for i in range(0, len(items), max(size, 1))]
 
 
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """bf16 autocast for "bf16", or "auto" on CUDA; no autocast otherwise."""
-    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    if precision not in ("auto", "fp32"):
+def bf16_compute(device: torch.device, precision: str) -> bool:
+    """Whether a run computes in bf16: "bf16", or "auto" on CUDA; "fp32" or "auto" elsewhere do not."""
+    if precision not in ("auto", "bf16", "fp32"):
         raise ValueError(f"precision must be auto, bf16 or fp32, not {precision!r}")
+    return precision == "bf16" or (precision == "auto" and device.type == "cuda")
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast when `bf16_compute`; no autocast otherwise."""
+    if bf16_compute(device, precision):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+SNAPSHOT, LIVE = "snapshot", "live"  # the policy as judge: a frozen copy taken at the start | the weights in training
+
 
 @dataclass
 class ModelSpec:
@@ -145,15 +147,24 @@ class RolloutConfig:
 
 @dataclass
 class RewardConfig:
-    """R = acc + format + repetition + rm_weight * group-standardised RM score (long mode only)."""
+    """R = acc + format + repetition + rm_weight * group-standardised RM score (long mode only).
+
+    `rm`, the judge of the preference score (`rl/judges.py`): "snapshot" (default) a frozen copy of the policy
+    taken when RL starts, never updated: costs one extra model copy per GPU (bf16 in bf16 runs; in the memory
+    plan); a vision-language checkpoint folder (frozen the same way, in the plan at its size); "live" the policy being trained judges itself (a feedback
+    loop, warned); "none"; text-only stand-ins by name (warned): "overlap" | "text:DIR".
+    `std_filter`: RLPR's filter of free-form groups whose RLPR reward std is below the threshold, an EMA of the
+    mean RLPR group std over all ranks; its decisions and threshold are the same on every rank, and the
+    threshold is checkpointed (`rl/std_filter.py`).
+    """
 
     format_weight: float = 0.5  # [ours] scale of the 0/1 format check
     repetition_weight: float = 1.0  # [ours] scale of the penalty in [-1, 0]
     repetition_ngram: int = 4  # [ours] token n-grams counted as repeats
     rm_weight: float = 0.5  # paper: 0.5
-    rm: str = "policy"  # judge on the image: "policy" | a VLM checkpoint folder; "none"; text-only stand-ins by name: "overlap" | "text:DIR"
-    std_filter: bool = True  # RLPR: drop free-form prompts whose group reward std is below the running threshold
-    std_filter_momentum: float = 0.99  # RLPR: EMA of the mean group std that sets the threshold
+    rm: str = SNAPSHOT  # "snapshot" (+1 model copy) | VLM checkpoint folder | "live" (warned) | "none" | stand-ins
+    std_filter: bool = True  # RLPR: drop free-form groups whose RLPR std is below the threshold (all ranks agree)
+    std_filter_momentum: float = 0.99  # RLPR: EMA momentum of the threshold (mean RLPR std of all ranks' groups)
     short_free_form: str = "similarity"  # [ours] free-form prompts in short mode (no reasoning to debias): "similarity" | "none"
 
 
@@ -179,7 +190,9 @@ class RLAIFConfig:
     max_new_tokens: int = 512  # [ours]
     temperature: float = 1.0
     thinking: bool = False  # sample in long mode; claims come from the final answer either way
-    verifier: str = "policy"  # yes/no claim judge on the image: "policy" | a VLM checkpoint folder; text-only stand-in: "overlap"
+    # yes/no claim judge on the image: "snapshot" (the initial policy: every pair is judged before the first update,
+    # so no copy) | a VLM checkpoint folder; text-only stand-in: "overlap"
+    verifier: str = SNAPSHOT
     reject_below: float = 0.5  # a claim scoring below this counts as rejected
     min_gap: float = 1.0  # [ours] least difference of response scores (-rejected claims) for a pair
     pairs_per_prompt: int = 2  # [ours]
