@@ -14,7 +14,7 @@ INTERRUPT_MESSAGE = ("interrupted: what was completed is kept (whole shards, who
 
 # optional dependencies → the extra that installs them (pyproject.toml): a builder needs no torch, a
 # training node no Ray, and a command that needs the other side says which extra to install
-EXTRAS = {**dict.fromkeys(("ray", "pandas", "webdataset", "pymupdf", "decord", "av", "rapidocr_onnxruntime", "imagehash",
+EXTRAS = {**dict.fromkeys(("ray", "pandas", "webdataset", "pymupdf", "decord", "rapidocr_onnxruntime", "imagehash",
                            "duckdb", "matplotlib"), "data"),
           **dict.fromkeys(("torch", "transformers", "safetensors"), "train")}
 

@@ -20,7 +20,6 @@ import re
 from collections.abc import Sequence
 from itertools import pairwise
 
-import av
 from PIL import Image
 
 from corpus.tar_members import SampleError
@@ -67,6 +66,8 @@ def mux_frames(jpegs: Sequence[bytes], timestamps: Sequence[float]) -> bytes:
     if not jpegs or len(jpegs) != len(timestamps):
         raise ValueError(f"need one timestamp per frame and at least one frame: {len(jpegs)} frames, "
                          f"{len(timestamps)} timestamps")
+    import av  # here, not at import: readers of image and document corpora need no libav
+
     pts = _pts(timestamps)
     with Image.open(io.BytesIO(jpegs[0])) as first:  # the header only: the stream's declared size
         width, height = first.size
@@ -87,6 +88,8 @@ def mux_frames(jpegs: Sequence[bytes], timestamps: Sequence[float]) -> bytes:
 def demux_frames(data: bytes, name: str, max_frames: int = MAX_FRAMES,
                  max_bytes: int | None = None) -> tuple[list[bytes], list[float]]:
     """The JPEG bytes and timestamps (seconds) muxed into `data` (member `name`), checked as the module says."""
+    import av  # here, not at import: readers of image and document corpora need no libav
+
     if max_bytes is not None and len(data) > max_bytes:
         raise SampleError("member-too-large", f"{name}: {len(data)} bytes > {max_bytes}")
     try:

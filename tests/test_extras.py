@@ -13,7 +13,7 @@ from pathlib import Path
 from cli.failures import EXTRAS
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA_ONLY = ("ray", "pandas", "webdataset", "pymupdf", "decord", "av", "rapidocr_onnxruntime", "imagehash", "duckdb",
+DATA_ONLY = ("ray", "pandas", "webdataset", "pymupdf", "decord", "rapidocr_onnxruntime", "imagehash", "duckdb",
              "matplotlib")
 TRAIN_ONLY = ("torch", "transformers", "safetensors")
 
