@@ -22,11 +22,11 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from docs_memory import PeakRss, make_inputs  # noqa: E402
+from docs_memory import PeakRss, make_inputs
 
-from corpus.index import CorpusIndex  # noqa: E402
-from pipelines.export import ExportConfig, export_corpus  # noqa: E402
-from pipelines.export.driver import _samples  # noqa: E402
+from corpus.index import CorpusIndex
+from pipelines.export import ExportConfig, export_corpus
+from pipelines.export.driver import _samples
 
 
 def build(root: str, docs: int, pages_per_doc: int, num_cpus: int) -> None:

@@ -12,10 +12,16 @@ from cli.main import main
 from model.config import full
 from model.processor import MiniCPMVProcessor
 from pipelines.export import ExportConfig, LengthConfig, export_corpus
+from pipelines.export.media import sample_media
 from pipelines.export.minicpmv_length import MiniCPMVLength
 from schemas.record import SampleRecord
-from tests.export_corpora import (assert_llava_shape, assert_minicpmv_shape, assert_onevision_shape, mixed_corpus,
-                                  read_samples)
+from tests.export_corpora import (
+    assert_llava_shape,
+    assert_minicpmv_shape,
+    assert_onevision_shape,
+    mixed_corpus,
+    read_samples,
+)
 from training_bridge.data.synthetic import write_corpus
 
 SHAPES = {"minicpmv": assert_minicpmv_shape, "llava": assert_llava_shape, "llava-onevision": assert_onevision_shape}
@@ -125,3 +131,10 @@ def test_image_corpus_exports_every_sample(tmp_path):
         assert len(entries) == 5 and not summary.skipped
         for entry in entries:
             check(entry)
+
+
+def test_sample_media_orders_frames_by_number_and_finds_the_container():
+    members = {"1000.jpg": b"c", "999.jpg": b"b", "002.jpg": b"a", "mkv": b"v", "json": b"{}", "png": b"p"}
+    media = sample_media(members)
+    assert [m.ext for m in media.frames] == ["002.jpg", "999.jpg", "1000.jpg"]
+    assert media.container.ext == "mkv" and [m.ext for m in media.images] == ["png"] and media.is_video

@@ -12,16 +12,17 @@ import json
 import logging
 import os
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from corpus.errors import UserError
 from corpus.index import CorpusIndex, CorpusIndexError
 from corpus.range_reader import RangeReader
 from corpus.tar_members import SampleError, parse_members, read_record
 from pipelines.export.llava import llava_entry, llava_onevision_entry
-from pipelines.export.media import MediaWriter, SampleMedia, sample_media
+from pipelines.export.media import MediaWriter, SampleMedia, Write, sample_media
 from pipelines.export.minicpmv import MiniCPMVEntries
 from pipelines.export.minicpmv_length import LengthConfig, MiniCPMVLength
 from schemas.record import SampleRecord
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 FORMATS = ("minicpmv", "llava", "llava-onevision")
 MAX_MEMBER_BYTES = 2 << 30
-EntryBuilder = Callable[[str, SampleRecord, SampleMedia, MediaWriter], dict[str, Any]]
+EntryBuilder = Callable[[str, SampleRecord, SampleMedia, Write], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class ExportConfig:
 
     fmt: str
     relative: bool = False
-    length: LengthConfig = LengthConfig()
+    length: LengthConfig = field(default_factory=LengthConfig)
 
 
 @dataclass
@@ -54,8 +55,8 @@ class ExportSummary:
 
     def lines(self) -> list[str]:
         """The summary as the CLI prints it."""
-        out = [f"{self.samples} of {self.corpus_samples} samples written to {self.json_path} "
-               f"({self.media_files} media files)"]
+        written = f"{self.samples} of {self.corpus_samples} samples written to {self.json_path}"
+        out = [f"{written} ({self.media_files} media files)"]
         out += [f"skipped {n}: {reason}" for reason, n in sorted(self.skipped.items())]
         return out
 

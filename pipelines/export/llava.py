@@ -17,15 +17,14 @@ video_folder, path)`: absolute paths work with any folder, `--relative` paths ne
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from corpus.tar_members import SampleError
-from pipelines.export.media import Member, SampleMedia
-from pipelines.export.turns import checked_turns, marker_count, replace_markers, with_media_first
+from pipelines.export.media import SampleMedia, Write
+from pipelines.export.turns import MARKER, checked_turns, marker_count, replace_markers, with_media_first
 from schemas.record import SampleRecord
 
 TOKEN = "<image>"
-Write = Callable[[str, Member], str]
 
 
 def _conversations(turns: list[tuple[str, str]]) -> list[dict[str, str]]:
@@ -43,7 +42,7 @@ def llava_entry(key: str, record: SampleRecord, media: SampleMedia, write: Write
     if media.images:
         if marker_count(turns) > 1:
             raise SampleError("markers", f"{marker_count(turns)} markers for one image")
-        turns = replace_markers(turns, [""]) if marker_count(turns) else turns
+        turns = [(r, MARKER.sub("", c).strip() if MARKER.search(c) else c) for r, c in turns]
         (role, first), rest = turns[0], turns[1:]
         turns = [(role, f"{TOKEN}\n{first.strip()}")] + rest
         entry["image"] = write(key, media.images[0])

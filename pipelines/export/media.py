@@ -6,6 +6,7 @@ video frames in order, and a video container member (an extension in `VIDEO_EXTS
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +57,10 @@ def sample_media(members: dict[str, bytes]) -> SampleMedia:
     images = [Member(e, members[e]) for e in sorted(IMAGE_EXTS & members.keys())]
     container = next((Member(e, members[e]) for e in sorted(members) if e in VIDEO_EXTS), None)
     return SampleMedia(images, video_frames(members), container)
+
+
+#: What an entry builder calls to put a member on disk: `write(key, member) -> the path the JSON names`.
+Write = Callable[[str, Member], str]
 
 
 class MediaWriter:

@@ -21,18 +21,17 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import Any, Callable
+from typing import Any
 
 from PIL import Image
 
 from corpus.tar_members import SampleError
-from pipelines.export.media import Member, SampleMedia
+from pipelines.export.media import Member, SampleMedia, Write
 from pipelines.export.minicpmv_length import MiniCPMVLength
 from pipelines.export.turns import MARKER, checked_turns, marker_count, replace_markers, with_media_first
 from schemas.record import SampleRecord
 
 log = logging.getLogger(__name__)
-Write = Callable[[str, Member], str]
 
 
 def _size(member: Member) -> tuple[int, int]:

@@ -20,7 +20,7 @@ token never covers less than one byte), so an entry it passes always fits, and o
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from model.config import SliceConfig
@@ -40,7 +40,7 @@ class LengthConfig:
     max_length: int = OFFICIAL_MAX_LENGTH
     tokenizer: str | Path | None = None
     query_num: int = 64
-    slicing: SliceConfig = SliceConfig()
+    slicing: SliceConfig = field(default_factory=SliceConfig)
 
 
 class MiniCPMVLength:
