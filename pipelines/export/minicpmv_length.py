@@ -6,7 +6,7 @@ setting for MiniCPM-V 2.6 / 4.5) replaces each image name by its placeholder and
 * one image under `"<image>"`: `<image>` in the first turn → placeholder (or placeholder + `\\n` prepended);
   otherwise every turn is split on `<image_NN>` and the parts re-joined with `\\n`;
 * placeholder of an image = `<image>` + `<unk>` x query_num + `</image>`; a sliced image (LLaVA-UHD grid
-  `cols x rows`, `model.slicing.get_sliced_grid`, 9 slices of 448² at most) is prefixed by
+  `cols x rows`, `model.slice_grid.get_sliced_grid`, 9 slices of 448² at most) is prefixed by
   `<image_id>N</image_id>` (N counts sliced images only) and followed by rows of `cols` blocks
   `<slice>` + `<unk>` x query_num + `</slice>`, rows joined by `\\n`;
 * the chat goes through the tokenizer's chat template (`enable_thinking` when the last turn has
@@ -20,11 +20,10 @@ token never covers less than one byte), so an entry it passes always fits, and o
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from model.config import SliceConfig
-from model.slicing import get_sliced_grid
+from model.slice_grid import get_sliced_grid
 from model.tokenizer import load_tokenizer
 
 #: The finetune script's `--model_max_length` default.
@@ -35,12 +34,14 @@ _SPECIAL = re.compile(r"<\|im_start\|>|<\|im_end\|>|<unk>|</?image>|</?slice>|</
 
 @dataclass(frozen=True)
 class LengthConfig:
-    """`max_length` as the finetune script's `--model_max_length`; `tokenizer` a local folder (None: bound)."""
+    """`max_length` as the finetune script's `--model_max_length`; `tokenizer` a local folder (None: bound; a
+    folder needs transformers, the `train` extra); the rest as the released MiniCPM-V 4.5 config and script."""
 
     max_length: int = OFFICIAL_MAX_LENGTH
     tokenizer: str | Path | None = None
     query_num: int = 64
-    slicing: SliceConfig = field(default_factory=SliceConfig)
+    max_slice_nums: int = 9
+    scale_resolution: int = 448
 
 
 class MiniCPMVLength:
@@ -59,10 +60,10 @@ class MiniCPMVLength:
 
     def placeholders(self, image_sizes: dict[str, tuple[int, int]]) -> dict[str, str]:
         """Each image name → its placeholder text, in the loader's order (image ids count sliced images)."""
-        s, out, image_id = self.config.slicing, {}, 0
+        c, out, image_id = self.config, {}, 0
         for name, size in image_sizes.items():
             text = self._block("<image>", "</image>")
-            grid = get_sliced_grid(size, s.max_slice_nums, s.scale_resolution)
+            grid = get_sliced_grid(size, c.max_slice_nums, c.scale_resolution)
             if grid:
                 cols, rows = grid
                 row = self._block("<slice>", "</slice>") * cols
