@@ -22,10 +22,11 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from docs_memory import PeakRss, make_inputs  # noqa: E402
+from docs_memory import PeakRss, make_inputs
 
-from corpus.index import CorpusIndex  # noqa: E402
-from pipelines.export import _samples, export_corpus  # noqa: E402
+from corpus.index import CorpusIndex
+from pipelines.export import ExportConfig, export_corpus
+from pipelines.export.driver import _samples
 
 
 def build(root: str, docs: int, pages_per_doc: int, num_cpus: int) -> None:
@@ -65,7 +66,7 @@ def main() -> None:
             before = psutil.Process(os.getpid()).memory_info().rss
             with PeakRss(interval=0.1) as rss:
                 start = time.perf_counter()
-                summary = export_corpus(corpus, Path(tmp) / f"out-{fmt}", fmt)
+                summary = export_corpus(corpus, Path(tmp) / f"out-{fmt}", ExportConfig(fmt))
                 seconds = time.perf_counter() - start
             size = summary.json_path.stat().st_size
             print(f"{fmt}: {summary.samples} samples, {summary.media_files} media files, JSON {size / 2**20:.1f} MiB, "

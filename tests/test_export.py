@@ -1,104 +1,140 @@
-"""`mmcorpus export`: the JSON read back names existing media with the corpus's bytes, and every
-conversation equals the record's (markers mapped as the target format wants them)."""
+"""`mmcorpus export`: every entry has the shape its target loader relies on (see tests/export_corpora.py),
+names media with the corpus's bytes, and every sample is either written or counted under a skip reason."""
 from __future__ import annotations
 
-import io
 import json
+import logging
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from cli.main import main
-from corpus.index import CorpusIndex
-from corpus.range_reader import RangeReader
-from corpus.tar_members import parse_members
-from pipelines.export import export_corpus
-from schemas.record import SampleRecord, Turn
-from training_bridge.data.synthetic import write_corpus, write_shards
+from model.config import full
+from model.processor import MiniCPMVProcessor
+from pipelines.export import ExportConfig, LengthConfig, export_corpus
+from pipelines.export.media import sample_media
+from pipelines.export.minicpmv_length import MiniCPMVLength
+from schemas.record import SampleRecord
+from tests.export_corpora import (
+    assert_llava_shape,
+    assert_minicpmv_shape,
+    assert_onevision_shape,
+    mixed_corpus,
+    read_samples,
+)
+from training_bridge.data.synthetic import write_corpus
 
-
-def _jpeg(i: int) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (24, 16), (i * 30 % 256, 10, 10)).save(buf, "JPEG")
-    return buf.getvalue()
-
-
-def _video_row(n: int, original: bool) -> dict:
-    key = f"video{n:02d}"
-    record = SampleRecord(key=key, task="video_qa", source="test", input_id=key,
-                          conversations=[Turn("user", "<video>\nWhat moves?"), Turn("assistant", "A red square."),
-                                         Turn("user", "And then?"), Turn("assistant", "It stops.")],
-                          temporal_ids=[[0, 3, 6], [10, 13, 16]], frame_indices=[0, 3, 6, 10, 13, 16], fps=10.0,
-                          frame_timestamps=[0.0, 0.3, 0.6, 1.0, 1.3, 1.6])
-    if original:
-        members = [{"ext": "mp4", "data": b"\x00\x00\x00\x18ftypmp42 not really a video " + key.encode()}]
-    else:
-        members = [{"ext": f"{i:03d}.jpg", "data": _jpeg(i)} for i in range(6)]
-    members.append({"ext": "json", "data": record.to_json()})
-    return {"input_id": key, "source": "test", "shard_id": 0, "seq": n, "key": key, "members": members,
-            "task": record.task, "width": 24, "height": 16, "n_frames": 6, "text_len": 10}
+SHAPES = {"minicpmv": assert_minicpmv_shape, "llava": assert_llava_shape, "llava-onevision": assert_onevision_shape}
 
 
 @pytest.fixture(scope="module")
-def corpora(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("export")
-    write_corpus(root / "images", [3, 2], kind="image")
-    write_shards(root / "videos", [[_video_row(0, False), _video_row(1, True)], [_video_row(2, False)]])
-    return {"images": root / "images", "videos": root / "videos"}
+def corpus(tmp_path_factory) -> Path:
+    return mixed_corpus(tmp_path_factory.mktemp("export") / "mixed")
 
 
-def _records(corpus: Path) -> dict[str, dict[str, bytes]]:
-    index, reader = CorpusIndex.load(str(corpus)), RangeReader()
-    out = {}
-    for i in range(index.n_samples):
-        key = index.keys[i].as_py()
-        raw = reader.read(index.shard_urls[index.shard_of(i)], int(index.offsets[i]), int(index.sizes[i]))
-        out[key] = parse_members(raw, key, 1 << 30)
-    reader.close()
-    return out
+def _export(corpus: Path, out: Path, fmt: str, **length) -> tuple[list[dict], dict]:
+    summary = export_corpus(str(corpus), out, ExportConfig(fmt, length=LengthConfig(**length)))
+    entries = json.loads(summary.json_path.read_text())
+    assert summary.samples == len(entries) and summary.samples + sum(summary.skipped.values()) == 9
+    assert summary.corpus_samples == 9 and not list(out.glob("*.partial"))
+    return entries, dict(summary.skipped)
 
 
-def _media_paths(entry: dict) -> list[str]:
+def _paths(entry: dict) -> list[str]:
     image = entry.get("image", [])
-    paths = list(image.values()) if isinstance(image, dict) else [image] if isinstance(image, str) else list(image)
+    paths = list(image.values()) if isinstance(image, dict) else [image] if isinstance(image, str) else image
     return paths + ([entry["video"]] if "video" in entry else [])
 
 
-@pytest.mark.parametrize("name", ["images", "videos"])
-def test_minicpmv_export_reads_back(corpora, tmp_path, name):
-    summary = export_corpus(str(corpora[name]), tmp_path / "out", "minicpmv")
-    entries = json.loads(summary.json_path.read_text())
-    samples = _records(corpora[name])
-    assert [e["id"] for e in entries] == list(samples) and not summary.skipped
+@pytest.mark.parametrize("fmt, written, skipped", [
+    ("minicpmv", ["img00", "img01", "img02", "two03", "txt04", "vid05"],
+     {"over_max_length": 1, "minicpmv_video_container": 1, "turns": 1}),
+    ("llava", ["img00", "img01", "img02", "txt04"], {"llava_multi_image": 1, "llava_video": 3, "turns": 1}),
+    ("llava-onevision", ["img00", "img01", "img02", "two03", "txt04", "vid05", "vid06", "vid07"], {"turns": 1}),
+])
+def test_every_sample_is_written_in_its_loaders_shape_or_counted(corpus, tmp_path, fmt, written, skipped):
+    entries, skips = _export(corpus, tmp_path / fmt, fmt)
+    assert [e["id"] for e in entries] == written and skips == skipped
+    samples = read_samples(corpus)
     for entry in entries:
+        SHAPES[fmt](entry)
         members = samples[entry["id"]]
-        record = SampleRecord.from_json(members["json"])
-        media = sorted(e for e in members if e != "json")
-        assert [Path(p).read_bytes() for p in _media_paths(entry)] == [members[e] for e in media]
-        expected = [{"role": t.role, "content": t.content} for t in record.conversations]
-        if isinstance(entry.get("image"), dict):  # video frames: the marker names its frames, in order
-            frames = "\n".join(entry["image"])
-            assert list(entry["image"]) == [f"<image_{i:02d}>" for i in range(6)]
-            expected[0]["content"] = expected[0]["content"].replace("<video>", frames)
-        assert entry["conversations"] == expected
-        if record.temporal_ids:
-            assert entry["temporal_ids"] == record.temporal_ids and entry["frame_indices"] == record.frame_indices
-            assert entry["fps"] == record.fps
+        media = [members[e] for e in sorted(members, key=lambda e: (not e[0].isdigit(), e)) if e != "json"]
+        assert [Path(p).read_bytes() for p in _paths(entry)] == media
+    media_files = sum(len(_paths(e)) for e in entries)
+    assert len(list((tmp_path / fmt / "media").rglob("*.*"))) == media_files  # nothing written for skips
 
 
-def test_llava_export_via_cli(corpora, tmp_path):
-    out = tmp_path / "llava"
-    assert main(["export", str(corpora["images"]), "--format", "llava", "--out", str(out), "--relative"]) == 0
-    entries = json.loads((out / "llava.json").read_text())
-    samples = _records(corpora["images"])
-    assert len(entries) == len(samples) == 5
-    for entry in entries:
-        record = SampleRecord.from_json(samples[entry["id"]]["json"])
-        assert (out / entry["image"]).read_bytes() == samples[entry["id"]]["jpg"]
-        assert entry["conversations"] == [{"from": "human" if t.role == "user" else "gpt", "value": t.content}
-                                          for t in record.conversations]
+def test_minicpmv_entries(corpus, tmp_path):
+    entries = {e["id"]: e for e in _export(corpus, tmp_path, "minicpmv")[0]}
+    assert entries["img00"]["image"].endswith("img00.jpg")
+    assert entries["img00"]["conversations"][0]["content"] == "<image>\nRead it."
+    assert entries["img02"]["conversations"][0]["content"] == "What is it?"  # the loader prepends the image
+    assert list(entries["img01"]["image"]) == ["<image_00>"]  # marker in a later turn: only names reach there
+    assert entries["img01"]["conversations"][2]["content"] == "<image_00> and now?"
+    assert entries["txt04"]["image"] == {} and entries["txt04"]["conversations"][1]["content"] == "Hi."
+    video = entries["vid05"]
+    names = [f"<image_{i:02d}>" for i in range(6)]
+    assert list(video["image"]) == names and video["conversations"][0]["content"] == "\n".join(names) + "\nWhat moves?"
+    record = SampleRecord.from_json(read_samples(corpus)["vid05"]["json"])
+    assert video["temporal_ids"] == record.temporal_ids and video["frame_timestamps"] == record.frame_timestamps
 
 
-def test_export_of_a_non_corpus_is_a_user_error(tmp_path):
-    assert main(["export", str(tmp_path), "--format", "minicpmv", "--out", str(tmp_path / "o")]) == 2
+def test_over_max_length_is_named_and_a_larger_limit_keeps_it(corpus, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        _, skips = _export(corpus, tmp_path / "a", "minicpmv")
+    assert skips["over_max_length"] == 1
+    assert any("vid06" in r.getMessage() and "max-length 2048" in r.getMessage() for r in caplog.records)
+    entries, skips = _export(corpus, tmp_path / "b", "minicpmv", max_length=4096)
+    assert "over_max_length" not in skips and len(entries[-1]["image"]) == 31
+
+
+def test_placeholder_tokens_match_the_models_processor():
+    """64 query tokens per image and per slice, the slicing grid of `model.processor` (the released rules)."""
+    length = MiniCPMVLength(LengthConfig())
+    processor = MiniCPMVProcessor.from_config(full())
+    sizes = {"<image_00>": (24, 16), "<image_01>": (1344, 896), "<image_02>": (3000, 600), "<image_03>": (900, 900)}
+    places = length.placeholders(sizes)
+    for name, size in sizes.items():
+        assert places[name].count("<unk>") == processor.image_token_count(size)
+    assert [p.startswith("<image_id>") for p in places.values()] == [False, True, True, True]
+    assert "<image_id>2</image_id>" in places["<image_03>"]  # ids count sliced images only, as dataset.py
+
+
+def test_bound_without_tokenizer_counts_every_byte():
+    length = MiniCPMVLength(LengthConfig())
+    turns = [{"role": "user", "content": "<image_00>\nhé"}, {"role": "assistant", "content": "ok"}]
+    # dataset.py joins the split parts with "\n": "" + "\n" + placeholder + "\n" + "\nhé". Specials: the 66
+    # placeholder tokens, 2 <|im_start|>, 2 <|im_end|>; bytes: "user\n" (5), "\n" "\n" "\nhé" (6), "\n" (1),
+    # "assistant\n" (10), "ok" (2), "\n" (1), and the empty thinking block "<think>\n\n</think>\n\n" (19)
+    assert length.count({"<image_00>": (24, 16)}, turns) == 66 + 4 + 5 + 6 + 1 + 10 + 2 + 1 + 19
+
+
+def test_cli_prints_the_summary_and_refuses_bad_input(corpus, tmp_path, caplog):
+    with caplog.at_level(logging.INFO):
+        assert main(["export", str(corpus), "--format", "llava", "--out", str(tmp_path / "o"), "--relative"]) == 0
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "4 of 9 samples written" in text and "skipped 3: llava_video" in text
+    entries = json.loads((tmp_path / "o" / "llava.json").read_text())
+    assert all((tmp_path / "o" / e["image"]).is_file() for e in entries if "image" in e)
+    assert main(["export", str(tmp_path), "--format", "minicpmv", "--out", str(tmp_path / "p")]) == 2
+    assert main(["export", str(corpus), "--format", "minicpmv", "--out", str(tmp_path / "q"), "--max-length", "0"]) == 2
+    assert main(["export", str(corpus), "--format", "minicpmv", "--out", str(tmp_path / "r"),
+                 "--tokenizer", str(tmp_path / "none")]) == 2
+
+
+def test_image_corpus_exports_every_sample(tmp_path):
+    write_corpus(tmp_path / "images", [3, 2], kind="image")
+    for fmt, check in SHAPES.items():
+        summary = export_corpus(str(tmp_path / "images"), tmp_path / fmt, ExportConfig(fmt))
+        entries = json.loads(summary.json_path.read_text())
+        assert len(entries) == 5 and not summary.skipped
+        for entry in entries:
+            check(entry)
+
+
+def test_sample_media_orders_frames_by_number_and_finds_the_container():
+    members = {"1000.jpg": b"c", "999.jpg": b"b", "002.jpg": b"a", "mkv": b"v", "json": b"{}", "png": b"p"}
+    media = sample_media(members)
+    assert [m.ext for m in media.frames] == ["002.jpg", "999.jpg", "1000.jpg"]
+    assert media.container.ext == "mkv" and [m.ext for m in media.images] == ["png"] and media.is_video
