@@ -16,6 +16,7 @@ from PIL import Image
 from corpus.index import CorpusIndex
 from corpus.range_reader import RangeReader
 from corpus.tar_members import parse_members
+from corpus.video_member import mux_frames
 from schemas.record import SampleRecord, Turn
 from training_bridge.data.synthetic import write_shards
 
@@ -34,15 +35,30 @@ def row(key: str, turns: list[Turn], members: list[dict], n: int, **record_field
             "task": record.task, "width": 24, "height": 16, "n_frames": None, "text_len": 10}
 
 
+def original_mp4(frames: int) -> bytes:
+    """A real MPEG-4 part 2 video of `frames` frames: what `frames.store=original` keeps."""
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        stream = out.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 24, 16, "yuv420p"
+        for i in range(frames):
+            frame = av.VideoFrame.from_image(Image.new("RGB", (24, 16), (i * 30 % 256, 10, 10)))
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return buf.getvalue()
+
+
 def video_row(key: str, n: int, frames: int, original: bool = False) -> dict:
-    """A video sample: `frames` numbered JPEG members, or (`original`) one mp4 member only."""
+    """A video sample: its `frames` JPEGs in one MJPEG `mp4` member, or (`original`) a real mpeg4 file."""
     indices = list(range(frames))
+    times = [i / 10 for i in indices]
     turns = [Turn("user", "<video>\nWhat moves?"), Turn("assistant", "A red square."),
              Turn("user", "And then?"), Turn("assistant", "It stops.")]
-    members = ([{"ext": "mp4", "data": b"\x00\x00\x00\x18ftypmp42 not really a video " + key.encode()}] if original
-               else [{"ext": f"{i:03d}.jpg", "data": jpeg(i)} for i in indices])
-    return row(key, turns, members, n, temporal_ids=[indices], frame_indices=indices, fps=10.0,
-               frame_timestamps=[i / 10 for i in indices])
+    data = original_mp4(frames) if original else mux_frames([jpeg(i) for i in indices], times)
+    return row(key, turns, [{"ext": "mp4", "data": data}], n, temporal_ids=[indices], frame_indices=indices,
+               fps=10.0, frame_timestamps=times, meta={"store": "original" if original else "frames"})
 
 
 def mixed_corpus(root: Path) -> Path:

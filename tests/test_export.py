@@ -14,15 +14,18 @@ from model.processor import MiniCPMVProcessor
 from pipelines.export import ExportConfig, LengthConfig, export_corpus
 from pipelines.export.media import sample_media
 from pipelines.export.minicpmv_length import MiniCPMVLength
-from schemas.record import SampleRecord
+from corpus.video_member import mux_frames
+from schemas.record import SampleRecord, Turn
 from tests.export_corpora import (
     assert_llava_shape,
     assert_minicpmv_shape,
     assert_onevision_shape,
+    jpeg,
     mixed_corpus,
+    original_mp4,
     read_samples,
 )
-from training_bridge.data.synthetic import write_corpus
+from training_bridge.data.synthetic import write_corpus, write_shards
 
 SHAPES = {"minicpmv": assert_minicpmv_shape, "llava": assert_llava_shape, "llava-onevision": assert_onevision_shape}
 
@@ -58,9 +61,9 @@ def test_every_sample_is_written_in_its_loaders_shape_or_counted(corpus, tmp_pat
     samples = read_samples(corpus)
     for entry in entries:
         SHAPES[fmt](entry)
-        members = samples[entry["id"]]
-        media = [members[e] for e in sorted(members, key=lambda e: (not e[0].isdigit(), e)) if e != "json"]
-        assert [Path(p).read_bytes() for p in _paths(entry)] == media
+        media = sample_media(samples[entry["id"]])  # a video's frames: its mp4 member's packets, byte for byte
+        expected = [media.container.data] if "video" in entry else [m.data for m in media.frames or media.images]
+        assert [Path(p).read_bytes() for p in _paths(entry)] == expected
     media_files = sum(len(_paths(e)) for e in entries)
     assert len(list((tmp_path / fmt / "media").rglob("*.*"))) == media_files  # nothing written for skips
 
@@ -133,8 +136,37 @@ def test_image_corpus_exports_every_sample(tmp_path):
             check(entry)
 
 
-def test_sample_media_orders_frames_by_number_and_finds_the_container():
-    members = {"1000.jpg": b"c", "999.jpg": b"b", "002.jpg": b"a", "mkv": b"v", "json": b"{}", "png": b"p"}
-    media = sample_media(members)
-    assert [m.ext for m in media.frames] == ["002.jpg", "999.jpg", "1000.jpg"]
-    assert media.container.ext == "mkv" and [m.ext for m in media.images] == ["png"] and media.is_video
+def test_sample_media_takes_a_videos_frames_out_of_its_mp4_member_byte_for_byte():
+    jpegs = [jpeg(i) for i in range(5)]
+    media = sample_media({"mp4": mux_frames(jpegs, [0.5, 1.0, 1.5, 4.0, 4.5]), "json": b"{}", "png": b"p"})
+    assert [m.data for m in media.frames] == jpegs and [m.ext for m in media.frames][:2] == ["000.jpg", "001.jpg"]
+    assert media.frame_times == [0.5, 1.0, 1.5, 4.0, 4.5] and media.frame_rate == 1.0
+    assert media.container.ext == "mp4" and [m.ext for m in media.images] == ["png"] and media.is_video
+    original = sample_media({"mp4": original_mp4(3), "json": b"{}"})
+    assert original.frames == [] and original.container is not None and original.is_video
+
+
+def test_onevision_lists_the_frames_of_a_video_too_sparse_for_its_decord_step(tmp_path):
+    from tests.export_corpora import row
+
+    times = [i * 4.0 for i in range(6)]  # 0.25 fps: round(0.25 / video_fps 1) = 0, a range() step of 0
+    sparse = row("sparse", [Turn("user", "<video>\nWhat happens?"), Turn("assistant", "Little.")],
+                 [{"ext": "mp4", "data": mux_frames([jpeg(i) for i in range(6)], times)}], 0,
+                 frame_timestamps=times, meta={"store": "frames"})
+    write_shards(tmp_path / "c", [[sparse]])
+    summary = export_corpus(str(tmp_path / "c"), tmp_path / "o", ExportConfig("llava-onevision"))
+    (entry,) = json.loads(summary.json_path.read_text())
+    assert "video" not in entry and len(entry["image"]) == 6
+    assert entry["conversations"][0]["value"].count("<image>") == 6
+
+
+def test_a_corpus_in_the_old_frame_layout_is_refused_naming_the_converter(tmp_path):
+    from corpus.errors import UserError
+    from tests.export_corpora import row
+
+    old = row("old00", [Turn("user", "<video>\nWhat moves?"), Turn("assistant", "Nothing.")],
+              [{"ext": f"{i:03d}.jpg", "data": jpeg(i)} for i in range(3)], 0)
+    write_shards(tmp_path / "old", [[old]])
+    with pytest.raises(UserError, match="old00.000.jpg.*mmcorpus videos convert"):
+        export_corpus(str(tmp_path / "old"), tmp_path / "o", ExportConfig("minicpmv"))
+    assert not (tmp_path / "o" / "minicpmv.json").exists()

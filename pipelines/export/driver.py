@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from corpus.errors import UserError
-from corpus.index import CorpusIndex, CorpusIndexError
+from corpus.index import CorpusIndex
 from corpus.range_reader import RangeReader
 from corpus.tar_members import SampleError, parse_members, read_record
 from pipelines.export.llava import llava_entry, llava_onevision_entry
@@ -94,8 +94,9 @@ def export_corpus(corpus: str, out: str | Path, config: ExportConfig) -> ExportS
         raise UserError(f"--max-length must be a positive token count, not {config.length.max_length}")
     try:
         index = CorpusIndex.load(corpus)
-    except (CorpusIndexError, FileNotFoundError) as e:
+    except FileNotFoundError as e:
         raise UserError(f"{corpus} is not a built corpus ({e}): export a folder written by `mmcorpus ... build`") from e
+    index.require_video_member()
     build = _builder(config)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

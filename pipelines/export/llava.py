@@ -12,8 +12,11 @@ video_folder, path)`: absolute paths work with any folder, `--relative` paths ne
 * `llava-onevision` (LLaVA-VL/LLaVA-NeXT `LazySupervisedDataset._get_item`): `image` is a path or a list of
   paths (`type(image_file) is list`), each matched by one `<image>` token, in order. A video whose sample has
   a container member is `"video": path` (read with decord, frames sampled by `--video_fps` /
-  `--frames_upbound`) and ONE `<image>` token, and no `image` key (`image` wins over `video` there). A video
-  held only as frames is an image list, one `<image>` per frame. Text-only: no `image` key.
+  `--frames_upbound`) and ONE `<image>` token, and no `image` key (`image` wins over `video` there). The
+  loader steps through a file's frames by `round(avg_fps / video_fps)`, which is 0 (a crash, then another
+  sample) when a sampled video's frames are sparser than `MIN_VIDEO_FPS` (a long video: 180 packages over an
+  hour): such a video, like one held only as frames, is an image list, one `<image>` per frame.
+  Text-only: no `image` key.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from pipelines.export.turns import MARKER, checked_turns, marker_count, replace_
 from schemas.record import SampleRecord
 
 TOKEN = "<image>"
+MIN_VIDEO_FPS = 0.5  # below it, round(avg_fps / video_fps) is 0 at the loader's default video_fps of 1
 
 
 def _conversations(turns: list[tuple[str, str]]) -> list[dict[str, str]]:
@@ -56,7 +60,8 @@ def llava_onevision_entry(key: str, record: SampleRecord, media: SampleMedia, wr
     """One entry of LLaVA-NeXT / OneVision's format (see the module docstring); raises before writing."""
     turns = checked_turns(record)
     entry: dict[str, Any] = {"id": key}
-    if media.container is not None:
+    sparse = media.frame_rate is not None and media.frame_rate < MIN_VIDEO_FPS
+    if media.container is not None and not sparse:
         turns = with_media_first(turns, [TOKEN])
         entry["video"] = write(key, media.container)
     elif media.frames:  # the video's marker (or the first turn) gets one token per frame

@@ -2,7 +2,8 @@
 
 `sample_media(members)` splits a sample's `{ext: bytes}` members into stand-alone images (`jpg`, `png`, ...),
 video frames in order, and a video container member (an extension in `VIDEO_EXTS`: `mp4`, `mkv`, `avi`, ...).
-`video_frames(members)` is the ONE place that knows where a video's frames live.
+`video_frames(members)` is the ONE place that knows where a video's frames live: inside the sample's
+`{key}.mp4` member (`corpus.video_member`), the MJPEG stream of the JPEG frames the build chose.
 """
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from corpus.tar_members import IMAGE_EXTS, VIDEO_EXTS
+from corpus.tar_members import IMAGE_EXTS, VIDEO_EXTS, SampleError
+from corpus.video_member import demux_frames
+from schemas.video_member import VIDEO_MEMBER_EXT
 
 
 @dataclass(frozen=True)
@@ -24,39 +27,45 @@ class Member:
 @dataclass(frozen=True)
 class SampleMedia:
     """A sample's media: `images` (stand-alone, in name order), `frames` (a video's frames in order, `[]` when
-    the sample has none or they are only inside `container`), `container` (a video file member, or None)."""
+    the sample has none or its container is an original file), `frame_times` (their presentation times,
+    seconds), `container` (a video file member, or None)."""
 
     images: list[Member]
     frames: list[Member]
+    frame_times: list[float]
     container: Member | None
+
+    @property
+    def frame_rate(self) -> float | None:
+        """Frames per second over the span of `frame_times` (what decord reports as the average rate)."""
+        span = self.frame_times[-1] - self.frame_times[0] if len(self.frame_times) > 1 else 0.0
+        return (len(self.frame_times) - 1) / span if span > 0 else None
 
     @property
     def is_video(self) -> bool:
         return bool(self.frames) or self.container is not None
 
 
-def _is_frame(ext: str) -> bool:
-    stem, _, suffix = ext.partition(".")
-    return stem.isdigit() and suffix in IMAGE_EXTS
-
-
-def video_frames(members: dict[str, bytes]) -> list[Member]:
-    """The sample's video frames as JPEG members, in presentation order; `[]` when it has none.
-
-    Frames-mode samples of today's layout hold them as numbered members `000.jpg`, `001.jpg`, ... A sample
-    whose frames live only inside a container member (`store=original`, and the one-member MJPEG layout)
-    returns `[]` here until `corpus.video_member.demux_frames` exists; plugging it in is this function's
-    one change: for the container `ext`, return
-    `[Member(f"{i:03d}.jpg", jpeg) for i, jpeg in enumerate(demux_frames(members[ext])[0])]`.
-    """
-    return [Member(e, members[e]) for e in sorted((e for e in members if _is_frame(e)), key=lambda e: int(e.split(".")[0]))]
+def video_frames(members: dict[str, bytes]) -> tuple[list[Member], list[float]]:
+    """The sample's video frames as JPEG members in presentation order, and their times; `([], [])` when it
+    has no `{key}.mp4` frames member or that member is an original file (not MJPEG frames)."""
+    if VIDEO_MEMBER_EXT not in members:
+        return [], []
+    try:
+        jpegs, times = demux_frames(members[VIDEO_MEMBER_EXT], f"{VIDEO_MEMBER_EXT} member")
+    except SampleError as e:
+        if e.reason == "video-container":  # an original file stored whole (frames.store=original)
+            return [], []
+        raise
+    return [Member(f"{i:03d}.jpg", j) for i, j in enumerate(jpegs)], times
 
 
 def sample_media(members: dict[str, bytes]) -> SampleMedia:
     """Sort `members` (as `corpus.tar_members.parse_members` returns them) into a :class:`SampleMedia`."""
     images = [Member(e, members[e]) for e in sorted(IMAGE_EXTS & members.keys())]
     container = next((Member(e, members[e]) for e in sorted(members) if e in VIDEO_EXTS), None)
-    return SampleMedia(images, video_frames(members), container)
+    frames, times = video_frames(members)
+    return SampleMedia(images, frames, times, container)
 
 
 #: What an entry builder calls to put a member on disk: `write(key, member) -> the path the JSON names`.

@@ -10,8 +10,8 @@ So every entry written here is `{"id", "image", "conversations": [{"role", "cont
   `<image_NN>` of the next image (no marker: the names on their own lines before the first user text);
 * a video: its frames as images `<image_00>`... (the video's marker becomes the run of names, one per line),
   plus the frame policy the loader ignores (`temporal_ids`, `frame_indices`, `frame_timestamps`, `fps`);
-  a video whose frames are only inside a container member is `SampleError("minicpmv_video_container")`
-  until `media.video_frames` can demux it;
+  the frames come out of the sample's `{key}.mp4` member byte for byte; a video stored as its original file
+  (`frames.store=original`) has no frames to list: `SampleError("minicpmv_video_container")`;
 * text only: `"image": {}` (a dict with no names: the loader's multi-image path with no image).
 
 An entry whose token count (`MiniCPMVLength`) exceeds `max_length` would be truncated by the loader or
@@ -65,8 +65,9 @@ class MiniCPMVEntries:
     def __call__(self, key: str, record: SampleRecord, media: SampleMedia, write: Write) -> dict[str, Any]:
         turns = checked_turns(record)
         if media.container is not None and not media.frames:
-            raise SampleError("minicpmv_video_container", f"frames inside {key}.{media.container.ext} are not "
-                              "demuxed yet; build the corpus with frames.store=frames to export it")
+            raise SampleError("minicpmv_video_container", f"{key}.{media.container.ext} is the original video file "
+                              "(frames.store=original) and the finetune loader reads frames as images; build the "
+                              "corpus with frames.store=frames to export it")
         images = media.frames if media.is_video else media.images
         turns, names = _named(turns, media)
         conversations = [{"role": role, "content": content} for role, content in turns]
