@@ -1,7 +1,7 @@
 """The document knowledge + text recognition pipeline (MiniCPM-V 4.5, paper section 2.2.3).
 
 PDFs and page images → render + text-layer regions → OCR for pages without a text layer → region and
-page filters → corrupted-region samples (OCR / reconstruct / infer-masked) and clean transcriptions →
+page filters → page language (and an optional language filter) → corrupted-region samples (OCR / reconstruct / infer-masked) and clean transcriptions →
 WebDataset shards with stats and error tables.
 """
 from __future__ import annotations
@@ -18,6 +18,7 @@ from corpus.errors import UserError
 from corpus.inputs import expand_inputs
 from operators.base import Chain, check_columns
 from operators.docs.filters import RegionFilter, RegionFilterConfig
+from operators.docs.language import LanguageConfig, PageLanguage
 from operators.docs.ocr import OcrRegions, OcrRegionsConfig
 from operators.docs.pdf_pages import PdfPages, PdfPagesConfig
 from operators.docs.samples import DocSamples, DocSamplesConfig
@@ -46,6 +47,8 @@ class DocsConfig:
     pages: PdfPagesConfig = field(default_factory=PdfPagesConfig)
     ocr: OcrRegionsConfig = field(default_factory=OcrRegionsConfig)
     filter: RegionFilterConfig = field(default_factory=RegionFilterConfig)
+    # the language of pages and long regions by a model; `language.keep` keeps only those languages
+    language: LanguageConfig = field(default_factory=LanguageConfig)
     samples: DocSamplesConfig = field(default_factory=DocSamplesConfig)
     # fit samples.noise.strength on the build's own pages before it starts (`calibrate.pages` > 0)
     calibrate: CalibrateConfig = field(default_factory=CalibrateConfig)
@@ -63,7 +66,7 @@ def docs_stages(cfg: DocsConfig) -> list[Stage]:
     check = dataclasses.replace(check, pages_per_check=math.gcd(check.pages_per_check, max(1, cfg.split.pages_per_unit)))
     ocr = dataclasses.replace(cfg.ocr, layer_check=check)
     chain = ((SplitDocuments, cfg.split), (PdfPages, cfg.pages), (OcrRegions, ocr), (RegionFilter, cfg.filter),
-             (DocSamples, cfg.samples))
+             (PageLanguage, cfg.language), (DocSamples, cfg.samples))
     check_columns([op for op, _ in chain])  # a wrong order is refused here, before Ray starts
     return [Stage(Chain, chain, num_cpus=cfg.resources.cpus_per_task)]
 

@@ -21,6 +21,7 @@ from operators.base import ENVELOPE, Chain, Filter, Operator, check_columns
 from operators.docs.filters import RegionFilter
 from operators.docs.ocr import OcrLine, OcrRegions
 from operators.docs.pdf_pages import PdfPages, PdfPagesConfig
+from operators.docs.language import PageLanguage
 from operators.docs.samples import DocSamples, DocSamplesConfig
 from operators.docs.split import SplitDocuments
 from operators.images.dedup import DropDuplicates, DropDuplicatesConfig
@@ -141,7 +142,8 @@ def test_doc_operators_declare_their_columns(doc_inputs: dict[str, dict]) -> Non
     regions = next(OcrRegions(backend=OneLine()).run_rows([page]))
     check(RegionFilter, [regions])
     kept = next(RegionFilter().run_rows([regions]))
-    check(lambda: DocSamples(DocSamplesConfig(transcribe_fraction=1.0)), [kept])
+    check(PageLanguage, [kept])
+    check(lambda: DocSamples(DocSamplesConfig(transcribe_fraction=1.0)), [kept, next(PageLanguage().run_rows([kept]))])
 
 
 def _smooth_image(path: Path) -> Path:
@@ -184,7 +186,7 @@ def test_every_operator_is_checked() -> None:
             todo.append(sub)
             if sub.__module__.startswith("operators.") and sub is not Filter:
                 found.add(sub)
-    checked = {SplitDocuments, PdfPages, OcrRegions, RegionFilter, DocSamples, ImageFingerprint, DropDuplicates,
+    checked = {SplitDocuments, PdfPages, OcrRegions, RegionFilter, PageLanguage, DocSamples, ImageFingerprint, DropDuplicates,
                ImageDecode, ImageFilter, ImageSample, VideoFrames, VideoSample}
     assert found == checked
 
