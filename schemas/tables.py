@@ -195,6 +195,28 @@ IMAGE_FINGERPRINT_SCHEMA = pa.schema(
     ]
 )
 
+#: `DIR/dedup/pages/{prefix}-{shard:06d}.parquet`: the text signature of every page of a docs shard that has
+#: one (`operators.docs.page_signature`), in input-id then page order; the page-dedup decision reads them.
+PAGE_SIGNATURE_SCHEMA = pa.schema([
+    pa.field("input_id", pa.string(), nullable=False),
+    pa.field("page_index", pa.int32(), nullable=False),
+    pa.field("words", pa.int32()),  # normalised words on the page
+    pa.field("exact", pa.uint64()),  # hash of the normalised words
+    pa.field("bands", pa.list_(pa.uint64())),  # LSH band hashes of the MinHash
+    pa.field("minhash", pa.list_(pa.uint32())),
+])
+
+#: `DIR/dedup/page_duplicates.parquet`: the pages a docs build drops as repeats of a kept page.
+PAGE_DUPLICATE_SCHEMA = pa.schema([
+    pa.field("input_id", pa.string(), nullable=False),
+    pa.field("page_index", pa.int32(), nullable=False),
+    pa.field("kind", pa.string()),  # "exact" | "near"
+    pa.field("kept_input_id", pa.string()),  # the kept page it repeats (of this corpus or a --dedup-against one)
+    pa.field("kept_page", pa.int32()),
+    pa.field("similarity", pa.float32()),  # estimated Jaccard of the shingle sets on the edge that linked it
+    pa.field("reason", pa.string()),
+])
+
 #: `DIR/calibration.parquet` (`mmcorpus docs calibrate`): one row per corrupted region and reader: how
 #: legible the region is to that OCR engine (CER of its read against the target), and its clean box's CER.
 CALIBRATION_SCHEMA = pa.schema([
