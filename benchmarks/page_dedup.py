@@ -28,7 +28,7 @@ from operators.docs.page_signature import PageDedupConfig, signature, signature_
 from pipelines.page_dedup import SIGNATURES, decide, write_signatures
 from pipelines.ray_runtime import init_ray
 
-VOCAB = 20_000
+VOCAB = [f"w{r}" for r in range(20_001)]
 
 
 def page_text(page: int, words: int, back: int) -> str:
@@ -42,8 +42,8 @@ def page_text(page: int, words: int, back: int) -> str:
         for i in np.random.default_rng(page).choice(len(out), 5, replace=False):
             out[i] = f"changed{i}"
         return " ".join(out)
-    ranks = np.minimum(np.random.default_rng(page).zipf(1.2, words), VOCAB)
-    return " ".join(f"w{r}" for r in ranks)
+    ranks = np.minimum(np.random.default_rng(page).zipf(1.2, words), len(VOCAB) - 1)
+    return " ".join([VOCAB[r] for r in ranks.tolist()])
 
 
 def planted(pages: int, back: int) -> int:
