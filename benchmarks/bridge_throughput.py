@@ -13,6 +13,7 @@ floor. `--step-ms` adds a simulated training step and reports the fraction of wa
 data (`wait_fraction(loader, train_step, steps)` is the hook: the tiny-model trainer passes its real step).
 
     python benchmarks/bridge_throughput.py --workers 2                 # synthetic 512x384 image corpus
+    python benchmarks/bridge_throughput.py --kind video --samples 800  # synthetic videos: 3 frames in one mp4
     python benchmarks/bridge_throughput.py --corpus /data/docs_corpus --workers 4 --step-ms 50
 """
 from __future__ import annotations
@@ -85,6 +86,8 @@ def main() -> None:
     ap.add_argument("--corpus", help="a built corpus folder or URL; default: a synthetic image corpus")
     ap.add_argument("--samples", type=int, default=2400, help="synthetic corpus: samples (in 8 shards)")
     ap.add_argument("--size", type=int, nargs=2, default=(512, 384), help="synthetic corpus: image width height")
+    ap.add_argument("--kind", choices=("image", "video"), default="image", help="synthetic corpus: one image or "
+                    "one video (3 frames) per sample")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--max-tokens", type=int, default=16384)
     ap.add_argument("--repeats", type=int, default=2)
@@ -97,7 +100,7 @@ def main() -> None:
         if corpus is None:
             corpus = str(Path(tmp) / "corpus")
             per_shard = [args.samples // 8 + (i < args.samples % 8) for i in range(8)]
-            write_corpus(Path(corpus), per_shard, size=tuple(args.size))
+            write_corpus(Path(corpus), per_shard, kind=args.kind, size=tuple(args.size))
         urls = CorpusIndex.load(corpus).shard_urls
         runs: dict[str, Callable[[], tuple[int, float]]] = {
             "webdataset decode": lambda: raw_webdataset(urls, args.workers),

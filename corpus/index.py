@@ -3,7 +3,9 @@
 `CorpusIndex.load(url)` reads a corpus folder (local path or any fsspec URL): `manifest.json` names the
 completed shards and their sample counts, `stats/{shard}.parquet` gives every sample's key, byte offset and
 size in its tar. The index refuses a corpus whose stats disagree with its manifest, because exact epochs
-and exact resume both trust these numbers.
+and exact resume both trust these numbers. `old_frame_member` names a member in the old video layout
+(numbered frame members, `{key}.000.jpg`, ...) when the corpus has one; a reader that only reads one
+`{key}.mp4` per video refuses it with `require_video_member()`, whose one line names the converter.
 """
 from __future__ import annotations
 
@@ -14,11 +16,13 @@ from dataclasses import dataclass
 import fsspec
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from corpus.errors import UserError
 from corpus.manifest import MANIFEST
 from corpus.sink import SHARDS, STATS
+from corpus.video_member import OLD_FRAME_NAME, old_layout_error
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +59,7 @@ class CorpusIndex:
     keys: pa.Array
     offsets: np.ndarray
     sizes: np.ndarray
+    old_frame_member: str | None = None  # "{shard}.tar: {member}" of the old video layout, if any
 
     @property
     def n_samples(self) -> int:
@@ -82,10 +87,11 @@ class CorpusIndex:
                                    "rerun into the same folder") from e
         names = sorted(n for n, s in manifest.get("shards", {}).items() if s.get("samples"))
         urls, counts, keys, offsets, sizes = [], [], [], [], []
+        old_frame_member = None
         for name in names:
             try:
                 with fs.open(join_url(root, STATS, f"{name}.parquet"), "rb") as f:
-                    table = pq.read_table(f, columns=INDEX_COLUMNS + ["shard"])
+                    table = pq.read_table(f, columns=INDEX_COLUMNS + ["shard", "members"])
             except (pa.ArrowException, OSError) as e:
                 raise damaged_stats(url, name, e) from e
             expected = manifest["shards"][name]["samples"]
@@ -94,6 +100,10 @@ class CorpusIndex:
             tar = manifest["shards"][name].get("tar") or f"{name}.tar"
             if set(table.column("shard").to_pylist()) != {tar}:
                 raise CorpusIndexError(f"{url}: stats of {name} point outside {tar}")
+            member_names = table.column("members").combine_chunks().flatten()
+            old = pc.filter(member_names, pc.match_substring_regex(member_names, OLD_FRAME_NAME))
+            if len(old) and old_frame_member is None:
+                old_frame_member = f"{name}.tar: {old[0].as_py()}"
             order = np.argsort(table.column("offset").to_numpy(), kind="stable")
             table = table.take(pa.array(order))
             urls.append(join_url(url, SHARDS, tar))
@@ -110,4 +120,10 @@ class CorpusIndex:
             keys=pa.concat_arrays(keys) if keys else pa.array([], pa.string()),
             offsets=np.concatenate(offsets) if offsets else np.zeros(0, np.int64),
             sizes=np.concatenate(sizes) if sizes else np.zeros(0, np.int64),
+            old_frame_member=old_frame_member,
         )
+
+    def require_video_member(self) -> None:
+        """Raise `UserError` (one line naming the converter) when the corpus is in the old video layout."""
+        if self.old_frame_member is not None:
+            raise UserError(old_layout_error(self.url, self.old_frame_member))

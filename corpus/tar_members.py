@@ -1,7 +1,7 @@
 """Parse one sample's byte range of a tar into its members, refusing anything hostile.
 
 The stats table gives each sample's byte range; `parse_members(data, key)` reads the USTAR headers inside
-it and returns `{ext: bytes}` (`"jpg"`, `"json"`, `"000.jpg"`, ...). It raises `SampleError` with a short
+it and returns `{ext: bytes}` (`"jpg"`, `"json"`, `"mp4"`, ...). It raises `SampleError` with a short
 reason, never anything else, when the range is not exactly the sample's members:
 
 - a header checksum is wrong or a member runs past the range (`corrupt-header`, `truncated`);

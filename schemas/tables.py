@@ -105,7 +105,7 @@ SINK_SCHEMA = pa.schema(
     ENVELOPE_FIELDS
     + [
         pa.field("key", pa.string()),
-        pa.field("members", pa.list_(MEMBER_TYPE)),  # tar members in order; ext like "jpg", "json", "000.jpg"
+        pa.field("members", pa.list_(MEMBER_TYPE)),  # tar members in order; ext like "jpg", "json", "mp4"
     ]
     + SAMPLE_STAT_FIELDS
 )

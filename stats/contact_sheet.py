@@ -1,4 +1,6 @@
-"""A contact sheet: document samples at each noise level, corrupted regions outlined, for people to look at."""
+"""A contact sheet: document samples at each noise level, corrupted regions outlined, for people to look at.
+
+A sample is shown by its image, or by the first frame of its video (`{key}.mp4`, `corpus.video_member`)."""
 from __future__ import annotations
 
 import io
@@ -18,6 +20,8 @@ from PIL import Image  # noqa: E402
 
 from corpus.errors import UserError  # noqa: E402
 from corpus.sink import STATS  # noqa: E402
+from corpus.video_member import demux_frames  # noqa: E402
+from schemas.video_member import VIDEO_MEMBER_EXT  # noqa: E402
 from stats.show import fetch_sample  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -34,6 +38,16 @@ def _zoom_box(regions: list[dict], width: int, height: int, margin: float = 0.12
     x1 = max(r["bbox"][2] for r in regions); y1 = max(r["bbox"][3] for r in regions)
     mx, my = max(margin * width, 40), max(margin * height * 0.5, 40)
     return max(0, x0 - mx), max(0, y0 - my), min(width, x1 + mx), min(height, y1 + my)
+
+
+def _first_image(members: dict[str, bytes]) -> Image.Image:
+    """The sample's image, or its video's first frame."""
+    for name, data in members.items():
+        if name.endswith((".jpg", ".png")):
+            return Image.open(io.BytesIO(data))
+        if name.endswith("." + VIDEO_MEMBER_EXT):
+            return Image.open(io.BytesIO(demux_frames(data, name)[0][0]))
+    raise UserError(f"no image or video member to show among {sorted(members)}")
 
 
 def _calibration(corpus_dir: Path) -> dict[str, dict[str, list[float]]]:
@@ -76,7 +90,7 @@ def contact_sheet(corpus_dir: str | Path, out_png: str | Path, per_level: int = 
                 continue
             s = fetch_sample(corpus_dir, chosen[lv][j]["key"])
             key = s.location.key
-            img = Image.open(io.BytesIO(next(v for k, v in s.members.items() if k.endswith((".jpg", ".png")))))
+            img = _first_image(s.members)
             rec = json.loads(s.members[f"{key}.json"])
             regions = rec.get("regions") or []
             x0, y0, x1, y1 = _zoom_box(regions, img.width, img.height)

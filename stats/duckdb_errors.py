@@ -34,4 +34,5 @@ def user_errors(what: str) -> Iterator[None]:
     except SQL_ERRORS as e:
         raise UserError(f"{what}: {one_line(str(e))}: {SQL_ADVICE}") from e
     except duckdb.Error as e:
-        raise UserError(f"{what}: {one_line(str(e))}: {FILE_ADVICE}") from e
+        message = one_line(str(e)).split(" LINE ", 1)[0]  # the SQL excerpt is ours, not the user's: leave it out
+        raise UserError(f"{what}: {message}: {FILE_ADVICE}") from e

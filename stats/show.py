@@ -5,6 +5,9 @@ exactly `size` bytes at `offset` of `shards/{shard}` (plain seek/read for a loca
 URL), parses the USTAR headers inside that range and checks the index is exact: every header's checksum
 is valid, the members fill the range to the byte, and their names are the stats row's `members` list.
 Any mismatch raises `IndexMismatch`, because a trainer trusting the index would read the wrong bytes.
+`describe_member` says what a member holds; a video's `{key}.mp4` frames member is demuxed
+(`corpus.video_member`) to report its frame count, times and frame size. Members are shown as stored, so
+a sample of the old layout (`{key}.000.jpg`, ...) shows its frame members one by one.
 """
 from __future__ import annotations
 
@@ -17,6 +20,9 @@ from pathlib import Path
 from corpus.errors import UserError
 from corpus.sink import SHARDS, STATS
 from corpus.storage import is_url
+from corpus.tar_members import SampleError
+from corpus.video_member import demux_frames
+from schemas.video_member import VIDEO_MEMBER_EXT
 from stats.catalog import NOT_A_CORPUS, connect, normalize, read_manifest, sql_str
 
 log = logging.getLogger(__name__)
@@ -169,4 +175,11 @@ def describe_member(name: str, data: bytes) -> str:
             return f"undecodable image ({e}), {len(data):,} bytes"
     if ext == "json":
         return f"JSON record, {len(data):,} bytes"
+    if ext == VIDEO_MEMBER_EXT:
+        try:
+            jpegs, times = demux_frames(data, name)
+        except SampleError as e:  # an original file (frames.store=original) or a damaged member: say which
+            return f"video, {len(data):,} bytes ({e})"
+        return (f"video of {len(jpegs)} JPEG frames at {times[0]:.3f}-{times[-1]:.3f} s "
+                f"({describe_member('frame.jpg', jpegs[0])}, first frame), {len(data):,} bytes")
     return f"{len(data):,} bytes"

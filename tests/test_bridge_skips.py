@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from corpus.errors import UserError
+from corpus.video_member import mux_frames
 from model.config import tiny
 from model.processor import MiniCPMVProcessor
 from model.video_sampling import official_sampling
@@ -34,8 +35,8 @@ def long_video(tmp_path_factory):
     assert (sampling.num_frames, sampling.num_packages) == (540, 180)
     record = SampleRecord(key="longvideo", task="video_caption", source="test", input_id="v0",
                           conversations=[Turn("user", "<video>\nDescribe."), Turn("assistant", "A long video.")],
-                          temporal_ids=sampling.packages)
-    members = [{"ext": f"{i:03d}.jpg", "data": _frame(i)} for i in range(sampling.num_frames)]
+                          temporal_ids=sampling.packages, frame_timestamps=sampling.timestamps)
+    members = [{"ext": "mp4", "data": mux_frames([_frame(i) for i in range(sampling.num_frames)], sampling.timestamps)}]
     members.append({"ext": "json", "data": record.to_json()})
     row = {"input_id": "v0", "source": "test", "shard_id": 0, "seq": 0, "key": "longvideo", "members": members,
            "task": record.task, "width": 16, "height": 16, "n_frames": 540, "text_len": 13}
@@ -88,3 +89,15 @@ def test_data_limits_come_from_the_data_config(mixed):
     with pytest.raises(UserError, match=r"too-many-pixels: raise data\.max_image_pixels"):
         list(_loader(data))
     assert DataSpec().max_skipped == 0.01
+
+
+def test_a_corpus_in_the_old_frame_member_layout_is_refused_with_the_converter_named(tmp_path):
+    record = SampleRecord(key="oldclip", task="video_caption", source="test", input_id="v0",
+                          conversations=[Turn("user", "<video>\nDescribe."), Turn("assistant", "Old.")])
+    members = [{"ext": f"{i:03d}.jpg", "data": _frame(i)} for i in range(3)] + [{"ext": "json", "data": record.to_json()}]
+    write_shards(tmp_path / "old", [[{"input_id": "v0", "source": "test", "shard_id": 0, "seq": 0, "key": "oldclip",
+                                      "members": members, "task": record.task, "n_frames": 3, "text_len": 4}]])
+    with pytest.raises(UserError) as e:
+        _loader(DataSpec(corpora=[str(tmp_path / "old")], num_workers=0))
+    assert "\n" not in str(e.value) and "oldclip.000.jpg" in str(e.value)
+    assert "mmcorpus videos convert" in str(e.value)

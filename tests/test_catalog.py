@@ -20,6 +20,7 @@ from PIL import Image
 
 from corpus.errors import UserError
 from corpus.inputs import InputItem
+from corpus.video_member import demux_frames, mux_frames
 from operators.base import Operator, Reject
 from pipelines.build import RunConfig, run_build
 from pipelines.ray_runtime import Stage
@@ -70,7 +71,8 @@ class FakeSamples(Operator):
                        language="en", n_regions=1 + n % 4)
             if meta.get("video"):
                 frames = 2 + n % 3
-                out["members"] = [{"ext": f"{i:03d}.jpg", "data": jpeg(w, h, n * 10 + i)} for i in range(frames)]
+                jpegs = [jpeg(w, h, n * 10 + i) for i in range(frames)]
+                out["members"] = [{"ext": "mp4", "data": mux_frames(jpegs, [0.5 * i for i in range(frames)])}]
                 out.update(n_frames=frames, duration=0.5 * frames, task="video_caption", noise_level="none")
             else:
                 out["members"] = [{"ext": "jpg", "data": jpeg(w, h, n * 10 + variant)}]
@@ -163,7 +165,13 @@ def test_query_across_two_corpora(corpora, tmp_path):
     assert per == {"corpus-images": n_img, "corpus-videos": n_vid}
     assert dict(con.execute("SELECT corpus, pipeline FROM corpora").fetchall()) == {"corpus-images": "images", "corpus-videos": "videos"}
     frames = con.execute("SELECT sum(n_frames) FROM samples WHERE corpus = 'corpus-videos'").fetchall()[0][0]
-    assert frames == sum(len(m) - 1 for (m,) in con.execute("SELECT members FROM samples WHERE corpus = 'corpus-videos'").fetchall())
+    names = [m for (m,) in con.execute("SELECT members FROM samples WHERE corpus = 'corpus-videos'").fetchall()]
+    assert all([n.rsplit(".", 1)[1] for n in m] == ["mp4", "json"] for m in names)
+    muxed = 0
+    for tar in (corpora["videos"] / "shards").glob("*.tar"):
+        with tarfile.open(tar) as tf:
+            muxed += sum(len(demux_frames(tf.extractfile(m).read(), m.name)[0]) for m in tf if m.name.endswith(".mp4"))
+    assert frames == muxed
     # a join across views and corpora: error share per corpus
     got = con.execute("""SELECT s.corpus, s.n, e.n FROM (SELECT corpus, count(*) n FROM samples GROUP BY 1) s
                          JOIN (SELECT corpus, count(*) n FROM errors GROUP BY 1) e USING (corpus) ORDER BY 1""").fetchall()

@@ -85,6 +85,15 @@ def test_show_cli(corpora, tmp_path, capsys):  # noqa: F811
     assert json.loads(capsys.readouterr().out)["key"] == row["key"]
 
 
+def test_show_describes_a_video_member(corpora, capsys):  # noqa: F811
+    d = corpora["videos"]
+    row = pq.read_table(sorted((d / "stats").glob("*.parquet"))[0]).to_pylist()[0]
+    assert main(["show", str(d), row["key"]]) == 0
+    out = capsys.readouterr().out
+    assert f"video of {row['n_frames']} JPEG frames at 0.000-{0.5 * (row['n_frames'] - 1):.3f} s" in out
+    assert f"JPEG image {row['width']}x{row['height']} px" in out
+
+
 def test_show_from_a_url(corpora):  # noqa: F811
     from test_catalog import to_memory_fs
 
@@ -93,3 +102,12 @@ def test_show_from_a_url(corpora):  # noqa: F811
     local = fetch_sample(corpora["videos"], row["key"])
     remote = fetch_sample(url, row["key"])
     assert remote.members == local.members and remote.location == local.location
+
+
+def test_contact_sheet_shows_a_video_by_its_first_frame(corpora, tmp_path):  # noqa: F811
+    from PIL import Image
+
+    from stats.contact_sheet import contact_sheet
+
+    out = contact_sheet(corpora["videos"], tmp_path / "sheet.png", per_level=2)
+    assert Image.open(out).size[0] > 0

@@ -11,14 +11,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from corpus.video_member import demux_frames
 from model.video_sampling import official_sampling
 from operators.base import Reject
 from operators.time_limit import ChildError, TimeLimitedWorker
 from operators.videos.frames import SamplingConfig, VideoFrames, VideoFramesConfig, extract_video
-from operators.videos.samples import VideoSample, frame_ext
+from operators.videos.samples import VideoSample
 from pipelines.demo.videos import DEMO_VIDEOS, read_frame_index, write_demo_videos, write_video
 from schemas.record import TASK_VIDEO_CAPTION, TASK_VIDEO_QA, SampleRecord
 from schemas.tables import QUARANTINE
+from schemas.video_member import TIME_BASE
 
 CFG = VideoFramesConfig()
 
@@ -156,21 +158,21 @@ def test_operator_quarantines_on_timeout_and_builds_samples(demo, tmp_path):
     assert (out[0]["error_type"], out[0]["error_category"]) == ("timeout", QUARANTINE)
     assert "PyAV" in out[0]["error_message"]
     op = VideoFrames(replace(CFG, store="original"))
-    samples = VideoSample()(VideoFrames(CFG)(rows[:2]).to_pylist() + op(rows[2:3]).to_pylist()).to_pylist()
+    framed = VideoFrames(CFG)(rows[:2]).to_pylist()
+    samples = VideoSample()(framed + op(rows[2:3]).to_pylist()).to_pylist()
     op.close()
     caption, qa, original = samples
-    assert [m["ext"] for m in caption["members"]][:3] == ["000.jpg", "001.jpg", "002.jpg"]
-    assert caption["members"][-1]["ext"] == "json" and caption["n_frames"] == len(caption["members"]) - 1
+    assert [m["ext"] for m in caption["members"]] == ["mp4", "json"]
+    jpegs, times = demux_frames(caption["members"][0]["data"], "caption.mp4")
+    assert jpegs == framed[0]["frames"] and caption["n_frames"] == len(jpegs)  # the chosen JPEGs, byte for byte
+    assert all(abs(t - s) <= float(TIME_BASE) / 2 for t, s in zip(times, framed[0]["timestamps"], strict=True))
     rec = SampleRecord.from_json(caption["members"][-1]["data"])
     assert rec.task == TASK_VIDEO_CAPTION and rec.conversations[0].content.startswith("<video>\n")
     assert rec.temporal_ids == official_sampling(300, 30.0).packages and rec.fps == 30.0 and rec.duration == 10.0
     assert rec.frame_timestamps == [i / 30 for i in rec.frame_indices] and rec.meta["store"] == "frames"
-    assert SampleRecord.from_json(qa["members"][-1]["data"]).task == TASK_VIDEO_QA and len(qa["members"]) == 18 + 1
+    assert SampleRecord.from_json(qa["members"][-1]["data"]).task == TASK_VIDEO_QA and len(demux_frames(qa["members"][0]["data"], "qa.mp4")[0]) == 18
     assert [m["ext"] for m in original["members"]] == ["mp4", "json"]
     orec = SampleRecord.from_json(original["members"][-1]["data"])
     assert orec.meta["store"] == "original" and orec.meta["rotation"] == 90 and len(orec.frame_indices) == 12
     assert original["members"][0]["data"] == demo["rotated_90.mp4"].read_bytes()
 
-
-def test_frame_member_names_sort():
-    assert frame_ext(0, 10) == "000.jpg" and frame_ext(1079, 1080) == "1079.jpg" and frame_ext(5, 1080) == "0005.jpg"

@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("dir", metavar="DIR", help="corpus folder (local path or s3://, gs://, https:// URL)")
     p.add_argument("key", metavar="KEY", help="sample key, or a unique start of one")
     p.add_argument("--out", metavar="FOLDER", help="write every member as FOLDER/{key}.{ext}")
-    p.add_argument("--member", metavar="EXT", help="write only this member's raw bytes to stdout (e.g. json, jpg, 000.jpg)")
+    p.add_argument("--member", metavar="EXT", help="write only this member's raw bytes to stdout (e.g. json, jpg, mp4)")
     p.add_argument("--init-sql", metavar="SQL_OR_FILE",
                    help="DuckDB SQL run first, e.g. to load httpfs and create a secret for object storage")
     p.add_argument("--fsspec", action="store_true", default=None,

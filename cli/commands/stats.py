@@ -173,7 +173,7 @@ def run_query(args: argparse.Namespace) -> int:
     from stats.duckdb_errors import user_errors
 
     sql = args.sql.strip().rstrip(";").strip()
-    with user_errors("stats catalog"):
+    with user_errors("reading the corpora"):
         con = open_catalog(args.targets, init_sql=args.init_sql, use_fsspec=args.fsspec)
     try:
         with user_errors(f"the query {sql!r} does not run"):

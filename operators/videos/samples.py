@@ -1,8 +1,8 @@
 """`VideoSample`: `VIDEO_SCHEMA` rows → `SINK_SCHEMA` samples.
 
-Members: `{key}.000.jpg`, `{key}.001.jpg`, … (one per sampled frame, zero-padded to at least three
-digits so they sort in order) or `{key}.{ext}` (the original file, `store="original"`), then
-`{key}.json`. The record carries the conversation (`<video>` placeholder), `frame_indices`,
+Members: `{key}.mp4` (the sampled JPEG frames muxed unchanged into one MJPEG stream, presented at their
+timestamps: `corpus.video_member`, `schemas.video_member`) or `{key}.{ext}` (the original file,
+`store="original"`), then `{key}.json`. The record carries the conversation (`<video>` placeholder), `frame_indices`,
 `frame_timestamps` (seconds), `temporal_ids` (one list per package, the 3D-Resampler's input), `fps` and
 `duration`; `meta` holds the packing, policy, rotation, decoder, frames lost and how frames are stored.
 The key is `sample_key(input_id, "video", policy)`.
@@ -12,10 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
+from corpus.video_member import mux_frames
 from operators.base import Operator, Row
 from operators.media_text import DEFAULT_PROMPTS, meta_of, sample_conversation
 from schemas.record import SampleRecord, sample_key
 from schemas.tables import SINK_SCHEMA
+from schemas.video_member import VIDEO_MEMBER_EXT
 
 
 @dataclass
@@ -23,11 +25,6 @@ class VideoSampleConfig:
     """Knobs of `VideoSample`."""
 
     caption_prompt: str = DEFAULT_PROMPTS["video"]  # user turn for caption-only inputs [ours]
-
-
-def frame_ext(i: int, n: int) -> str:
-    """The member extension of frame `i` of `n`: "000.jpg", "001.jpg", … (wider past 1000 frames)."""
-    return f"{i:0{max(3, len(str(n - 1)))}d}.jpg"
 
 
 class VideoSample(Operator):
@@ -75,7 +72,7 @@ class VideoSample(Operator):
             },
         )
         if store == "frames":
-            members = [{"ext": frame_ext(i, len(frames)), "data": f} for i, f in enumerate(frames)]
+            members = [{"ext": VIDEO_MEMBER_EXT, "data": mux_frames(frames, row["timestamps"])}]
         else:
             members = [{"ext": row["video_ext"], "data": row["video"]}]
         members.append({"ext": "json", "data": record.to_json()})

@@ -1,11 +1,14 @@
 """Members of one sample → its record and images, under explicit limits.
 
 `decode_sample(members, limits)` parses `json` into a `SampleRecord` and decodes the images: `jpg`/`jpeg`/
-`png`/`webp` (one image) or frame members `000.jpg`, `001.jpg`, ... (a video's frames, in frame order).
-Images are opened lazily and their header size checked against `max_image_pixels` before any pixel is
-decoded (a decompression bomb costs a header read, nothing more). Only these formats are decoded; other
-members are ignored, a video container (`mp4`, ...) makes the sample unusable here (build corpora in
-frames mode for training). Every failure raises `SampleError` with a reason label.
+`png`/`webp` (one image) or the frames of a video's `mp4` member (`corpus.video_member.demux_frames`: its
+MJPEG packets, in presentation order, at most `max_images`). Images are opened lazily and each header's size
+checked against `max_image_pixels` before any pixel is decoded (a decompression bomb costs a header read,
+nothing more). Only these formats are decoded; other members are ignored; any other video container, or an
+`mp4` that is an original file (`frames.store=original`), makes the sample unusable here
+(`video-container`: build corpora in frames mode for training). Every failure raises `SampleError` with a
+reason label. Corpora in the old layout of numbered frame members are refused by the loader when indexed
+(`corpus.index`), and such a sample here (`old-video-layout`), with the command that converts them.
 """
 from __future__ import annotations
 
@@ -16,7 +19,9 @@ from dataclasses import dataclass
 from PIL import Image
 
 from corpus.tar_members import IMAGE_EXTS, VIDEO_EXTS, SampleError, read_record
+from corpus.video_member import demux_frames, is_frame_member, old_layout_error
 from schemas.record import SampleRecord
+from schemas.video_member import MAX_FRAMES, VIDEO_MEMBER_EXT
 
 
 @dataclass(frozen=True)
@@ -24,7 +29,7 @@ class DecodeLimits:
     """Bounds on what one sample may cost to decode."""
 
     max_image_pixels: int = 40_000_000  # per image or frame, width x height
-    max_images: int = 1080  # images plus frames per sample: the paper's training bound on video frames
+    max_images: int = MAX_FRAMES  # images plus frames per sample: the paper's training bound on video frames
 
 
 def _image(data: bytes, name: str, limits: DecodeLimits) -> Image.Image:
@@ -44,19 +49,22 @@ def _image(data: bytes, name: str, limits: DecodeLimits) -> Image.Image:
     return img
 
 
-def _frame_number(ext: str) -> int | None:
-    stem, _, fmt = ext.partition(".")
-    return int(stem) if stem.isdigit() and fmt in IMAGE_EXTS else None
-
-
 def decode_sample(members: dict[str, bytes], limits: DecodeLimits) -> tuple[SampleRecord, list[Image.Image]]:
-    """The record and the images (single image, or frames in order) of one sample."""
+    """The record and the images (single image, or a video's frames in order) of one sample."""
     record = read_record(members)
-    if VIDEO_EXTS & members.keys():
-        raise SampleError("video-container", "the loader decodes frame members only, not video files")
-    frames = sorted((n, ext) for ext in members if (n := _frame_number(ext)) is not None)
-    names = [ext for _, ext in frames] + sorted(IMAGE_EXTS & members.keys())
-    if len(names) > limits.max_images:
-        raise SampleError("too-many-images", f"{len(names)} images")
-    images = [_image(members[ext], f"{record.key}.{ext}", limits) for ext in names]
-    return record, images
+    others = (VIDEO_EXTS - {VIDEO_MEMBER_EXT}) & members.keys()
+    if others:
+        raise SampleError("video-container", f"{record.key}.{min(others)}: the loader decodes frames members "
+                          f"({VIDEO_MEMBER_EXT} of JPEG frames) only, not video files")
+    old = sorted(ext for ext in members if is_frame_member(ext))
+    if old:  # the loader refuses such corpora when it indexes them; this guards direct callers
+        raise SampleError("old-video-layout", old_layout_error(f"sample {record.key}", f"{record.key}.{old[0]}"))
+    named: list[tuple[str, bytes]] = []
+    if VIDEO_MEMBER_EXT in members:
+        name = f"{record.key}.{VIDEO_MEMBER_EXT}"
+        jpegs, _ = demux_frames(members[VIDEO_MEMBER_EXT], name, max_frames=limits.max_images)
+        named = [(f"{name} frame {i}", j) for i, j in enumerate(jpegs)]
+    named += [(f"{record.key}.{ext}", members[ext]) for ext in sorted(IMAGE_EXTS & members.keys())]
+    if len(named) > limits.max_images:
+        raise SampleError("too-many-images", f"{len(named)} images")
+    return record, [_image(data, name, limits) for name, data in named]

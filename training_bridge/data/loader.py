@@ -67,6 +67,8 @@ class BridgeLoader(Stateful):
                  world_size: int = 1, transform: SampleTransform | None = None, collate: Collate | None = None) -> None:
         self.config = config or LoaderConfig()
         indexes = [CorpusIndex.load(s.url) for s in stream.sources]
+        for index in indexes:
+            index.require_video_member()
         self.stream = ShardStream(stream, indexes, rank, world_size, transform, collate)
         self.rank, self.world_size = rank, world_size
         self.fingerprint = _fingerprint(stream, indexes)

@@ -18,7 +18,7 @@ KNOBS = {
     "over-token-budget": "data.max_tokens",
     "too-many-images": "data.max_images",
     "too-many-pixels": "data.max_image_pixels",
-    "video-container": "a corpus built with frame members (videos build --set frames.store=frames)",
+    "video-container": "a corpus built in frames mode (videos build --set frames.store=frames)",
 }
 
 

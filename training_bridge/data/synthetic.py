@@ -3,7 +3,8 @@
 `write_corpus(out_dir, shard_sizes, kind=...)` (or `write_shards` for hand-made rows) writes shards
 through the project's own sink (`corpus.sink.ShardWriter`) and a manifest, so the result is
 indistinguishable from a built corpus:
-`kind="image"` gives one JPEG per sample, `kind="video"` three frame members `000.jpg`..`002.jpg`.
+`kind="image"` gives one JPEG per sample, `kind="video"` three JPEG frames 0.5 s apart in one `mp4` member
+(`corpus.video_member.mux_frames`), their times in the record.
 Every sample's record carries its number (`meta["n"]`) and the text says it, so a test can tell samples
 apart after decoding.
 """
@@ -17,9 +18,12 @@ from PIL import Image
 
 from corpus.manifest import Manifest
 from corpus.sink import ShardWriter, prepare_dirs
+from corpus.video_member import mux_frames
 from schemas.record import SampleRecord, Turn, sample_key
+from schemas.video_member import VIDEO_MEMBER_EXT
 
 FRAMES = 3
+FRAME_TIMES = [0.5 * i for i in range(FRAMES)]  # seconds
 
 
 def _jpeg(rng: np.random.Generator, size: tuple[int, int]) -> bytes:
@@ -38,11 +42,11 @@ def sample_row(n: int, shard_id: int, kind: str, rng: np.random.Generator, size:
     record = SampleRecord(key=key, task="caption" if kind == "image" else "video_caption",
                           conversations=[Turn("user", "<image>\nDescribe."), Turn("assistant", answer)],
                           source=f"synthetic/{prefix}", input_id=f"{prefix}-{n}", width=size[0], height=size[1],
-                          meta={"n": n})
+                          frame_timestamps=FRAME_TIMES if kind == "video" else None, meta={"n": n})
     if kind == "image":
         members = [{"ext": "jpg", "data": _jpeg(rng, size)}]
     else:
-        members = [{"ext": f"{i:03d}.jpg", "data": _jpeg(rng, size)} for i in range(FRAMES)]
+        members = [{"ext": VIDEO_MEMBER_EXT, "data": mux_frames([_jpeg(rng, size) for _ in range(FRAMES)], FRAME_TIMES)}]
     members.append({"ext": "json", "data": record.to_json()})
     return {"input_id": record.input_id, "source": record.source, "shard_id": shard_id, "seq": n, "key": key,
             "members": members, "task": record.task, "width": size[0], "height": size[1],

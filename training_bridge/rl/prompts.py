@@ -30,6 +30,7 @@ from typing import Any, Callable
 import torch
 from PIL import Image
 
+from corpus.video_member import mux_frames
 from model.processor import Video
 from schemas.record import (
     TASK_CAPTION,
@@ -44,6 +45,7 @@ from schemas.record import (
     Turn,
     sample_key,
 )
+from schemas.video_member import VIDEO_MEMBER_EXT
 from training_bridge.data.loader import BridgeLoader, LoaderConfig
 from training_bridge.data.synthetic import write_shards
 from training_bridge.train.distributed import DistEnv
@@ -56,6 +58,7 @@ log = logging.getLogger(__name__)
 SHORT, FREE_FORM = "short", "free_form"
 TASK_RL = "rl_task"
 _COUNT_KEY = "n_prompts"
+FRAME_STEP_S = 0.1  # seconds between the synthetic frames of a task video, the temporal-id grid [ours]
 
 
 @dataclass
@@ -175,13 +178,15 @@ def task_record(prompt: Prompt, n: int, reasoning: str | None = None) -> dict[st
     (`<think>reasoning</think>` before the answer) when `reasoning` is given."""
     key = sample_key("rl-task", prompt.uid, "long" if reasoning is not None else "short")
     frames = [f for v in prompt.videos for f in v.frames]
+    times = [FRAME_STEP_S * i for i in range(len(frames))] if frames else None
     answer = prompt.reference if reasoning is None else f"<think>\n{reasoning}\n</think>\n\n{prompt.reference}"
     record = SampleRecord(key=key, task=TASK_RL, conversations=[Turn("user", prompt.question), Turn("assistant", answer)],
                           source="rl_tasks", input_id=f"{prompt.uid}/{'long' if reasoning is not None else 'short'}",
                           temporal_ids=[list(p) for v in prompt.videos for p in v.packages] or None,
+                          frame_timestamps=times,
                           meta={"answer_type": prompt.answer_type})
     if frames:
-        members = [{"ext": f"{i:03d}.jpg", "data": _jpeg(f)} for i, f in enumerate(frames)]
+        members = [{"ext": VIDEO_MEMBER_EXT, "data": mux_frames([_jpeg(f) for f in frames], times)}]
     else:
         members = [{"ext": "jpg" if i == 0 else f"{i}.jpg", "data": _jpeg(im)} for i, im in enumerate(prompt.images)]
     members.append({"ext": "json", "data": record.to_json()})
