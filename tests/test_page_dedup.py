@@ -183,3 +183,12 @@ def test_files_without_signatures_and_empty_partitions(tmp_path: Path) -> None:
     assert bucket_edges(_read, [empty, empty], True, cfg.bands, 0, 1).shape == (0, 3)
     one = _write(tmp_path / "one.parquet", [("x", 0, " ".join(f"w{i}" for i in range(50)))], cfg)
     assert decide_here([empty, one, one], cfg, parts=3)[("x", 0)].kind == "exact"
+
+
+def test_dedup_against_flag_sets_the_config(capsys: pytest.CaptureFixture[str]) -> None:
+    from cli.main import main
+
+    assert main(["docs", "build", "--dedup-against", "/data/eval", "--dedup-against", "s3://b/other",
+                 "--print-config"]) == 0
+    printed = capsys.readouterr().out
+    assert "  against:\n  - /data/eval\n  - s3://b/other\n" in printed
