@@ -66,7 +66,8 @@ def planted_set() -> tuple[list[list[tuple[str, int, str]]], set, set]:
 
     Originals: the 14 pages of a real paper and 80 pages of Zipf text (a 3,000-word vocabulary). Planted
     duplicates: the paper re-saved (same text), the paper minus its first three pages, 30 pages with
-    1, 2, 5, 10 or 20 words changed (of 400; the paper's of 400-1,400). Hard negatives (not duplicates):
+    1, 2, 5, 10 or 20 words changed (of 400; the paper's of 400-1,400), 10 of the paper's pages without
+    their top fifth of lines (cropped). Hard negatives (not duplicates):
     20 pages sharing their first half with an original, and the paper's own pages with one another."""
     rng = np.random.default_rng(0)
     vocab = [f"w{i}" + "".join(rng.choice(list("aeioustnrl"), 3)) for i in range(3000)]
@@ -83,12 +84,17 @@ def planted_set() -> tuple[list[list[tuple[str, int, str]]], set, set]:
         src = ("a-paper.pdf", j % 14, paper[j % 14]) if j < 10 else ("b-synth.pdf", j, synth[j])
         changed.append(("e-changed.pdf", j, _changed(rng, src[2], [1, 2, 5, 10, 20][j % 5], vocab)))
         dup_pairs.add((("e-changed.pdf", j), src[:2]))
+    cropped = []  # the page cut to its lines below the top fifth (a crop of the page image)
+    for j in range(10):
+        lines = paper[j].splitlines()
+        cropped.append(("g-cropped.pdf", j, "\n".join(lines[len(lines) // 5:])))
+        dup_pairs.add((("g-cropped.pdf", j), ("a-paper.pdf", j)))
     half = []
     for j in range(20):
         words = synth[40 + j].split()
         half.append(("f-half.pdf", j, " ".join(words[:200] + _zipf_page(rng, vocab, 200).split())))
         hard_pairs.add((("f-half.pdf", j), ("b-synth.pdf", 40 + j)))
-    return [originals, resaved, subset, changed, half], dup_pairs, hard_pairs
+    return [originals, resaved, subset, changed, half, cropped], dup_pairs, hard_pairs
 
 
 def _score(found: dict, dup_pairs: set) -> tuple[float, float]:
