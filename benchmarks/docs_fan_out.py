@@ -19,9 +19,10 @@ import time
 from pathlib import Path
 
 import pymupdf
-
 from cpu_time import cpu_between, tree_cpu_seconds
 from docs_throughput import make_inputs
+
+from operators.docs.page_signature import NO_DEDUP  # the inputs repeat pages on purpose
 from pipelines.build import RunConfig
 from pipelines.docs import DocsConfig, build_docs
 
@@ -57,8 +58,8 @@ def main() -> None:
         pages = 16 * args.shards * DOCS_PER_SHARD
 
         def build(fan_out: bool, out: str) -> tuple[float, float]:
-            cfg = DocsConfig(run=RunConfig(num_cpus=args.num_cpus, inputs_per_shard=DOCS_PER_SHARD, progress=False,
-                                           fan_out=fan_out))
+            cfg = DocsConfig(dedup=NO_DEDUP, run=RunConfig(num_cpus=args.num_cpus, inputs_per_shard=DOCS_PER_SHARD,
+                                                           progress=False, fan_out=fan_out))
             before, start = tree_cpu_seconds(), time.perf_counter()
             build_docs([str(root / "inputs")], root / out, cfg)
             return time.perf_counter() - start, cpu_between(before, tree_cpu_seconds())

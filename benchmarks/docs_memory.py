@@ -20,6 +20,7 @@ from pathlib import Path
 import psutil
 import pymupdf
 
+from operators.docs.page_signature import NO_DEDUP  # the inputs repeat pages on purpose
 from pipelines.build import RunConfig
 from pipelines.demo.documents import generate_demo_corpus
 from pipelines.docs import DocsConfig, build_docs
@@ -81,7 +82,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         pages = make_inputs(root, args.docs, args.pages_per_doc)
-        cfg = DocsConfig(run=RunConfig(num_cpus=args.num_cpus, inputs_per_shard=5, progress=False))
+        cfg = DocsConfig(dedup=NO_DEDUP, run=RunConfig(num_cpus=args.num_cpus, inputs_per_shard=5, progress=False))
         with PeakRss() as rss:
             start = time.perf_counter()
             summary = build_docs([str(root / "inputs")], root / "corpus", cfg)

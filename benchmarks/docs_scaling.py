@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from operators.docs.page_signature import NO_DEDUP  # the inputs repeat pages on purpose
 from pipelines.build import RunConfig
 from pipelines.demo.documents import generate_demo_corpus
 from pipelines.docs import DocsConfig, build_docs
@@ -43,9 +44,9 @@ def make_inputs(root: Path, copies: int) -> tuple[Path, int]:
 def timed_build(inputs: Path, out: str, run: RunConfig) -> float:
     """Seconds of a build on a warm Ray: the warm-up builds the same inputs once, so every worker
     process has started and imported its libraries before the clock starts."""
-    build_docs([str(inputs)], f"{out}/warm", DocsConfig(run=run))
+    build_docs([str(inputs)], f"{out}/warm", DocsConfig(dedup=NO_DEDUP, run=run))
     start = time.perf_counter()
-    build_docs([str(inputs)], f"{out}/corpus", DocsConfig(run=run))
+    build_docs([str(inputs)], f"{out}/corpus", DocsConfig(dedup=NO_DEDUP, run=run))
     return time.perf_counter() - start
 
 

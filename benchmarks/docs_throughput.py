@@ -24,10 +24,11 @@ import time
 from pathlib import Path
 
 import pymupdf
-from PIL import Image
-
 from cpu_time import cpu_between, print_ratios, tree_cpu_seconds
 from local_s3 import local_s3
+from PIL import Image
+
+from operators.docs.page_signature import NO_DEDUP  # the inputs repeat pages on purpose
 from pipelines.build import RunConfig
 from pipelines.demo.documents import generate_demo_corpus
 from pipelines.docs import DocsConfig, build_docs
@@ -85,7 +86,7 @@ def main() -> None:
         out = (args.out or (s3.url if s3 else str(root))).rstrip("/")
         server = (s3.pid,) if s3 else ()  # the S3 server's CPU is measured apart, never charged to the build
         paths = make_inputs(root, args.copies, merge=not args.small_docs)
-        cfg = DocsConfig(run=RunConfig(num_cpus=args.num_cpus, inputs_per_shard=16, progress=False))
+        cfg = DocsConfig(dedup=NO_DEDUP, run=RunConfig(num_cpus=args.num_cpus, inputs_per_shard=16, progress=False))
         build_docs([str(root / "inputs")], f"{out}/warmup", cfg)  # Ray start-up is not throughput
         floor_s, pipe_s, floor_cpu, pipe_cpu, server_cpu, load = [], [], [], [], [], []
         disk_s, disk_cpu = [], []  # with a remote --out: the same build to local disk, same run, as baseline

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from docs_memory import PeakRss, make_inputs
 
 from corpus.index import CorpusIndex
+from operators.docs.page_signature import NO_DEDUP  # the inputs repeat pages on purpose
 from pipelines.export import ExportConfig, export_corpus
 from pipelines.export.driver import _samples
 
@@ -34,7 +35,7 @@ def build(root: str, docs: int, pages_per_doc: int, num_cpus: int) -> None:
     from pipelines.docs import DocsConfig, build_docs
 
     make_inputs(Path(root), docs, pages_per_doc)
-    cfg = DocsConfig(run=RunConfig(num_cpus=num_cpus, inputs_per_shard=5, progress=False))
+    cfg = DocsConfig(dedup=NO_DEDUP, run=RunConfig(num_cpus=num_cpus, inputs_per_shard=5, progress=False))
     build_docs([str(Path(root) / "inputs")], Path(root) / "corpus", cfg)
 
 

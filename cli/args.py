@@ -75,6 +75,8 @@ def run_overrides(args: argparse.Namespace) -> list[str]:
         ov.append(f"run.storage_options={json.dumps(opts)}")
     if args.no_progress:
         ov.append("run.progress=false")
+    if getattr(args, "dedup_against", None):  # docs build only
+        ov.append(f"dedup.against={json.dumps(args.dedup_against)}")
     return ov
 
 

@@ -1,7 +1,7 @@
 """The document knowledge + text recognition pipeline (MiniCPM-V 4.5, paper section 2.2.3).
 
 PDFs and page images → render + text-layer regions → OCR for pages without a text layer → region and
-page filters → corrupted-region samples (OCR / reconstruct / infer-masked) and clean transcriptions →
+page filters → page language (and an optional language filter) → corrupted-region samples (OCR / reconstruct / infer-masked) and clean transcriptions →
 WebDataset shards with stats and error tables.
 """
 from __future__ import annotations
@@ -17,13 +17,17 @@ from corpus.config_types import POSITIVE, bounded
 from corpus.errors import UserError
 from corpus.inputs import expand_inputs
 from operators.base import Chain, check_columns
+from operators.docs.drop_pages import DropDuplicatePages, DropDuplicatePagesConfig
 from operators.docs.filters import RegionFilter, RegionFilterConfig
+from operators.docs.language import LanguageConfig, PageLanguage
 from operators.docs.ocr import OcrRegions, OcrRegionsConfig
+from operators.docs.page_signature import PageDedupConfig
 from operators.docs.pdf_pages import PdfPages, PdfPagesConfig
 from operators.docs.samples import DocSamples, DocSamplesConfig
 from operators.docs.split import SplitDocuments, SplitDocumentsConfig
 from pipelines.build import BuildSummary, RunConfig, run_build
 from pipelines.calibration.before_build import CalibrateConfig, calibrated
+from pipelines.page_dedup import page_dedup
 from pipelines.ray_runtime import Stage
 
 DOC_KINDS = {".pdf": "pdf", **{e: "image" for e in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")}}
@@ -45,7 +49,11 @@ class DocsConfig:
     split: SplitDocumentsConfig = field(default_factory=SplitDocumentsConfig)
     pages: PdfPagesConfig = field(default_factory=PdfPagesConfig)
     ocr: OcrRegionsConfig = field(default_factory=OcrRegionsConfig)
+    # exact and near-duplicate pages dropped (first in input order kept): `pipelines.page_dedup`
+    dedup: PageDedupConfig = field(default_factory=PageDedupConfig)
     filter: RegionFilterConfig = field(default_factory=RegionFilterConfig)
+    # the language of pages and long regions by a model; `language.keep` keeps only those languages
+    language: LanguageConfig = field(default_factory=LanguageConfig)
     samples: DocSamplesConfig = field(default_factory=DocSamplesConfig)
     # fit samples.noise.strength on the build's own pages before it starts (`calibrate.pages` > 0)
     calibrate: CalibrateConfig = field(default_factory=CalibrateConfig)
@@ -53,17 +61,19 @@ class DocsConfig:
     run: RunConfig = field(default_factory=lambda: RunConfig(inputs_per_shard=16))
 
 
-def docs_stages(cfg: DocsConfig) -> list[Stage]:
+def docs_stages(cfg: DocsConfig, duplicates: DropDuplicatePagesConfig | None = None) -> list[Stage]:
     """Documents split into page ranges, then render → OCR → filter → samples on Python rows, all inside
     the shard's task with pixels never re-encoded in between (one Ray Data stage per operator measured
-    3x slower: every page's pixels made an Arrow round trip per stage). The sample seed is the run seed."""
+    3x slower: every page's pixels made an Arrow round trip per stage). The sample seed is the run seed.
+    `duplicates`: the pages to drop (`pipelines.page_dedup`), dropped after OCR."""
     cfg = one_seed(cfg)
     # a group of pages sharing one text-layer verdict never straddles two page ranges (determinism)
     check = cfg.ocr.layer_check
     check = dataclasses.replace(check, pages_per_check=math.gcd(check.pages_per_check, max(1, cfg.split.pages_per_unit)))
     ocr = dataclasses.replace(cfg.ocr, layer_check=check)
-    chain = ((SplitDocuments, cfg.split), (PdfPages, cfg.pages), (OcrRegions, ocr), (RegionFilter, cfg.filter),
-             (DocSamples, cfg.samples))
+    chain = ((SplitDocuments, cfg.split), (PdfPages, cfg.pages), (OcrRegions, ocr),
+             (DropDuplicatePages, duplicates or DropDuplicatePagesConfig()), (RegionFilter, cfg.filter),
+             (PageLanguage, cfg.language), (DocSamples, cfg.samples))
     check_columns([op for op, _ in chain])  # a wrong order is refused here, before Ray starts
     return [Stage(Chain, chain, num_cpus=cfg.resources.cpus_per_task)]
 
@@ -76,5 +86,11 @@ def build_docs(inputs: list[str], out_dir: "str | Path", cfg: DocsConfig | None 
     if not items:
         raise UserError(f"no PDFs or page images found in {inputs}")
     cfg = calibrated(items, out_dir, cfg)
-    return run_build(pipeline="docs", inputs=items, stages=docs_stages(cfg), out_dir=out_dir, run=cfg.run,
-                     config_record=to_dict(cfg))
+    run = cfg.run
+
+    def stages() -> list[Stage]:  # under the build lock: the dedup files are written by one build only
+        dups = page_dedup(items, out_dir, run.prefix or "docs", run.inputs_per_shard, cfg.dedup, run.storage_options,
+                          run.address, run.num_cpus)
+        return docs_stages(cfg, dups)
+
+    return run_build(pipeline="docs", inputs=items, stages=stages, out_dir=out_dir, run=run, config_record=to_dict(cfg))

@@ -51,6 +51,7 @@ REGION_TYPE = pa.struct(
         pa.field("font_size", pa.float32()),
         pa.field("origin", pa.string()),  # "text_layer" | "ocr"
         pa.field("confidence", pa.float32()),
+        pa.field("language", pa.string()),  # ISO 639-1 by a model, for regions long enough (operators/docs/language.py)
     ]
 )
 
@@ -71,6 +72,8 @@ PAGE_SCHEMA = pa.schema(
         pa.field("rejected_regions", pa.map_(pa.string(), pa.int32())),
         pa.field("text_path", pa.string()),  # where the regions come from: "text_layer" | "ocr" | "mixed"
         pa.field("image_boxes", pa.list_(pa.list_(pa.float32(), 4))),  # images drawn on the page, in pixels
+        pa.field("language", pa.string()),  # ISO 639-1 code of the page's text by a model; null: too little text
+        pa.field("language_confidence", pa.float32()),  # the model's confidence, 0..1 (3 decimals)
     ]
 )
 
@@ -88,7 +91,10 @@ SAMPLE_STAT_FIELDS = [
     pa.field("n_frames", pa.int32()),
     pa.field("duration", pa.float32()),
     pa.field("text_len", pa.int32()),
-    pa.field("language", pa.string()),
+    pa.field("language", pa.string()),  # docs: ISO 639-1 code of the page by a model (operators/docs/language.py)
+    pa.field("language_confidence", pa.float32()),  # docs: the model's confidence in `language`, 0..1
+    # docs: distinct languages of the sample's regions long enough to have their own (sorted)
+    pa.field("region_languages", pa.list_(pa.string())),
     pa.field("page_index", pa.int32()),
     # docs: where the page's text came from, "text_layer" | "ocr" | "mixed"; null for images and videos
     pa.field("text_path", pa.string()),
@@ -188,6 +194,28 @@ IMAGE_FINGERPRINT_SCHEMA = pa.schema(
         pa.field("orig_height", pa.int32()),
     ]
 )
+
+#: `DIR/dedup/pages/{prefix}-{shard:06d}.parquet`: the text signature of every page of a docs shard that has
+#: one (`operators.docs.page_signature`), in input-id then page order; the page-dedup decision reads them.
+PAGE_SIGNATURE_SCHEMA = pa.schema([
+    pa.field("input_id", pa.string(), nullable=False),
+    pa.field("page_index", pa.int32(), nullable=False),
+    pa.field("words", pa.int32()),  # normalised words on the page
+    pa.field("exact", pa.uint64()),  # hash of the normalised words
+    pa.field("bands", pa.list_(pa.uint64())),  # LSH band hashes of the MinHash
+    pa.field("minhash", pa.list_(pa.uint32())),
+])
+
+#: `DIR/dedup/page_duplicates.parquet`: the pages a docs build drops as repeats of a kept page.
+PAGE_DUPLICATE_SCHEMA = pa.schema([
+    pa.field("input_id", pa.string(), nullable=False),
+    pa.field("page_index", pa.int32(), nullable=False),
+    pa.field("kind", pa.string()),  # "exact" | "near"
+    pa.field("kept_input_id", pa.string()),  # the kept page it repeats (of this corpus or a --dedup-against one)
+    pa.field("kept_page", pa.int32()),
+    pa.field("similarity", pa.float32()),  # estimated Jaccard of the shingle sets on the edge that linked it
+    pa.field("reason", pa.string()),
+])
 
 #: `DIR/calibration.parquet` (`mmcorpus docs calibrate`): one row per corrupted region and reader: how
 #: legible the region is to that OCR engine (CER of its read against the target), and its clean box's CER.

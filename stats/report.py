@@ -20,6 +20,7 @@ import pandas as pd
 
 from stats import report_plots as plots
 from stats.catalog import open_catalog
+from stats.report_languages import languages_html
 from stats.report_stages import stages_html
 
 log = logging.getLogger(__name__)
@@ -214,6 +215,9 @@ def build_sections(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, list[S
             plots.text_paths(_df(con, "SELECT text_path, coalesce(task, '(none)') AS task, count(*) AS n "
                                       "FROM samples GROUP BY ALL")),
             empty="No sample records a text path: the corpus was built before the stats had the column."))
+        sections.insert(2, Section("languages", "Languages of document samples", "Pages and samples per language "
+                                   "by the language model (stats column language, with language_confidence).",
+                                   extra_html=languages_html(con), empty="No document samples."))
     legibility = calibration_frame(summary["path"])
     if len(legibility):  # only corpora measured by `mmcorpus docs calibrate DIR --no-fit` have one
         sections.insert(1, Section(

@@ -9,7 +9,8 @@ from doc_pages import decode, two_column_page, two_column_pdf  # noqa: F401  (fi
 from PIL import Image
 
 from operators.docs.corrupt import FAMILIES, NoiseConfig, background, corrupt_region, pixel_box
-from operators.docs.samples import DocSamples, DocSamplesConfig, detect_language
+from operators.docs.language import PageLanguage
+from operators.docs.samples import DocSamples, DocSamplesConfig
 from schemas.record import TASK_KNOWLEDGE, TASK_OCR, TASK_TRANSCRIBE, TASK_VISUAL_CONTEXT, SampleRecord
 from schemas.tables import FILTERED, SINK_SCHEMA
 
@@ -57,9 +58,10 @@ def test_corrupt_region_draws_family_and_strength_from_level(text_image: tuple[n
 
 def test_doc_samples_records_and_determinism(two_column_page: dict) -> None:
     cfg = DocSamplesConfig(seed=7, corrupt_samples=6, transcribe_fraction=1.0)
-    a = DocSamples(cfg)([two_column_page])
+    a_page = list(PageLanguage().run_rows([two_column_page]))
+    a = DocSamples(cfg)(a_page)
     assert a.schema == SINK_SCHEMA and a.num_rows == 7
-    b = DocSamples(DocSamplesConfig(seed=7, corrupt_samples=6, transcribe_fraction=1.0))([two_column_page])
+    b = DocSamples(DocSamplesConfig(seed=7, corrupt_samples=6, transcribe_fraction=1.0))(a_page)
     assert a.to_pylist() == b.to_pylist()
     c = DocSamples(DocSamplesConfig(seed=8, corrupt_samples=6, transcribe_fraction=1.0))([two_column_page])
     assert a.column("key").to_pylist() == c.column("key").to_pylist()
@@ -88,10 +90,3 @@ def test_doc_samples_records_and_determinism(two_column_page: dict) -> None:
 def test_doc_samples_reject_page_without_regions(two_column_page: dict) -> None:
     out = DocSamples()([{**two_column_page, "regions": []}]).to_pylist()
     assert [(r["error_category"], r["error_type"]) for r in out] == [(FILTERED, "no_regions")]
-
-
-def test_detect_language() -> None:
-    assert detect_language("The quick brown fox") == "en"
-    assert detect_language("这是一个测试文本") == "zh"
-    assert detect_language("これはテストです") == "ja"
-    assert detect_language("Это проверка") == "ru"

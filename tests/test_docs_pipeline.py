@@ -102,7 +102,8 @@ def _stage_figures(out: Path) -> list[dict]:
     the next (error rows pass uncounted) and every error row is one operator's rejection."""
     run = Manifest.load(out).runs[-1]
     stages, counts = run["stages"], run["counts"]
-    assert [s["operator"] for s in stages] == ["SplitDocuments", "PdfPages", "OcrRegions", "RegionFilter", "DocSamples"]
+    assert [s["operator"] for s in stages] == ["SplitDocuments", "PdfPages", "OcrRegions", "DropDuplicatePages", "RegionFilter",
+                                                  "PageLanguage", "DocSamples"]
     assert stages[0]["rows_in"] == counts["inputs"] and stages[-1]["rows_out"] == counts["samples"]
     assert all(b["rows_in"] == a["rows_out"] for a, b in zip(stages, stages[1:]))
     assert sum(n for s in stages for n in s["rejected"].values()) == counts["errors"]

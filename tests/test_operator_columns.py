@@ -21,6 +21,9 @@ from operators.base import ENVELOPE, Chain, Filter, Operator, check_columns
 from operators.docs.filters import RegionFilter
 from operators.docs.ocr import OcrLine, OcrRegions
 from operators.docs.pdf_pages import PdfPages, PdfPagesConfig
+from operators.docs.drop_pages import DropDuplicatePages, DropDuplicatePagesConfig
+from operators.docs.language import PageLanguage
+from operators.docs.page_signature import PageDedupConfig, PageSignatures
 from operators.docs.samples import DocSamples, DocSamplesConfig
 from operators.docs.split import SplitDocuments
 from operators.images.dedup import DropDuplicates, DropDuplicatesConfig
@@ -139,9 +142,13 @@ def test_doc_operators_declare_their_columns(doc_inputs: dict[str, dict]) -> Non
     unmapped = {**page, "rejected_regions": {"unmapped": 1000}}  # the layer check refuses it: OCR instead
     check(lambda: OcrRegions(backend=OneLine()), [page, unmapped, scan])
     regions = next(OcrRegions(backend=OneLine()).run_rows([page]))
+    check(lambda: PageSignatures(PageDedupConfig(min_words=5)), [pdf])
+    check(lambda: DropDuplicatePages(DropDuplicatePagesConfig({pdf["input_id"]: {7: ("near_duplicate", "of x")}})),
+          [regions])
     check(RegionFilter, [regions])
     kept = next(RegionFilter().run_rows([regions]))
-    check(lambda: DocSamples(DocSamplesConfig(transcribe_fraction=1.0)), [kept])
+    check(PageLanguage, [kept])
+    check(lambda: DocSamples(DocSamplesConfig(transcribe_fraction=1.0)), [kept, next(PageLanguage().run_rows([kept]))])
 
 
 def _smooth_image(path: Path) -> Path:
@@ -184,7 +191,8 @@ def test_every_operator_is_checked() -> None:
             todo.append(sub)
             if sub.__module__.startswith("operators.") and sub is not Filter:
                 found.add(sub)
-    checked = {SplitDocuments, PdfPages, OcrRegions, RegionFilter, DocSamples, ImageFingerprint, DropDuplicates,
+    checked = {SplitDocuments, PdfPages, OcrRegions, PageSignatures, DropDuplicatePages, RegionFilter, PageLanguage,
+               DocSamples, ImageFingerprint, DropDuplicates,
                ImageDecode, ImageFilter, ImageSample, VideoFrames, VideoSample}
     assert found == checked
 

@@ -37,4 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     gsub = register_build(sub, "docs", "document", DOCS_HELP,
                    "PDF files, page images, folders, globs ('docs/**/*.pdf'), @list files or fsspec URLs",
                    _docs_build)
+    gsub.choices["build"].add_argument(
+        "--dedup-against", action="append", default=[], metavar="DIR",
+        help="another docs corpus (folder or URL, repeatable) whose pages count as kept: pages it already holds "
+             "are dropped as duplicates (e.g. an evaluation set); same as --set dedup.against=[DIR, ...]")
     add_calibrate(gsub)

@@ -20,7 +20,8 @@ Contract:
   own random level) and keep the JPEG encodes per page, the dominant cost, near one.
 - members: `jpg` (the page, JPEG at `jpeg_quality`, deterministic) and `json` (`SampleRecord`); stats:
   noise_level = the highest level, noise_family = the families joined by "+", noise_strength = the
-  highest strength, language = a script heuristic (`detect_language`).
+  highest strength; language and language_confidence are the page's (`operators.docs.language`, null
+  without that operator), region_languages the distinct languages of the sample's regions that have one.
 - a page with no region to sample is rejected (category filtered, error_type "no_regions").
 """
 from __future__ import annotations
@@ -53,38 +54,6 @@ from schemas.tables import FILTERED, SINK_SCHEMA
 
 TASK_OF_LEVEL = {"light": TASK_OCR, "medium": TASK_VISUAL_CONTEXT, "masked": TASK_KNOWLEDGE}
 
-#: (first, last code point, language) of scripts that name a language well enough for statistics
-_SCRIPTS = [
-    (0x3040, 0x30FF, "ja"), (0xAC00, 0xD7AF, "ko"), (0x4E00, 0x9FFF, "zh"), (0x0400, 0x04FF, "ru"),
-    (0x0600, 0x06FF, "ar"), (0x0370, 0x03FF, "el"), (0x0900, 0x097F, "hi"), (0x0590, 0x05FF, "he"),
-    (0x0E00, 0x0E7F, "th"),
-]
-
-
-def detect_language(text: str) -> str:
-    """A cheap script heuristic: the language of the most frequent non-Latin script if it makes up at
-    least 30% of the letters ("ja" wins over "zh" when kana are present), else "en"."""
-    if text.isascii():  # no non-Latin script can occur: skip the per-character loop
-        return "en"
-    counts: dict[str, int] = {}
-    letters = 0
-    for c in text:
-        if not c.isalpha():
-            continue
-        letters += 1
-        o = ord(c)
-        for lo, hi, lang in _SCRIPTS:
-            if lo <= o <= hi:
-                counts[lang] = counts.get(lang, 0) + 1
-                break
-    if not counts or not letters:
-        return "en"
-    if counts.get("ja") and counts.get("zh"):
-        counts["ja"] += counts.pop("zh")
-    lang, n = max(counts.items(), key=lambda kv: kv[1])
-    return lang if n >= 0.3 * letters else "en"
-
-
 @dataclass
 class DocSamplesConfig:
     """How many samples per page, which regions, which noise; every knob is recorded in the sample."""
@@ -115,9 +84,9 @@ class DocSamples(Operator):
 
     stage = "doc_samples"
     reads = ("input_id", "source", "image", "width", "height", "channels", "page_index", "regions")
-    reads_if_present = ("dpi", "text_path", "rejected_regions")
+    reads_if_present = ("dpi", "text_path", "rejected_regions", "language", "language_confidence")
     writes = ("key", "members", "task", "noise_level", "noise_family", "noise_strength", "n_regions", "width", "height",
-              "text_len", "language", "page_index", "text_path")
+              "text_len", "language", "language_confidence", "region_languages", "page_index", "text_path")
     output_schema = SINK_SCHEMA
 
     def __init__(self, config: DocSamplesConfig | None = None) -> None:
@@ -176,11 +145,12 @@ class DocSamples(Operator):
         template, prompt = region_prompt(task, boxes, rng)
         target = region_target(boxes, [c.text for c in done])
         meta = {"variant": "corrupt", "k": k, "granularity": granularity, "prompt_template": template}
-        return self._sample(row, key, task, corrupted, prompt, target, done, len(done), meta)
+        return self._sample(row, key, task, corrupted, prompt, target, done, meta, chosen)
 
     def _transcribe_sample(self, row: Row, image: np.ndarray, regions: list[dict[str, Any]]) -> Row | None:
         unit = "block" if any(r["granularity"] == "block" for r in regions) else "line"
-        texts = [r["text"] for r in regions if r["granularity"] == unit and r["text"].strip()]
+        used = [r for r in regions if r["granularity"] == unit and r["text"].strip()]
+        texts = [r["text"] for r in used]
         if not texts:
             return None
         key = sample_key(row["input_id"], row["page_index"], "transcribe")
@@ -189,10 +159,11 @@ class DocSamples(Operator):
             return None
         template, prompt = transcribe_prompt(rng)
         meta = {"variant": "transcribe", "granularity": unit, "prompt_template": template}
-        return self._sample(row, key, TASK_TRANSCRIBE, image, prompt, transcribe_target(texts), [], len(texts), meta)
+        return self._sample(row, key, TASK_TRANSCRIBE, image, prompt, transcribe_target(texts), [], meta, used)
 
     def _sample(self, row: Row, key: str, task: str, image: np.ndarray, prompt: str, target: str,
-                regions: list[CorruptedRegion], n_regions: int, meta: dict[str, Any]) -> Row:
+                regions: list[CorruptedRegion], meta: dict[str, Any], sources: list[dict[str, Any]]) -> Row:
+        """The sink row of one sample; `sources`: the page regions it is made of."""
         h, w = image.shape[:2]
         level = max((c.level for c in regions), key=NOISE_LEVELS.index, default="none")
         meta.update(seed=self.config.seed, dpi=row.get("dpi"), jpeg_quality=self.config.jpeg_quality,
@@ -212,11 +183,13 @@ class DocSamples(Operator):
             "noise_level": level,
             "noise_family": "+".join(dict.fromkeys(c.family for c in regions)) or None,
             "noise_strength": max((c.strength for c in regions), default=0.0),
-            "n_regions": n_regions,
+            "n_regions": len(sources),
             "width": w,
             "height": h,
             "text_len": len(target),
-            "language": detect_language(target),
+            "language": row.get("language"),
+            "language_confidence": row.get("language_confidence"),
+            "region_languages": sorted({r["language"] for r in sources if r.get("language")}),
             "page_index": row.get("page_index"),
             "text_path": row.get("text_path"),
         }
