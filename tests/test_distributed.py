@@ -45,7 +45,8 @@ def inputs(tmp_path_factory) -> Path:
 
 def _build(inputs: Path, out: str | Path, cluster: LocalCluster | None, per_shard: int = 1) -> subprocess.Popen:
     cmd = [*MMCORPUS, "docs", "build", str(inputs), "--out", str(out), "--inputs-per-shard", str(per_shard),
-           "--no-progress", "--set", "pages.dpi=100"]
+           "--no-progress", "--set", "pages.dpi=100",
+           "--set", "dedup.exact=false", "--set", "dedup.near=false"]  # the inputs are copies on purpose: all do work
     cmd += ["--address", cluster.address] if cluster else ["--num-cpus", "2"]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
                             env=cluster.env if cluster else None)
