@@ -43,10 +43,11 @@ def make_inputs(root: Path, docs: int, pages_per_doc: int) -> int:
 
 
 class PeakRss:
-    """Samples the RSS of this process and all its descendants in a thread; keeps the peaks."""
+    """Samples the RSS of this process and all its descendants in a thread; keeps the peaks: the driver's,
+    the largest single Ray worker's (`ray::` processes) and all of them together."""
 
     def __init__(self, interval: float = 0.5) -> None:
-        self.interval, self.peak_total, self.peak_driver = interval, 0, 0
+        self.interval, self.peak_total, self.peak_driver, self.peak_worker = interval, 0, 0, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -56,9 +57,12 @@ class PeakRss:
             total = 0
             for p in [me, *me.children(recursive=True)]:
                 try:
-                    total += p.memory_info().rss
+                    rss = p.memory_info().rss
+                    if p.name().startswith("ray::"):
+                        self.peak_worker = max(self.peak_worker, rss)
                 except psutil.Error:
-                    pass
+                    continue
+                total += rss
             self.peak_driver = max(self.peak_driver, me.memory_info().rss)
             self.peak_total = max(self.peak_total, total)
             time.sleep(self.interval)

@@ -16,12 +16,15 @@ from __future__ import annotations
 import argparse
 import logging
 import resource
+import sys
 import tempfile
-import threading
 import time
+from pathlib import Path
 
 import numpy as np
-import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docs_memory import PeakRss  # noqa: E402
 
 from corpus.storage import Store
 from operators.docs.page_signature import PageDedupConfig, signature, signature_row
@@ -59,30 +62,6 @@ def sign_synthetic(store: Store, rel: str, first: int, count: int, words: int, c
     return gen
 
 
-class PeakRss:
-    """The peak RSS of the driver and of each Ray worker process, sampled in a thread."""
-
-    def __init__(self) -> None:
-        self.worker = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for p in psutil.process_iter(["name", "memory_info"]):
-                if (p.info["name"] or "").startswith("ray::") and p.info["memory_info"]:
-                    self.worker = max(self.worker, p.info["memory_info"].rss)
-            time.sleep(0.2)
-
-    def __enter__(self) -> "PeakRss":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pages", type=int, default=1_000_000)
@@ -100,7 +79,7 @@ def main() -> None:
     task = ray.remote(sign_synthetic)
     shards = range(0, args.pages, args.shard_pages)
     files = [(store, f"{SIGNATURES}/bench-{i:06d}.parquet") for i in range(len(shards))]
-    with PeakRss() as peak:
+    with PeakRss(interval=0.2) as peak:
         t0 = time.perf_counter()
         gen = sum(ray.get([task.remote(store, f[1], first, min(args.shard_pages, args.pages - first), args.words, cfg)
                            for f, first in zip(files, shards)]))
@@ -116,7 +95,7 @@ def main() -> None:
     print(f"decision: {t2 - t1:.1f} s, {args.pages / (t2 - t1):,.0f} pages/s; duplicates {len(dups):,} "
           f"(exact {sum(d.kind == 'exact' for d in dups):,}), planted {want:,}")
     print(f"stage: {args.pages / (sign_s + t2 - t1):,.0f} pages/s; peak RSS driver "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB, largest worker {peak.worker / 2**20:.0f} MiB")
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB, largest worker {peak.peak_worker / 2**20:.0f} MiB")
 
 
 if __name__ == "__main__":
