@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from operators.docs.page_signature import NO_DEDUP  # the inputs are copies on purpose
 from pipelines.build import BuildSummary, RunConfig
 from pipelines.demo.documents import generate_demo_corpus
 from pipelines.demo.videos import write_demo_videos
@@ -55,7 +56,7 @@ def main() -> None:
                 for side in p.parent.glob(p.stem + ".*"):
                     shutil.copy(side, vids_in / f"{p.stem}-{c}{side.suffix}")
         run = dict(num_cpus=args.num_cpus, progress=False)
-        docs = build_docs([str(docs_in)], f"{out}/docs", DocsConfig(run=RunConfig(inputs_per_shard=8, **run)))
+        docs = build_docs([str(docs_in)], f"{out}/docs", DocsConfig(dedup=NO_DEDUP, run=RunConfig(inputs_per_shard=8, **run)))
         vids = build_videos([str(vids_in)], f"{out}/videos", VideosConfig(run=RunConfig(inputs_per_shard=4, **run)))
     print(f"corpora written to {args.out or 'a local moto S3 server'}")
     print(f"{'pipeline':8s} {'samples':>8s} {'shards':>7s} {'driver B/sample':>14s} {'tar B/sample':>16s} {'ratio':>11s}")
