@@ -9,6 +9,14 @@ import yaml
 from cli.main import main
 
 
+def refused(argv: list[str], caplog) -> str:
+    """Run `mmcorpus argv`, which must exit 2 after logging exactly one error; return that line."""
+    caplog.set_level(logging.ERROR)
+    assert main(argv) == 2
+    (message,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    return message
+
+
 @pytest.mark.parametrize("argv,expected", [
     (["train", "sft", "--set", "optim.lrr=1e-4", "--print-config"], "optim: unknown keys ['lrr']; valid keys: ["),
     (["train", "rl", "--set", "grpo=3", "--print-config"], "grpo"),
@@ -25,9 +33,7 @@ def test_wrong_set_key_exits_2_with_advice(argv, expected, caplog, capsys):
 def test_wrong_yaml_key_lists_valid_keys(tmp_path, caplog):
     cfg = tmp_path / "sft.yaml"
     cfg.write_text("model:\n  preset: tiny\n  tokeniser: /x\n")
-    caplog.set_level(logging.ERROR)
-    assert main(["train", "sft", "--config", str(cfg), "--print-config"]) == 2
-    (message,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    message = refused(["train", "sft", "--config", str(cfg), "--print-config"], caplog)
     assert "unknown keys ['tokeniser']" in message and "'tokenizer'" in message
 
 
@@ -44,9 +50,7 @@ def test_malformed_or_missing_yaml_is_a_user_error(tmp_path, text):
     ["videos", "build", "--set", "frames.sampling.seed=3", "--seed", "1", "--print-config"],
 ])
 def test_a_sub_seed_is_refused_with_advice(argv, caplog):
-    caplog.set_level(logging.ERROR)
-    assert main(argv) == 2
-    (message,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    message = refused(argv, caplog)
     assert "a build has one seed, run.seed" in message and "set run.seed (--seed) instead" in message
 
 
@@ -78,18 +82,14 @@ def test_a_sub_seed_in_yaml_is_refused_and_the_printed_config_shows_the_effectiv
     ("run.prefix=3", "setting run.prefix=3: expected a string"),
 ])
 def test_wrong_value_types_and_ranges_are_refused(setting, expected, caplog):
-    caplog.set_level(logging.ERROR)
-    assert main(["docs", "build", "--set", setting, "--print-config"]) == 2
-    (message,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    message = refused(["docs", "build", "--set", setting, "--print-config"], caplog)
     assert expected in message and "\n" not in message
 
 
 def test_yaml_values_are_checked_like_overrides(tmp_path, caplog):
     cfg = tmp_path / "docs.yaml"
     cfg.write_text("run:\n  fan_out: maybe\n")
-    caplog.set_level(logging.ERROR)
-    assert main(["docs", "build", "--config", str(cfg), "--print-config"]) == 2
-    (message,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    message = refused(["docs", "build", "--config", str(cfg), "--print-config"], caplog)
     assert "run.fan_out='maybe': expected true or false" in message
 
 
