@@ -124,20 +124,19 @@ def _jsonl_rows(p: Path) -> list[dict[str, Any] | BadLine]:
     return rows
 
 
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, as surrogateescape decodes them
+
+
 def _csv_rows(p: Path) -> list[dict[str, Any] | BadLine]:
     rows: list[dict[str, Any] | BadLine] = []
     with open(p, newline="", encoding="utf-8", errors="surrogateescape") as f:
         reader = csv.DictReader(f)
         for row in reader:
-            cells = [v for v in row.values() if isinstance(v, str)]
-            if any(_NOT_UTF8.search(v) for v in cells):
+            if any(isinstance(v, str) and _NOT_UTF8.search(v) for v in row.values()):
                 rows.append(BadLine(f"{p}:{reader.line_num}", "not UTF-8 text"))
             else:
                 rows.append(row)
     return rows
-
-
-_NOT_UTF8 = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, as surrogateescape decodes them
 
 
 def read_manifest(path: str | Path) -> list[dict[str, Any] | BadLine]:
