@@ -83,11 +83,11 @@ def input_digests(out: Path) -> dict[str, str]:
 
 def docs_digests(docs: Path) -> dict[str, str]:
     """The docs build's operators, one after another on `BUILD_DOCS`: a digest of each document's rows after each."""
-    from pipelines.docs import DocsConfig, docs_stages
+    from pipelines.docs import DocsConfig, docs_steps
 
     cfg = DocsConfig()
     cfg.run.seed = 0
-    chain = docs_stages(cfg)[0].config
+    chain = docs_steps(cfg)[0].config
     out = {}
     for seq, name in enumerate(BUILD_DOCS):
         rows: list[dict[str, Any]] = [{"input_id": name, "source": str(docs / name), "shard_id": 0, "seq": seq,

@@ -23,8 +23,8 @@ from cpu_time import cpu_between, tree_cpu_seconds
 from docs_throughput import make_inputs
 
 from operators.docs.page_signature import NO_DEDUP  # the inputs repeat pages on purpose
-from pipelines.build import RunConfig
 from pipelines.docs import DocsConfig, build_docs
+from pipelines.engine.run_config import RunConfig
 
 log = logging.getLogger("docs_fan_out")
 DOCS_PER_SHARD = 16

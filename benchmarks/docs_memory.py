@@ -21,9 +21,9 @@ import psutil
 import pymupdf
 
 from operators.docs.page_signature import NO_DEDUP  # the inputs repeat pages on purpose
-from pipelines.build import RunConfig
 from pipelines.demo.documents import generate_demo_corpus
 from pipelines.docs import DocsConfig, build_docs
+from pipelines.engine.run_config import RunConfig
 
 
 def make_inputs(root: Path, docs: int, pages_per_doc: int) -> int:

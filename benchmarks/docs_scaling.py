@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 from operators.docs.page_signature import NO_DEDUP  # the inputs repeat pages on purpose
-from pipelines.build import RunConfig
 from pipelines.demo.documents import generate_demo_corpus
 from pipelines.docs import DocsConfig, build_docs
-from pipelines.local_cluster import LocalCluster
+from pipelines.engine.local_cluster import LocalCluster
+from pipelines.engine.run_config import RunConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
 from local_s3 import local_s3  # noqa: E402  (beside this script)
@@ -53,7 +53,7 @@ def timed_build(inputs: Path, out: str, run: RunConfig) -> float:
 def measure(inputs: Path, out: str, cpus: int | None, address: str | None, env: dict | None) -> float:
     """Seconds of the timed build, run in a fresh process so each configuration has its own driver."""
     code = ("import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); import docs_scaling as d; "
-            "from pipelines.build import RunConfig; "
+            "from pipelines.engine.run_config import RunConfig; "
             "r = RunConfig(num_cpus=int(sys.argv[4]) if sys.argv[4] != '-' else None, "
             "address=None if sys.argv[5] == '-' else sys.argv[5], inputs_per_shard=16, progress=False); "
             "print('SECONDS', d.timed_build(Path(sys.argv[2]), sys.argv[3], r))")

@@ -29,9 +29,9 @@ from local_s3 import local_s3
 from PIL import Image
 
 from operators.docs.page_signature import NO_DEDUP  # the inputs repeat pages on purpose
-from pipelines.build import RunConfig
 from pipelines.demo.documents import generate_demo_corpus
 from pipelines.docs import DocsConfig, build_docs
+from pipelines.engine.run_config import RunConfig
 
 log = logging.getLogger("docs_throughput")
 

@@ -16,14 +16,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from local_s3 import local_s3  # beside this script
+
 from operators.docs.page_signature import NO_DEDUP  # the inputs are copies on purpose
-from pipelines.build import BuildSummary, RunConfig
 from pipelines.demo.documents import generate_demo_corpus
 from pipelines.demo.videos import write_demo_videos
 from pipelines.docs import DocsConfig, build_docs
+from pipelines.engine.record import BuildSummary
+from pipelines.engine.run_config import RunConfig
 from pipelines.videos import VideosConfig, build_videos
-
-from local_s3 import local_s3  # beside this script
 
 
 def _row(name: str, s: BuildSummary) -> str:

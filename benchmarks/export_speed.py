@@ -31,8 +31,8 @@ from pipelines.export.driver import _samples
 
 
 def build(root: str, docs: int, pages_per_doc: int, num_cpus: int) -> None:
-    from pipelines.build import RunConfig
     from pipelines.docs import DocsConfig, build_docs
+    from pipelines.engine.run_config import RunConfig
 
     make_inputs(Path(root), docs, pages_per_doc)
     cfg = DocsConfig(dedup=NO_DEDUP, run=RunConfig(num_cpus=num_cpus, inputs_per_shard=5, progress=False))

@@ -28,7 +28,7 @@ from PIL import Image
 
 from operators.images.ops import PIXEL_BUDGET
 from operators.media_io import fit_within
-from pipelines.build import RunConfig
+from pipelines.engine.run_config import RunConfig
 from pipelines.images import ImagesConfig, build_images
 
 log = logging.getLogger("image_throughput")

@@ -20,7 +20,6 @@ from typing import Iterator
 
 import psutil
 
-
 #: moto keeps objects up to this size in memory instead of spilling them to temporary files (its default,
 #: ~5 MiB, spills every 8 MiB part and every completed shard): measured with s3_write_path.py, the
 #: server's CPU per MB falls ~25% (13-14.5 -> 10.2-10.5 ms/MB). The spill is a cost of this stand-in

@@ -21,8 +21,15 @@ from pathlib import Path
 
 from corpus.config import load_config
 from operators.docs.legibility import calibration_readers
-from pipelines.calibration.measure import (MIN_GROUP, check_targets, corpus_pages, format_table, measure, summarise,
-                                           write_table)
+from pipelines.calibration.measure import (
+    MIN_GROUP,
+    check_targets,
+    corpus_pages,
+    format_table,
+    measure,
+    summarise,
+    write_table,
+)
 from pipelines.demo.documents import generate_demo_corpus
 from pipelines.docs import DocsConfig
 

@@ -28,8 +28,8 @@ from docs_memory import PeakRss  # noqa: E402
 
 from corpus.storage import Store
 from operators.docs.page_signature import PageDedupConfig, signature, signature_row
+from pipelines.engine.ray_runtime import init_ray
 from pipelines.page_dedup import SIGNATURES, decide, write_signatures
-from pipelines.ray_runtime import init_ray
 
 VOCAB = [f"w{r}" for r in range(20_001)]
 

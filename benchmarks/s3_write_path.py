@@ -16,6 +16,7 @@ import os
 import time
 
 from local_s3 import local_s3  # beside this script
+
 from corpus.background_upload import BackgroundUpload
 from corpus.multipart_upload import S3MultipartUpload
 

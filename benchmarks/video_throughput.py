@@ -21,14 +21,13 @@ import time
 from pathlib import Path
 
 import decord
+from cpu_time import cpu_between, print_ratios, tree_cpu_seconds  # beside this script
 from PIL import Image
 
 from model.video_sampling import official_sampling
-from pipelines.build import RunConfig
 from pipelines.demo.videos import write_video
+from pipelines.engine.run_config import RunConfig
 from pipelines.videos import VideosConfig, build_videos
-
-from cpu_time import cpu_between, print_ratios, tree_cpu_seconds  # beside this script
 
 log = logging.getLogger("video_throughput")
 

@@ -2,18 +2,20 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
 from dataclasses import asdict
 from functools import partial
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from corpus.config import load_config
 from corpus.errors import UserError
 
 if TYPE_CHECKING:
-    from pipelines.build import BuildSummary
+    from pipelines.engine.pipeline import Pipeline
+    from pipelines.engine.record import BuildSummary
 
 log = logging.getLogger(__name__)
 
@@ -102,25 +104,26 @@ def dump_yaml(cfg: object) -> str:
 
 
 def register_build(sub: argparse._SubParsersAction, name: str, noun: str, description: str, inputs_help: str,
-                   target: Callable[[], tuple[type, Callable]]) -> argparse._SubParsersAction:
-    """Add `NAME build`; `target()` returns (ConfigClass, build_function), importing them when the command
-    runs (so `--help` never loads Ray). Returns the group's subcommands, for commands to add more."""
+                   declaration: str) -> argparse._SubParsersAction:
+    """Add `NAME build` for the `Pipeline` at `declaration` ("module:NAME"), imported when the command runs
+    (so `--help` never loads Ray or the operators). Returns the group's subcommands, for commands to add more."""
     raw = argparse.RawDescriptionHelpFormatter
     group = sub.add_parser(name, help=f"{noun} corpora", description=description, formatter_class=raw)
     gsub = group.add_subparsers(dest=f"{name}_command", required=True, metavar="SUBCOMMAND")
     b = gsub.add_parser("build", help=f"build or resume a {noun} corpus", description=description,
                         epilog=BUILD_EPILOG, formatter_class=raw)
     add_build_args(b, inputs_help)
-    b.set_defaults(func=partial(_run_build, name, target))
+    b.set_defaults(func=partial(_run_build, declaration))
     return gsub
 
 
-def _run_build(name: str, target: Callable[[], tuple[type, Callable]], args: argparse.Namespace) -> int:
-    config_class, build = target()
-    cfg = load_config(config_class, args.config, run_overrides(args))
+def _run_build(declaration: str, args: argparse.Namespace) -> int:
+    module, attr = declaration.split(":")
+    pipeline: Pipeline = getattr(importlib.import_module(module), attr)
+    cfg = load_config(pipeline.config, args.config, run_overrides(args))
     if args.print_config:
         sys.stdout.write(dump_yaml(cfg))
         return 0
     if not args.out or not args.inputs:
-        raise UserError(f"{name} build needs INPUT... and --out DIR (see --help)")
-    return report(build(args.inputs, args.out, cfg))
+        raise UserError(f"{pipeline.name} build needs INPUT... and --out DIR (see --help)")
+    return report(pipeline.build(args.inputs, args.out, cfg))

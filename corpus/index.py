@@ -9,7 +9,6 @@ and exact resume both trust these numbers. `old_frame_member` names a member in 
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 
@@ -20,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from corpus.errors import UserError
-from corpus.manifest import MANIFEST
+from corpus.manifest import MANIFEST, manifest_json
 from corpus.sink import SHARDS, STATS
 from corpus.video_member import OLD_FRAME_NAME, old_layout_error
 
@@ -78,13 +77,12 @@ class CorpusIndex:
         url = url.rstrip("/")
         fs, root = fsspec.core.url_to_fs(url)
         try:
-            with fs.open(join_url(root, MANIFEST), "rb") as f:
-                manifest = json.load(f)
-        except FileNotFoundError as e:
-            raise CorpusIndexError(f"no {MANIFEST} in {url}: not a corpus folder built by mmcorpus") from e
+            manifest = manifest_json(url)
         except (ValueError, UnicodeDecodeError) as e:
             raise CorpusIndexError(f"{join_url(url, MANIFEST)} is not valid JSON ({e}): a build rewrites it when "
                                    "rerun into the same folder") from e
+        if manifest is None:
+            raise CorpusIndexError(f"no {MANIFEST} in {url}: not a corpus folder built by mmcorpus")
         names = sorted(n for n, s in manifest.get("shards", {}).items() if s.get("samples"))
         urls, counts, keys, offsets, sizes = [], [], [], [], []
         old_frame_member = None

@@ -46,10 +46,8 @@ class Manifest:
     @staticmethod
     def load(out: "Store | str | os.PathLike") -> "Manifest | None":
         """The manifest of the corpus at `out` (folder or URL), or None when it holds no corpus yet."""
-        store = Store.of(out)
-        if not store.exists(MANIFEST):
-            return None
-        return Manifest(**json.loads(store.read(MANIFEST)))
+        data = manifest_json(out)
+        return None if data is None else Manifest(**data)
 
     def save(self, out: "Store | str | os.PathLike") -> None:
         """Write whole (temp name + rename locally, one PUT on a store), so no reader sees a torn manifest."""
@@ -89,3 +87,12 @@ def corpus_stages(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for s in run.get("stages", []):
             add_stage(total, s["operator"], s["rows_in"], s["rows_out"], s["seconds"], s["rejected"])
     return stage_list(total)
+
+
+def manifest_json(out: "Store | str | os.PathLike") -> dict[str, Any] | None:
+    """The parsed `manifest.json` of the corpus at `out` (folder, URL or `Store`), None when there is none;
+    ValueError when it is not JSON. The one way Python code reads it (SQL reads it with DuckDB's read_text)."""
+    store = Store.of(out)
+    if not store.exists(MANIFEST):
+        return None
+    return json.loads(store.read(MANIFEST))

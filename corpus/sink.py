@@ -1,6 +1,6 @@
 """The shard writer: one shard's WebDataset tar, error table and stats table, written through a `Store`.
 
-The task that builds a shard's samples writes the shard (`pipelines.shard_task`), locally or straight to
+The task that builds a shard's samples writes the shard (`pipelines.engine.shard_task`), locally or straight to
 object storage, in this order:
 
 - `shards/{prefix}-{shard:06d}.tar`, streamed as samples arrive (local: temp name, fsync, rename;

@@ -95,7 +95,7 @@ class Operator:
     #: True when its output rows carry every column of the input row they come from
     keeps_input: bool = False
     #: True when its output rows are independent units of work (a document's page ranges): a shard's
-    #: fan-out may cut between them (`pipelines.shard_pieces`)
+    #: fan-out may cut between them (`pipelines.engine.pieces`)
     splits_work: bool = False
     #: the Arrow schema of the rows this operator returns
     output_schema: pa.Schema

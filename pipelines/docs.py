@@ -1,23 +1,23 @@
 """The document knowledge + text recognition pipeline (MiniCPM-V 4.5, paper section 2.2.3).
 
-PDFs and page images → render + text-layer regions → OCR for pages without a text layer → region and
-page filters → page language (and an optional language filter) → corrupted-region samples (OCR / reconstruct / infer-masked) and clean transcriptions →
-WebDataset shards with stats and error tables.
+PDFs and page images → render + text-layer regions → OCR for pages without a text layer → duplicate
+pages dropped → region and page filters → page language (and an optional language filter) →
+corrupted-region samples (OCR / reconstruct / infer-masked) and clean transcriptions → WebDataset
+shards with stats and error tables. Declared once as `DOCS`.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import ClassVar
 
-from corpus.config import one_seed, to_dict
 from corpus.config_types import POSITIVE, bounded
-from corpus.errors import UserError
-from corpus.inputs import expand_inputs
+from corpus.inputs import InputItem, expand_inputs
+from corpus.storage import Store
 from operators.base import Chain, check_columns
 from operators.docs.drop_pages import DropDuplicatePages, DropDuplicatePagesConfig
+from operators.docs.file_kind import DOC_KINDS
 from operators.docs.filters import RegionFilter, RegionFilterConfig
 from operators.docs.language import LanguageConfig, PageLanguage
 from operators.docs.ocr import OcrRegions, OcrRegionsConfig
@@ -25,12 +25,11 @@ from operators.docs.page_signature import PageDedupConfig
 from operators.docs.pdf_pages import PdfPages, PdfPagesConfig
 from operators.docs.samples import DocSamples, DocSamplesConfig
 from operators.docs.split import SplitDocuments, SplitDocumentsConfig
-from pipelines.build import BuildSummary, RunConfig, run_build
 from pipelines.calibration.before_build import CalibrateConfig, calibrated
+from pipelines.engine.pipeline import Pipeline
+from pipelines.engine.run_config import RunConfig
+from pipelines.engine.steps import Step
 from pipelines.page_dedup import page_dedup
-from pipelines.ray_runtime import Stage
-
-DOC_KINDS = {".pdf": "pdf", **{e: "image" for e in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")}}
 
 
 @dataclass
@@ -61,12 +60,11 @@ class DocsConfig:
     run: RunConfig = field(default_factory=lambda: RunConfig(inputs_per_shard=16))
 
 
-def docs_stages(cfg: DocsConfig, duplicates: DropDuplicatePagesConfig | None = None) -> list[Stage]:
-    """Documents split into page ranges, then render → OCR → filter → samples on Python rows, all inside
-    the shard's task with pixels never re-encoded in between (one Ray Data stage per operator measured
-    3x slower: every page's pixels made an Arrow round trip per stage). The sample seed is the run seed.
-    `duplicates`: the pages to drop (`pipelines.page_dedup`), dropped after OCR."""
-    cfg = one_seed(cfg)
+def docs_steps(cfg: DocsConfig, duplicates: DropDuplicatePagesConfig | None = None) -> list[Step]:
+    """Documents split into page ranges, then render → OCR → drop duplicates → filter → language →
+    samples on Python rows, all inside the shard's task with pixels never re-encoded in between (one Ray
+    Data stage per operator measured 3x slower: every page's pixels made an Arrow round trip per stage).
+    `duplicates`: the pages to drop (`pipelines.page_dedup`)."""
     # a group of pages sharing one text-layer verdict never straddles two page ranges (determinism)
     check = cfg.ocr.layer_check
     check = dataclasses.replace(check, pages_per_check=math.gcd(check.pages_per_check, max(1, cfg.split.pages_per_unit)))
@@ -75,22 +73,21 @@ def docs_stages(cfg: DocsConfig, duplicates: DropDuplicatePagesConfig | None = N
              (DropDuplicatePages, duplicates or DropDuplicatePagesConfig()), (RegionFilter, cfg.filter),
              (PageLanguage, cfg.language), (DocSamples, cfg.samples))
     check_columns([op for op, _ in chain])  # a wrong order is refused here, before Ray starts
-    return [Stage(Chain, chain, num_cpus=cfg.resources.cpus_per_task)]
+    return [Step(Chain, chain, num_cpus=cfg.resources.cpus_per_task)]
 
 
-def build_docs(inputs: list[str], out_dir: "str | Path", cfg: DocsConfig | None = None) -> BuildSummary:
-    """Build or resume a document corpus at `out_dir` (folder or object-store URL) from INPUT specs (files,
-    folders, globs, @lists, URLs); inputs on a store are read by the shard tasks, not the driver."""
-    cfg = one_seed(cfg or DocsConfig())
-    items = expand_inputs(inputs, DOC_KINDS)
-    if not items:
-        raise UserError(f"no PDFs or page images found in {inputs}")
-    cfg = calibrated(items, out_dir, cfg)
+def _steps(cfg: DocsConfig, items: list[InputItem], store: Store) -> list[Step]:
+    """The build's steps, with the pages the dedup pass found (run under the build lock)."""
     run = cfg.run
+    return docs_steps(cfg, page_dedup(items, store, run.prefix or DOCS.name, run.inputs_per_shard, cfg.dedup,
+                                      run.storage_options, run.address, run.num_cpus))
 
-    def stages() -> list[Stage]:  # under the build lock: the dedup files are written by one build only
-        dups = page_dedup(items, out_dir, run.prefix or "docs", run.inputs_per_shard, cfg.dedup, run.storage_options,
-                          run.address, run.num_cpus)
-        return docs_stages(cfg, dups)
 
-    return run_build(pipeline="docs", inputs=items, stages=stages, out_dir=out_dir, run=run, config_record=to_dict(cfg))
+def find_documents(inputs: list[str]) -> list[InputItem]:
+    """PDFs and page images named by INPUT specs (files, folders, globs, @lists, URLs)."""
+    return expand_inputs(inputs, DOC_KINDS)
+
+
+DOCS: Pipeline[DocsConfig] = Pipeline("docs", "PDF or page image", DocsConfig, find_documents, _steps,
+                                      prepare=lambda cfg, items, out_dir: calibrated(items, out_dir, cfg))
+build_docs = DOCS.build

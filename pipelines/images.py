@@ -7,7 +7,7 @@ Two passes, so that deduplication is global and deterministic:
    Only images that can be kept compete: unreadable, filtered or text-less ones never "keep" a group.
    The fingerprints and the decision are written to `DIR/dedup/` (the decision is also the record of
    what was dropped and why) and reused when the build resumes with the same inputs.
-2. build (`pipelines.build.run_build`): drop duplicates → decode/verify/orient/resize/re-encode →
+2. build (`pipelines.engine.run.run_build`): drop duplicates → decode/verify/orient/resize/re-encode →
    size and aspect filter → samples → the shared shard sink.
 
 Every input ends as a sample or an error row: inputs = samples + duplicates + filtered + quarantined.
@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from corpus.config import to_dict
 from corpus.config_types import AT_LEAST_ONE, POSITIVE, bounded
-from corpus.errors import UserError
 from corpus.inputs import InputItem
 from corpus.sink import write_parquet
 from corpus.storage import Store
@@ -48,8 +47,10 @@ from operators.images.ops import (
 from operators.images.samples import ImageSample, ImageSampleConfig
 from operators.manifest_inputs import collect_inputs
 from operators.media_text import conversation_from_meta
-from pipelines.build import BuildSummary, RunConfig, run_build
-from pipelines.ray_runtime import Stage, init_ray, map_stage
+from pipelines.engine.pipeline import Pipeline
+from pipelines.engine.ray_runtime import init_ray, map_step
+from pipelines.engine.run_config import RunConfig
+from pipelines.engine.steps import Step
 from schemas.tables import IMAGE_FINGERPRINT_SCHEMA, INPUT_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ DUPLICATES_SCHEMA = pa.schema([("input_id", pa.string()), ("kept_id", pa.string(
 
 @dataclass
 class ImagesResources:
-    """CPUs per task (the stages fuse into one task per batch) and images per batch."""
+    """CPUs per task, and images per batch of the fingerprint pass (the build's steps run fused in one task per shard)."""
 
     cpus: float = bounded(1.0, POSITIVE)
     batch_size: int = bounded(16, AT_LEAST_ONE)
@@ -101,7 +102,7 @@ def fingerprint_table(items: list[InputItem], cfg: ImagesConfig) -> pa.Table:
         [it.row(0, i) for i, it in enumerate(items)], schema=INPUT_SCHEMA)
     n = cfg.resources.batch_size
     ds = ray.data.from_arrow([rows.slice(i, n) for i in range(0, rows.num_rows, n)])
-    ds = map_stage(ds, Stage(ImageFingerprint, cfg.fingerprint, cfg.resources.cpus, n))
+    ds = map_step(ds, Step(ImageFingerprint, cfg.fingerprint, cfg.resources.cpus), n)
     schema = pa.schema([IMAGE_FINGERPRINT_SCHEMA.field(c) for c in FINGERPRINT_COLUMNS])
     return pa.Table.from_pylist(ds.select_columns(list(FINGERPRINT_COLUMNS)).take_all(), schema=schema).sort_by("input_id")
 
@@ -145,23 +146,17 @@ def dedup_pass(items: list[InputItem], out_dir: "Store | str | Path", cfg: Image
     return decision
 
 
-def images_stages(cfg: ImagesConfig, decision: dict[str, Duplicate]) -> list[Stage]:
-    """The operator chain of pass 2."""
+def images_steps(cfg: ImagesConfig, decision: dict[str, Duplicate]) -> list[Step]:
+    """The operator chain of pass 2, dropping the duplicates of `decision`."""
     r = cfg.resources
-    return [
-        Stage(DropDuplicates, DropDuplicatesConfig.from_decision(decision), r.cpus, r.batch_size),
-        Stage(ImageDecode, cfg.decode, r.cpus, r.batch_size),
-        Stage(ImageFilter, cfg.filter, r.cpus, r.batch_size),
-        Stage(ImageSample, cfg.samples, r.cpus, r.batch_size),
-    ]
+    return [Step(DropDuplicates, DropDuplicatesConfig.from_decision(decision), r.cpus), Step(ImageDecode, cfg.decode, r.cpus),
+            Step(ImageFilter, cfg.filter, r.cpus), Step(ImageSample, cfg.samples, r.cpus)]
 
 
-def build_images(inputs: list[str], out_dir: "str | Path", cfg: ImagesConfig | None = None) -> BuildSummary:
-    """Build or resume an image corpus at `out_dir` (folder or object-store URL) from folders, manifests,
-    image files, globs or URLs."""
-    cfg = cfg or ImagesConfig()
-    items = collect_inputs(inputs, "image")
-    if not items:
-        raise UserError(f"no images found in {inputs}")
-    return run_build(pipeline="images", inputs=items, stages=lambda: images_stages(cfg, dedup_pass(items, out_dir, cfg)),
-                     out_dir=out_dir, run=cfg.run, config_record=to_dict(cfg))
+def _steps(cfg: ImagesConfig, items: list[InputItem], store: Store) -> list[Step]:
+    """Pass 1 (run under the build lock), then the steps of pass 2 with its decision."""
+    return images_steps(cfg, dedup_pass(items, store, cfg))
+
+
+IMAGES: Pipeline[ImagesConfig] = Pipeline("images", "image", ImagesConfig, partial(collect_inputs, kind="image"), _steps)
+build_images = IMAGES.build

@@ -2,7 +2,7 @@
 
 Three steps, run once the build lock is held (`pipelines.docs.build_docs`), before the shards are built:
 
-1. signatures: one Ray task per shard of the build's plan (the same shards, `pipelines.build_plan`)
+1. signatures: one Ray task per shard of the build's plan (the same shards, `pipelines.engine.plan`)
    reads its PDFs' text layers (`operators.docs.page_signature.PageSignatures`, no render) and writes
    `DIR/dedup/pages/{prefix}-{shard:06d}.parquet`; a shard whose file exists is not read again (resume,
    rebuild). The files stay beside the shards: `--dedup-against DIR` reads another corpus's.
@@ -36,8 +36,8 @@ from operators.base import is_error
 from operators.docs.dedup_decision import Edge, PageDuplicate, bucket_edges, resolve, verify_edges
 from operators.docs.drop_pages import DropDuplicatePagesConfig
 from operators.docs.page_signature import PageDedupConfig, PageSignatures
-from pipelines.build_plan import plan_shards
-from pipelines.ray_runtime import init_ray
+from pipelines.engine.plan import plan_shards
+from pipelines.engine.ray_runtime import init_ray
 from schemas.tables import PAGE_DUPLICATE_SCHEMA, PAGE_SIGNATURE_SCHEMA
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The video pipeline: folders or manifests of videos → MiniCPM-V 4.5 video samples.
+"""The video pipeline: folders or manifests of videos → MiniCPM-V 4.5 video samples. Declared once as `VIDEOS`.
 
 decode (probe, sample with the official or training policy, decode under a hard time limit, upright,
 JPEG) → samples (frames + record with timestamps, temporal ids and packages) → the shared shard sink.
@@ -8,25 +8,25 @@ error rows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
+from functools import partial
 from typing import ClassVar
 
-from corpus.config import one_seed, to_dict
 from corpus.config_types import POSITIVE, bounded
-from corpus.errors import UserError
+from corpus.inputs import InputItem
+from corpus.storage import Store
 from operators.manifest_inputs import collect_inputs
 from operators.videos.frames import VideoFrames, VideoFramesConfig
 from operators.videos.samples import VideoSample, VideoSampleConfig
-from pipelines.build import BuildSummary, RunConfig, run_build
-from pipelines.ray_runtime import Stage
+from pipelines.engine.pipeline import Pipeline
+from pipelines.engine.run_config import RunConfig
+from pipelines.engine.steps import Step
 
 
 @dataclass
 class VideosResources:
-    """CPUs per task (decode and sample stages fuse into one task per batch) and videos per batch."""
+    """CPUs per shard task (decode and samples run fused in it; parallelism comes from shards in flight)."""
 
     cpus: float = bounded(1.0, POSITIVE)
-    batch_size: int = 1
 
 
 @dataclass
@@ -40,22 +40,15 @@ class VideosConfig:
     run: RunConfig = field(default_factory=lambda: RunConfig(inputs_per_shard=32))
 
 
-def videos_stages(cfg: VideosConfig) -> list[Stage]:
-    """The operator chain; the training policy's seed is the run seed."""
-    cfg = one_seed(cfg)
-    r = cfg.resources
-    return [
-        Stage(VideoFrames, cfg.frames, r.cpus, r.batch_size),
-        Stage(VideoSample, cfg.samples, r.cpus, r.batch_size),
-    ]
+def videos_steps(cfg: VideosConfig) -> list[Step]:
+    """Decode, then samples."""
+    return [Step(VideoFrames, cfg.frames, cfg.resources.cpus), Step(VideoSample, cfg.samples, cfg.resources.cpus)]
 
 
-def build_videos(inputs: list[str], out_dir: "str | Path", cfg: VideosConfig | None = None) -> BuildSummary:
-    """Build or resume a video corpus at `out_dir` (folder or object-store URL) from folders, manifests,
-    video files, globs or URLs."""
-    cfg = one_seed(cfg or VideosConfig())
-    items = collect_inputs(inputs, "video")
-    if not items:
-        raise UserError(f"no videos found in {inputs}")
-    return run_build(pipeline="videos", inputs=items, stages=videos_stages(cfg), out_dir=out_dir, run=cfg.run,
-                     config_record=to_dict(cfg))
+def _steps(cfg: VideosConfig, items: list[InputItem], store: Store) -> list[Step]:
+    """The steps of every build: nothing depends on the other inputs or the corpus."""
+    return videos_steps(cfg)
+
+
+VIDEOS: Pipeline[VideosConfig] = Pipeline("videos", "video", VideosConfig, partial(collect_inputs, kind="video"), _steps)
+build_videos = VIDEOS.build

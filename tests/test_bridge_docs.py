@@ -9,9 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from pipelines.build import RunConfig
 from pipelines.demo.documents import generate_demo_corpus
 from pipelines.docs import DocsConfig, build_docs
+from pipelines.engine.run_config import RunConfig
 from training_bridge.data.loader import BridgeLoader, LoaderConfig
 from training_bridge.data.mixing import Source
 from training_bridge.data.stream import StreamConfig

@@ -7,16 +7,7 @@ from __future__ import annotations
 
 import json
 
-from tests.build_identity import (
-    DEMO,
-    FIXTURE,
-    ROOT,
-    CorpusDigests,
-    build_all,
-    changed_libraries,
-    explain,
-    load_golden,
-)
+from tests.build_identity import DEMO, FIXTURE, ROOT, CorpusDigests, build_all, changed_libraries, explain, load_golden
 
 VERSIONS, GOLDEN = load_golden()
 
@@ -43,9 +34,9 @@ def test_corpora_built_from_shards_cut_into_pieces_are_byte_identical(ray_sessio
     """Every shard's units of work (inputs, or a PDF's page ranges) fan out to one piece task each (as when
     shards are fewer than CPUs): the tars, stats, errors and manifest are those of the golden builds, and
     the operator figures add up."""
-    import pipelines.build_executor
+    import pipelines.engine.execute
 
-    monkeypatch.setattr(pipelines.build_executor, "pieces_per_shard", lambda shards, slots: 64)  # every unit
+    monkeypatch.setattr(pipelines.engine.execute, "pieces_per_shard", lambda shards, slots: 64)  # every unit
     digests = build_all(DEMO)
     _check(digests)
     stages = json.loads((ROOT / "demo-docs" / "manifest.json").read_text())["runs"][-1]["stages"]

@@ -11,7 +11,7 @@ import pytest
 from corpus.errors import UserError
 from corpus.inputs import InputItem
 from corpus.manifest import Manifest
-from pipelines.build_plan import plan_shards, resume_manifest
+from pipelines.engine.plan import plan_shards, resume_manifest
 
 
 def _items(ids: list[str]) -> list[InputItem]:
@@ -64,5 +64,5 @@ def test_resume_manifest_accepts_the_same_build_and_refuses_another():
 
 
 def test_planning_does_not_import_ray():
-    code = "import sys, pipelines.build_plan; sys.exit('ray' in sys.modules)"
+    code = "import sys, pipelines.engine.plan; sys.exit('ray' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1]).returncode == 0

@@ -56,8 +56,9 @@ def test_a_build_can_fit_its_noise_on_its_own_pages_and_a_resume_keeps_the_fit(
     refitting, so a resumed shard is the same bytes."""
     import json
 
-    from pipelines.docs import build_docs
     from test_docs_pipeline import _cfg
+
+    from pipelines.docs import build_docs
 
     cfg = _cfg()
     cfg.calibrate.pages, cfg.calibrate.regions, cfg.calibrate.second_reader = 2, 2, ""

@@ -22,8 +22,9 @@ from corpus.errors import UserError
 from corpus.inputs import InputItem
 from corpus.video_member import demux_frames, mux_frames
 from operators.base import Operator, Reject
-from pipelines.build import RunConfig, run_build
-from pipelines.ray_runtime import Stage
+from pipelines.engine.run import run_build
+from pipelines.engine.run_config import RunConfig
+from pipelines.engine.steps import Step
 from schemas.record import SampleRecord, Turn, sample_key
 from schemas.tables import DUPLICATE, ERROR_SCHEMA, FILTERED, SINK_SCHEMA, STATS_SCHEMA
 from stats.catalog import CATALOG_FILE, build_catalog, open_catalog, sql_str
@@ -104,7 +105,7 @@ def build_test_corpora(base: Path) -> dict[str, Path]:
     for kind, n in (("images", 20), ("videos", 9)):
         d = base / f"corpus-{kind}"
         if not (d / "manifest.json").exists():
-            summary = run_build(pipeline=kind, inputs=corpus_inputs(kind, n), stages=[Stage(FakeSamples, batch_size=2)],
+            summary = run_build(pipeline=kind, inputs=corpus_inputs(kind, n), steps=[Step(FakeSamples)],
                                 out_dir=d, run=RunConfig(num_cpus=2, progress=False, inputs_per_shard=6))
             assert summary.ok, summary.lost_inputs
         out[kind] = d

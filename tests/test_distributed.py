@@ -19,7 +19,7 @@ from corpus.manifest import Manifest
 from corpus.storage import Store
 from corpus.tar_format import archive_tail
 from pipelines.demo.documents import generate_demo_corpus
-from pipelines.local_cluster import LocalCluster
+from pipelines.engine.local_cluster import LocalCluster
 
 MMCORPUS = [sys.executable, "-m", "cli.main"]
 

@@ -110,8 +110,8 @@ def test_keep_outside_candidates_and_unknown_codes_are_refused() -> None:
 
 
 def test_duckdb_groups_a_built_corpus_by_language(ray_session, multilingual_pdf: Path, tmp_path: Path) -> None:
-    from pipelines.build import RunConfig
     from pipelines.docs import DocsConfig, build_docs
+    from pipelines.engine.run_config import RunConfig
     from stats.catalog import open_catalog
     from stats.report import write_report
 

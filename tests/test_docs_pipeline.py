@@ -15,9 +15,9 @@ from PIL import Image, ImageDraw
 
 from corpus.errors import UserError
 from corpus.manifest import Manifest
-from pipelines.build import RunConfig
 from pipelines.demo.documents import generate_demo_corpus
 from pipelines.docs import DocsConfig, build_docs
+from pipelines.engine.run_config import RunConfig
 
 
 def _cfg(seed: int = 0) -> DocsConfig:

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from cli.main import main
+from corpus.video_member import mux_frames
 from model.config import full
 from model.processor import MiniCPMVProcessor
 from pipelines.export import ExportConfig, LengthConfig, export_corpus
 from pipelines.export.media import sample_media
 from pipelines.export.minicpmv_length import MiniCPMVLength
-from corpus.video_member import mux_frames
 from schemas.record import SampleRecord, Turn
 from tests.export_corpora import (
     assert_llava_shape,

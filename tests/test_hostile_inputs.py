@@ -199,7 +199,7 @@ def test_an_images_build_refused_by_the_lock_writes_nothing(built, tmp_path, cap
     (the dedup pass runs under the lock, so the loser cannot overwrite the winner's decision)."""
     import socket
 
-    from pipelines.build_lock import LOCK
+    from pipelines.engine.lock import LOCK
 
     root, _, _ = built
     out = tmp_path / "new"

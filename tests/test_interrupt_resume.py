@@ -12,8 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from cli.main import main
 from tests.test_images_pipeline import encode, smooth_image
 

@@ -76,6 +76,6 @@ def test_no_import_points_up():
 
 def test_the_checker_sees_an_upward_import(tmp_path, monkeypatch):
     (tmp_path / "corpus").mkdir()
-    (tmp_path / "corpus" / "bad.py").write_text("def f():\n    from pipelines.build import run_build\n")
+    (tmp_path / "corpus" / "bad.py").write_text("def f():\n    from pipelines.engine.run import run_build\n")
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
-    assert upward_arrows() == ["corpus/bad.py:2 imports pipelines.build.run_build (corpus → pipelines)"]
+    assert upward_arrows() == ["corpus/bad.py:2 imports pipelines.engine.run.run_build (corpus → pipelines)"]

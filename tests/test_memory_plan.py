@@ -7,6 +7,7 @@ import pytest
 import torch
 from PIL import Image
 from torch.utils._python_dispatch import TorchDispatchMode
+from train_corpus import one_thread  # noqa: F401  (fixture: one torch thread, as the trainer tests)
 
 from corpus.errors import UserError
 from model.config import full, tiny
@@ -18,7 +19,6 @@ from training_bridge.train.memory_plan import PlanInput, plan_memory
 from training_bridge.train.model_io import autocast, sample_to_dict, token_logprobs
 from training_bridge.train.optim import build_optimizer
 from training_bridge.train.train_config import OptimConfig
-from train_corpus import one_thread  # noqa: F401  (fixture: one torch thread, as the trainer tests)
 
 CPU = torch.device("cpu")
 TOLERANCE = 0.25  # the plan is within 25% of the measured bytes, term by term for activations and in total

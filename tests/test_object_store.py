@@ -15,9 +15,9 @@ import pytest
 from corpus.errors import UserError
 from corpus.manifest import Manifest
 from corpus.storage import Store
-from pipelines.build import RunConfig
 from pipelines.demo.documents import generate_demo_corpus
 from pipelines.docs import DocsConfig, build_docs
+from pipelines.engine.run_config import RunConfig
 
 s3fs = pytest.importorskip("s3fs")
 

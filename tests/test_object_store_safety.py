@@ -14,9 +14,9 @@ import pytest
 
 from benchmarks.local_s3 import start_moto
 from corpus.errors import UserError
-from pipelines.build import RunConfig
 from pipelines.demo.documents import generate_demo_corpus
 from pipelines.docs import DocsConfig, build_docs
+from pipelines.engine.run_config import RunConfig
 
 boto3 = pytest.importorskip("boto3")
 s3fs = pytest.importorskip("s3fs")
@@ -120,7 +120,7 @@ def _race(url: str, rounds: int, before=None) -> list[list[str]]:
     """`rounds` times: two threads start `BuildLock.acquire` on a fresh `url/r{n}` at once (a barrier);
     returns, per round, the run ids that got the lock."""
     from corpus.storage import Store
-    from pipelines.build_lock import BuildLock
+    from pipelines.engine.lock import BuildLock
 
     winners = []
     for n in range(rounds):

@@ -18,12 +18,12 @@ from PIL import Image, ImageDraw
 import operators
 from corpus.errors import UserError
 from operators.base import ENVELOPE, Chain, Filter, Operator, check_columns
-from operators.docs.filters import RegionFilter
-from operators.docs.ocr import OcrLine, OcrRegions
-from operators.docs.pdf_pages import PdfPages, PdfPagesConfig
 from operators.docs.drop_pages import DropDuplicatePages, DropDuplicatePagesConfig
+from operators.docs.filters import RegionFilter
 from operators.docs.language import PageLanguage
+from operators.docs.ocr import OcrLine, OcrRegions
 from operators.docs.page_signature import PageDedupConfig, PageSignatures
+from operators.docs.pdf_pages import PdfPages, PdfPagesConfig
 from operators.docs.samples import DocSamples, DocSamplesConfig
 from operators.docs.split import SplitDocuments
 from operators.images.dedup import DropDuplicates, DropDuplicatesConfig
@@ -32,9 +32,9 @@ from operators.images.samples import ImageSample
 from operators.videos.frames import VideoFrames, VideoFramesConfig
 from operators.videos.samples import VideoSample
 from pipelines.demo.videos import DEMO_VIDEOS, write_demo_videos
-from pipelines.docs import DocsConfig, docs_stages
-from pipelines.images import ImagesConfig, images_stages
-from pipelines.videos import VideosConfig, videos_stages
+from pipelines.docs import DocsConfig, docs_steps
+from pipelines.images import ImagesConfig, images_steps
+from pipelines.videos import VideosConfig, videos_steps
 from schemas.tables import DOC_UNIT_SCHEMA
 
 ENV = set(ENVELOPE)
@@ -213,9 +213,9 @@ def test_chain_refuses_an_operator_reading_a_column_nobody_provides() -> None:
 
 
 def test_the_pipelines_chains_pass_the_check() -> None:
-    (docs,) = docs_stages(DocsConfig())
+    (docs,) = docs_steps(DocsConfig())
     assert [type(op) for op in docs.op(docs.config).ops] == [op for op, _ in docs.config]
-    check_columns([s.op for s in images_stages(ImagesConfig(), {})])
-    check_columns([s.op for s in videos_stages(VideosConfig())])
+    check_columns([s.op for s in images_steps(ImagesConfig(), {})])
+    check_columns([s.op for s in videos_steps(VideosConfig())])
     check_columns([PdfPages, OcrRegions, RegionFilter])  # the text-checks benchmark's chain, on input rows
     check_columns([PdfPages, OcrRegions, RegionFilter, DocSamples], DOC_UNIT_SCHEMA.names)

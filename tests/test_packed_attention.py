@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from PIL import Image
+from train_corpus import one_thread  # noqa: F401  (fixture: one torch thread, as the trainer tests)
 
 from model.minicpmv import MiniCPMV
 from model.packed_attention import attention_flop_counter, sample_bounds, sdpa_flops
@@ -14,7 +15,6 @@ from training_bridge.data.packing import pack_collate
 from training_bridge.rl.batched_rollout import generate_groups
 from training_bridge.train.model_io import build_model, sample_to_dict, token_logprobs
 from training_bridge.train.train_config import ModelSpec
-from train_corpus import one_thread  # noqa: F401  (fixture: one torch thread, as the trainer tests)
 
 CPU = torch.device("cpu")
 

@@ -150,8 +150,8 @@ def paper_copies(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _docs_cfg(**dedup):
-    from pipelines.build import RunConfig
     from pipelines.docs import DocsConfig
+    from pipelines.engine.run_config import RunConfig
 
     cfg = DocsConfig(run=RunConfig(num_cpus=2, progress=False))
     cfg.pages.dpi, cfg.samples.transcribe_fraction = 72, 0.0

@@ -1,17 +1,17 @@
 """Fewer shards than CPUs: a shard's inputs fan out to piece tasks whose rows come back, in input order,
-to the shard's one writer (`pipelines.shard_pieces`)."""
+to the shard's one writer (`pipelines.engine.pieces`)."""
 from __future__ import annotations
 
 import json
 
 import pytest
+from tests.test_operator_stats import KeepEven, Pages, _rows
 
 from operators.base import Chain
 from operators.docs.pdf_pages import PdfPages
 from operators.docs.split import SplitDocuments
-from pipelines.ray_runtime import Stage, run_stages
-from pipelines.shard_pieces import Pieces, TailChain, cut, pieces_per_shard, split_head
-from tests.test_stage_stats import KeepEven, Pages, _rows
+from pipelines.engine.pieces import Pieces, TailChain, cut, pieces_per_shard, split_head
+from pipelines.engine.steps import Step, run_steps
 
 
 @pytest.mark.parametrize("shards, slots, pieces", [
@@ -34,10 +34,10 @@ def test_cut_keeps_order_and_balances():
 
 
 def test_pieces_yield_the_rows_and_figures_of_the_whole_shard(ray_session):
-    stages = [Stage(Chain, [(Pages, None), (KeepEven, None)])]
+    steps = [Step(Chain, [(Pages, None), (KeepEven, None)])]
     rows = _rows(["a", "bad-b", "c", "d", "e"])
-    whole = list(run_stages(stages, rows))
-    pieces = Pieces(stages, rows, 3)
+    whole = list(run_steps(steps, rows))
+    pieces = Pieces(steps, rows, 3)
     assert list(pieces) == whole  # same rows, same order (error rows included)
     figures = json.loads(pieces.stages)
     assert figures["Pages"][:2] == [5, 8] and figures["Pages"][3] == {"quarantine:OSError": 1, "quarantine:Timeout": 1}
@@ -45,14 +45,14 @@ def test_pieces_yield_the_rows_and_figures_of_the_whole_shard(ray_session):
 
 
 def test_a_docs_chain_is_cut_after_its_split_into_page_ranges():
-    from pipelines.docs import DocsConfig, docs_stages
-    from pipelines.videos import VideosConfig, videos_stages
+    from pipelines.docs import DocsConfig, docs_steps
+    from pipelines.videos import VideosConfig, videos_steps
 
-    head, tail = split_head(docs_stages(DocsConfig()))
+    head, tail = split_head(docs_steps(DocsConfig()))
     assert [op for op, _ in head[0].config] == [SplitDocuments]
     assert tail[0].op is TailChain and tail[0].config.links[0][0] is PdfPages
     assert "page_start" in tail[0].config.input_columns
-    videos = videos_stages(VideosConfig())
+    videos = videos_steps(VideosConfig())
     assert split_head(videos) == ([], videos)  # nothing splits videos: pieces are cut between inputs
 
 
@@ -61,10 +61,10 @@ def test_one_long_pdf_fans_out_by_page_ranges_with_the_same_bytes(ray_session, t
     build writes with one task per shard, and its figures say where the pages went."""
     import pymupdf
 
-    import pipelines.build_executor
-    from pipelines.build import RunConfig
+    import pipelines.engine.execute
     from pipelines.demo.documents import generate_demo_corpus
     from pipelines.docs import DocsConfig, build_docs
+    from pipelines.engine.run_config import RunConfig
     from tests.build_identity import corpus_digests
 
     book = pymupdf.open()
@@ -75,7 +75,7 @@ def test_one_long_pdf_fans_out_by_page_ranges_with_the_same_bytes(ray_session, t
     (tmp_path / "in").mkdir()
     book.save(tmp_path / "in" / "book.pdf", no_new_id=True)
     assert book.page_count == 32
-    monkeypatch.setattr(pipelines.build_executor, "pieces_per_shard", lambda shards, slots: 8)
+    monkeypatch.setattr(pipelines.engine.execute, "pieces_per_shard", lambda shards, slots: 8)
     digests = {}
     for fan_out in (False, True):
         cfg = DocsConfig(run=RunConfig(progress=False, fan_out=fan_out))

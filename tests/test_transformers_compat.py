@@ -4,12 +4,12 @@ and trainer tests under the lowest)."""
 from __future__ import annotations
 
 import torch
+from train_corpus import one_thread  # noqa: F401  (fixture: one torch thread, as the trainer tests)
 from transformers import Qwen3ForCausalLM
 
 from model.config import tiny
 from model.minicpmv import MiniCPMV
 from model.transformers_compat import cache_keyword, enable_activation_checkpointing
-from train_corpus import one_thread  # noqa: F401  (fixture: one torch thread, as the trainer tests)
 
 
 def test_activation_checkpointing_recomputes_every_layer_in_backward():

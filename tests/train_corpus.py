@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from pipelines.build import RunConfig
 from pipelines.demo.documents import generate_demo_corpus
 from pipelines.docs import DocsConfig, build_docs
+from pipelines.engine.run_config import RunConfig
 
 
 def docs_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Callable
 
 from cli.args import register_build
 from pipelines.calibration.run import add_calibrate
@@ -26,17 +25,11 @@ starts; the ranges are recorded in manifest.json and a resumed build reuses them
 """
 
 
-def _docs_build() -> tuple[type, Callable]:
-    from pipelines.docs import DocsConfig, build_docs
-
-    return DocsConfig, build_docs
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `docs build` and `docs calibrate`."""
     gsub = register_build(sub, "docs", "document", DOCS_HELP,
                    "PDF files, page images, folders, globs ('docs/**/*.pdf'), @list files or fsspec URLs",
-                   _docs_build)
+                   "pipelines.docs:DOCS")
     gsub.choices["build"].add_argument(
         "--dedup-against", action="append", default=[], metavar="DIR",
         help="another docs corpus (folder or URL, repeatable) whose pages count as kept: pages it already holds "

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Callable
 
 from cli.args import register_build
 
@@ -20,14 +19,8 @@ decision is written to DIR/dedup/duplicates.parquet and each dropped image to DI
 """
 
 
-def _images_build() -> tuple[type, Callable]:
-    from pipelines.images import ImagesConfig, build_images
-
-    return ImagesConfig, build_images
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `images build`."""
     register_build(sub, "images", "image", IMAGES_HELP,
                    "image folders (with .txt/.json sidecars), manifests (.parquet/.jsonl/.csv), images, globs",
-                   _images_build)
+                   "pipelines.images:IMAGES")

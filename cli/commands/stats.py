@@ -123,7 +123,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_catalog(args: argparse.Namespace) -> int:
     """Write the catalog database and say where it is."""
     from stats.catalog import build_catalog
-
     from stats.duckdb_errors import user_errors
 
     with user_errors("stats catalog"):

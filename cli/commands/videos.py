@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Callable
 
 from cli.args import register_build
 from schemas.video_member import CONVERT_COMMAND
@@ -40,12 +39,6 @@ frames that decode when enough survive (frames.min_decoded_fraction), else they 
 """
 
 
-def _videos_build() -> tuple[type, Callable]:
-    from pipelines.videos import VideosConfig, build_videos
-
-    return VideosConfig, build_videos
-
-
 def _convert(args: argparse.Namespace) -> int:
     from corpus.video_convert import convert_corpus
 
@@ -59,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add `videos build` and `videos convert`."""
     gsub = register_build(sub, "videos", "video", VIDEOS_HELP,
                           "video folders (with .txt/.json sidecars), manifests (.parquet/.jsonl/.csv), videos, globs",
-                          _videos_build)
+                          "pipelines.videos:VIDEOS")
     c = gsub.add_parser("convert", help="rewrite a corpus of numbered frame members into one mp4 member per video",
                         description=CONVERT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("old_corpus", metavar="OLD_CORPUS", help="corpus folder or URL in the old layout (read only)")

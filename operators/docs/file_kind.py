@@ -6,6 +6,8 @@ from __future__ import annotations
 from operators.base import Reject
 from schemas.tables import QUARANTINE
 
+#: the input kinds of a docs build, by file extension (`corpus.inputs.expand_inputs`)
+DOC_KINDS = {".pdf": "pdf", **{e: "image" for e in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")}}
 PDF_MAGIC = b"%PDF-"
 HEADER_WINDOW = 1024  # the PDF header may follow up to 1 KiB of junk (as viewers accept)
 MAGIC = ((b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),

@@ -31,6 +31,7 @@ from PIL import Image
 from corpus.inputs import InputItem, expand_inputs
 from operators.base import Chain, is_error
 from operators.docs.corrupt import background
+from operators.docs.file_kind import DOC_KINDS
 from operators.docs.filters import RegionFilter
 from operators.docs.legibility import LineReader, cer, line_boxes, read_region
 from operators.docs.ocr import OcrRegions
@@ -38,9 +39,8 @@ from operators.docs.page_image import page_pixels
 from operators.docs.pdf_pages import PdfPages
 from operators.docs.samples import DocSamples, DocSamplesConfig
 from operators.docs.split import SplitDocuments
-from schemas.record import SampleRecord
 from schemas.noise import LEGIBILITY_BANDS as BANDS
-from schemas.record import NOISE_LEVELS
+from schemas.record import NOISE_LEVELS, SampleRecord
 from schemas.tables import CALIBRATION_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -51,8 +51,6 @@ MIN_GROUP = 5  # a level x family x granularity with fewer regions is printed, n
 
 def corpus_pages(inputs: list[str], cfg: Any, pages_per_doc: int = 6) -> Iterator[dict[str, Any]]:
     """Page rows (after the region filter) of the documents `inputs` name; `cfg` is a `DocsConfig`."""
-    from pipelines.docs import DOC_KINDS
-
     return document_pages(expand_inputs(inputs, DOC_KINDS), cfg, pages_per_doc)
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -79,14 +78,14 @@ def _corpus_inputs(corpus: Path) -> tuple[list[str], Any]:
     import pyarrow.dataset as pads
 
     from corpus.config import from_dict
+    from corpus.manifest import manifest_json
     from corpus.sink import STATS
     from pipelines.docs import DocsConfig
 
-    manifest = json.loads((corpus / MANIFEST).read_text())
+    manifest = manifest_json(corpus) or {}
     if manifest.get("pipeline") != "docs" or not manifest.get("runs"):
         raise UserError(f"{corpus} is not a built docs corpus (pipeline {manifest.get('pipeline')!r})")
     cfg = from_dict(DocsConfig, manifest["runs"][-1]["config"])
-    cfg.samples.seed = cfg.run.seed
     stats = pads.dataset(corpus / STATS, format="parquet").to_table(columns=["source"]).column("source").to_pylist()
     return sorted({s for s in stats if s}), cfg
 

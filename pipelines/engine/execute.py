@@ -2,25 +2,22 @@
 
 `execute_shards` starts or joins Ray, sets the Ray Data budget (in-flight memory, no reservations, no
 ordering), maps one `ShardTask` over one block of input rows per pending shard (cutting each shard into
-piece tasks when shards are fewer than CPU slots: `pipelines.shard_pieces`), and yields the summary rows
-(`pipelines.shard_task.SUMMARY_SCHEMA`) back as batches, as the shards finish.
+piece tasks when shards are fewer than CPU slots: `pipelines.engine.pieces`), and yields the summary rows
+(`pipelines.engine.shard_task.SUMMARY_SCHEMA`) back as batches, as the shards finish.
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from corpus.inputs import InputItem
-from pipelines.ray_runtime import init_ray
-from pipelines.shard_pieces import pieces_per_shard
-from pipelines.shard_task import ShardTask
+from pipelines.engine.pieces import pieces_per_shard
+from pipelines.engine.ray_runtime import init_ray
+from pipelines.engine.run_config import RunConfig
+from pipelines.engine.shard_task import ShardTask
 from schemas.tables import INPUT_SCHEMA
-
-if TYPE_CHECKING:
-    from pipelines.build import RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +35,7 @@ def shard_blocks(pending: list[tuple[int, int, InputItem]]) -> list[pa.Table]:
     return [input_rows(rows) for _, rows in sorted(by_shard.items())]
 
 
-def execute_shards(pending: list[tuple[int, int, InputItem]], task: ShardTask, run: "RunConfig") -> Iterator[pa.Table]:
+def execute_shards(pending: list[tuple[int, int, InputItem]], task: ShardTask, run: RunConfig) -> Iterator[pa.Table]:
     """Run `task` over the shards of `pending` on Ray (local or at `run.address`); yields summary batches."""
     import ray.data
 
@@ -51,7 +48,7 @@ def execute_shards(pending: list[tuple[int, int, InputItem]], task: ShardTask, r
         object_store_memory=run.max_rows_in_flight_mb * 1024 * 1024
     )
     blocks = shard_blocks(pending)
-    cpus_per_task = max(st.num_cpus for st in task.stages)
+    cpus_per_task = max(st.num_cpus for st in task.steps)
     slots = ray.cluster_resources().get("CPU", 1.0) / cpus_per_task
     task.pieces = pieces_per_shard(len(blocks), slots) if run.fan_out else 1
     if task.pieces > 1:

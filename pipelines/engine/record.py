@@ -3,7 +3,7 @@
 `BuildRecorder` records the shards an earlier run completed but died before recording, one entry per
 shard as its summary row arrives (the manifest saved at most once a second: resume trusts the stats
 objects, not this record), and at the end the run entry: its config (secrets redacted), counts, lost
-inputs, shard names and the per-operator `stages` (`pipelines.stage_stats`).
+inputs, shard names and the per-operator `stages` (`pipelines.engine.operator_stats`).
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -21,11 +21,9 @@ from corpus.errors import UserError
 from corpus.manifest import Manifest, stage_list
 from corpus.sink import ERRORS, SHARDS, STATS, shard_name
 from corpus.storage import Store, redact
-from pipelines.build_plan import ShardPlan
-from pipelines.stage_stats import add_stages
-
-if TYPE_CHECKING:
-    from pipelines.build import RunConfig
+from pipelines.engine.operator_stats import add_stages
+from pipelines.engine.plan import ShardPlan
+from pipelines.engine.run_config import RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +99,7 @@ class BuildRecorder:
             self.manifest.save(self.store)
             self.last_save = time.time()
 
-    def finish(self, run_id: str, started: float, run: "RunConfig",
+    def finish(self, run_id: str, started: float, run: RunConfig,
                config_record: dict[str, Any] | None) -> BuildSummary:
         """Append the run entry, save the manifest, and return the build's summary."""
         self.bar.close()

@@ -12,7 +12,7 @@ from typing import Any
 
 from corpus.manifest import add_stage
 from operators.base import Operator
-from pipelines.ray_runtime import Stage, operator_instance
+from pipelines.engine.steps import Step, operator_instance
 
 
 def operators_of(instance: Any) -> list[Operator]:
@@ -53,12 +53,12 @@ def merge_stages(parts: list[str]) -> str:
                        for name, t in total.items()}, separators=(",", ":"))
 
 
-class StageTally:
-    """What the operators of `stages` (this process's cached instances) do from now on; `json()` says it
+class OperatorTally:
+    """What the operators of `steps` (this process's cached instances) do from now on; `json()` says it
     as `shard_stages` JSON."""
 
-    def __init__(self, stages: list[Stage]) -> None:
-        self.ops = [o for st in stages for o in operators_of(operator_instance(st.op, st.config))]
+    def __init__(self, steps: list[Step]) -> None:
+        self.ops = [o for st in steps for o in operators_of(operator_instance(st.op, st.config))]
         self.before = [o.tally() for o in self.ops]
 
     def json(self) -> str:

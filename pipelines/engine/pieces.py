@@ -1,6 +1,6 @@
 """Fewer shards than CPUs: a shard's inputs fan out to piece tasks while its own task stays the only writer.
 
-A shard is one unit of work (`pipelines.shard_task`). A build with fewer pending shards than CPU slots
+A shard is one unit of work (`pipelines.engine.shard_task`). A build with fewer pending shards than CPU slots
 would leave CPUs idle, and a build of a few shards waits for its slowest one. `pieces_per_shard` says how
 many contiguous pieces each shard's inputs are cut into so that the shards' pieces fill the CPU slots
 (1, no fan-out, once the shards alone do). `Pieces` runs every piece as a Ray streaming-generator
@@ -14,7 +14,7 @@ work: the page ranges a docs chain's first operator splits PDFs into (`split_hea
   piece held back would hold its CPU idle): rows the writer has not reached yet wait in the object
   store, which Ray spills to local disk when it fills, so a worker's memory stays bounded.
 - CPUs: the shard's task is blocked while it waits for rows, and Ray lends its CPU to the pieces.
-- Figures: each piece returns what its operators did (`pipelines.stage_stats.shard_stages`) as its last
+- Figures: each piece returns what its operators did (`pipelines.engine.operator_stats.shard_stages`) as its last
   item; the shard's summary row carries their sum.
 """
 from __future__ import annotations
@@ -26,8 +26,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from operators.base import Chain, columns_after
-from pipelines.ray_runtime import Stage, run_stages
-from pipelines.stage_stats import StageTally, merge_stages
+from pipelines.engine.operator_stats import OperatorTally, merge_stages
+from pipelines.engine.steps import Step, run_steps
 
 #: rows per object a piece yields (an object per row cost the raylet ~2 ms each, more than the bytes)
 BATCH = 16
@@ -70,20 +70,20 @@ class TailChain(Chain):
         super().__init__(config.links, config.input_columns)
 
 
-def split_head(stages: list[Stage]) -> tuple[list[Stage], list[Stage]]:
-    """(stages the shard's task runs first, stages the pieces run): a `Chain`'s leading operators that
+def split_head(steps: list[Step]) -> tuple[list[Step], list[Step]]:
+    """(steps the shard's task runs first, steps the pieces run): a `Chain`'s leading operators that
     split inputs into independent units (`splits_work`: a PDF into page ranges) run once in the shard's
     task, so pieces are cut between units (one 2,000-page PDF still fills every CPU), not only inputs."""
-    if len(stages) != 1 or stages[0].op is not Chain:
-        return [], stages
-    links = tuple(stages[0].config)
+    if len(steps) != 1 or steps[0].op is not Chain:
+        return [], steps
+    links = tuple(steps[0].config)
     k = 0
     while k < len(links) - 1 and links[k][0].splits_work:
         k += 1
     if not k:
-        return [], stages
+        return [], steps
     tail = TailConfig(links[k:], tuple(columns_after([op for op, _ in links[:k]])))
-    return [replace(stages[0], config=links[:k])], [replace(stages[0], op=TailChain, config=tail)]
+    return [replace(steps[0], config=links[:k])], [replace(steps[0], op=TailChain, config=tail)]
 
 
 @dataclass
@@ -93,11 +93,11 @@ class PieceEnd:
     stages: str
 
 
-def run_piece(stages: list[Stage], rows: list[dict[str, Any]]) -> Iterator[Any]:
+def run_piece(steps: list[Step], rows: list[dict[str, Any]]) -> Iterator[Any]:
     """A piece task's body: the output rows of `rows` through every stage, then a `PieceEnd`."""
-    tally = StageTally(stages)
+    tally = OperatorTally(steps)
     batch: list[dict[str, Any]] = []
-    for row in run_stages(stages, rows):
+    for row in run_steps(steps, rows):
         batch.append(row)
         if len(batch) == BATCH:
             yield batch
@@ -111,16 +111,16 @@ class Pieces:
     """The output rows of one shard's input `rows` cut into `pieces` piece tasks, in input order;
     `stages` holds the summed figures once the rows are exhausted."""
 
-    def __init__(self, stages: list[Stage], rows: list[dict[str, Any]], pieces: int) -> None:
-        self.head, self.tail = split_head(stages)
+    def __init__(self, steps: list[Step], rows: list[dict[str, Any]], pieces: int) -> None:
+        self.head, self.tail = split_head(steps)
         self.rows, self.pieces = rows, pieces
         self.stages = ""
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         import ray
 
-        head = StageTally(self.head)
-        units = list(run_stages(self.head, self.rows))  # page ranges: small rows, no pixels yet
+        head = OperatorTally(self.head)
+        units = list(run_steps(self.head, self.rows))  # page ranges: small rows, no pixels yet
         figures = [head.json()]
         task = ray.remote(run_piece).options(num_cpus=max(st.num_cpus for st in self.tail), num_returns="streaming")
         gens = [task.remote(self.tail, part) for part in cut(units, self.pieces)]  # all start now, in parallel

@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from corpus.manifest import corpus_stages, stage_list
 from operators.base import Chain, Operator, Reject, error_row
-from pipelines.stage_stats import add_stages, merge_stages, operators_of, shard_stages
+from pipelines.engine.operator_stats import add_stages, merge_stages, operators_of, shard_stages
 
 SCHEMA = pa.schema([("input_id", pa.string()), ("n", pa.int64())])
 
