@@ -18,7 +18,6 @@ TASK_CONVERSATION = "conversation"
 TASK_VIDEO_CAPTION = "video_caption"
 TASK_VIDEO_QA = "video_qa"
 
-NOISE_LEVELS = ("none", "light", "medium", "masked")
 
 
 def sample_key(*parts: object) -> str:

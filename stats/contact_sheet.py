@@ -21,13 +21,14 @@ from PIL import Image  # noqa: E402
 from corpus.errors import UserError  # noqa: E402
 from corpus.sink import STATS  # noqa: E402
 from corpus.video_member import demux_frames  # noqa: E402
+from schemas.noise import CORRUPTING, LIGHT, MASKED, MEDIUM, NONE
 from schemas.video_member import VIDEO_MEMBER_EXT  # noqa: E402
 from stats.show import fetch_sample  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-LEVELS = ("light", "medium", "masked", "none")
-LEVEL_COLOURS = {"light": "tab:green", "medium": "tab:orange", "masked": "tab:red", "none": "tab:blue"}
+LEVELS = (*CORRUPTING, NONE)
+LEVEL_COLOURS = {LIGHT: "tab:green", MEDIUM: "tab:orange", MASKED: "tab:red", NONE: "tab:blue"}
 
 
 def _zoom_box(regions: list[dict], width: int, height: int, margin: float = 0.12) -> tuple[float, float, float, float]:

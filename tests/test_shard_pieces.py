@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.test_operator_stats import KeepEven, Pages, _rows
 
 from operators.base import Chain
 from operators.docs.pdf_pages import PdfPages
 from operators.docs.split import SplitDocuments
 from pipelines.engine.pieces import Pieces, TailChain, cut, pieces_per_shard, split_head
 from pipelines.engine.steps import Step, run_steps
+from tests.test_operator_stats import KeepEven, Pages, _rows
 
 
 @pytest.mark.parametrize("shards, slots, pieces", [

@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFilter
 
+from schemas.noise import LIGHT, MASKED, MEDIUM
+
 Params = dict[str, float]
 Corruption = Callable[[np.ndarray, Sequence[float], float, np.random.Generator, float], tuple[np.ndarray, Params]]
 
@@ -226,10 +228,10 @@ def _default_strength() -> dict[str, dict[str, tuple[float, float]]]:
     (9-10 pt) together; `benchmarks/noise_calibration.py --demo --papers` prints both readers' medians
     per set (README "Noise levels, calibrated"); refit for your documents with `mmcorpus docs calibrate`."""
     return {
-        "light": {"gaussian": (0.017, 0.05), "blur": (0.04, 0.12), "dropout": (0.03, 0.09), "jpeg": (0.1, 0.3)},
-        "medium": {"gaussian": (0.16, 0.214), "blur": (0.344, 0.392), "dropout": (0.423, 0.535),
+        LIGHT: {"gaussian": (0.017, 0.05), "blur": (0.04, 0.12), "dropout": (0.03, 0.09), "jpeg": (0.1, 0.3)},
+        MEDIUM: {"gaussian": (0.16, 0.214), "blur": (0.344, 0.392), "dropout": (0.423, 0.535),
                    "jpeg": (0.644, 0.789)},
-        "masked": {"mask": (1.0, 1.0)},
+        MASKED: {"mask": (1.0, 1.0)},
     }
 
 
@@ -237,11 +239,11 @@ def _default_strength() -> dict[str, dict[str, tuple[float, float]]]:
 class NoiseConfig:
     """The level mix, the families per level, and `strength[level][family] = (lo, hi)`."""
 
-    level_weights: dict[str, float] = field(default_factory=lambda: {"light": 0.4, "medium": 0.35, "masked": 0.25})
+    level_weights: dict[str, float] = field(default_factory=lambda: {LIGHT: 0.4, MEDIUM: 0.35, MASKED: 0.25})
     families: dict[str, list[str]] = field(default_factory=lambda: {
-        "light": ["gaussian", "blur", "dropout", "jpeg"],
-        "medium": ["gaussian", "blur", "dropout", "jpeg"],
-        "masked": ["mask"],
+        LIGHT: ["gaussian", "blur", "dropout", "jpeg"],
+        MEDIUM: ["gaussian", "blur", "dropout", "jpeg"],
+        MASKED: ["mask"],
     })
     strength: dict[str, dict[str, tuple[float, float]]] = field(default_factory=_default_strength)
 

@@ -39,8 +39,8 @@ from operators.base import Operator, Reject, Row
 from operators.docs.corrupt import NoiseConfig, corrupt_region, glyph_px
 from operators.docs.page_image import page_pixels
 from operators.docs.prompts import box_tag, region_prompt, region_target, transcribe_prompt, transcribe_target
+from schemas.noise import LIGHT, MASKED, MEDIUM, NOISE_LEVELS, NONE
 from schemas.record import (
-    NOISE_LEVELS,
     TASK_KNOWLEDGE,
     TASK_OCR,
     TASK_TRANSCRIBE,
@@ -52,7 +52,7 @@ from schemas.record import (
 )
 from schemas.tables import FILTERED, SINK_SCHEMA
 
-TASK_OF_LEVEL = {"light": TASK_OCR, "medium": TASK_VISUAL_CONTEXT, "masked": TASK_KNOWLEDGE}
+TASK_OF_LEVEL = {LIGHT: TASK_OCR, MEDIUM: TASK_VISUAL_CONTEXT, MASKED: TASK_KNOWLEDGE}
 
 @dataclass
 class DocSamplesConfig:
@@ -165,7 +165,7 @@ class DocSamples(Operator):
                 regions: list[CorruptedRegion], meta: dict[str, Any], sources: list[dict[str, Any]]) -> Row:
         """The sink row of one sample; `sources`: the page regions it is made of."""
         h, w = image.shape[:2]
-        level = max((c.level for c in regions), key=NOISE_LEVELS.index, default="none")
+        level = max((c.level for c in regions), key=NOISE_LEVELS.index, default=NONE)
         meta.update(seed=self.config.seed, dpi=row.get("dpi"), jpeg_quality=self.config.jpeg_quality,
                     origin=sorted({r.get("origin") for r in row.get("regions") or []} - {None}),
                     text_path=row.get("text_path"), rejected_regions=dict(row.get("rejected_regions") or {}))

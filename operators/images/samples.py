@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from operators.base import Operator, Row
-from operators.media_text import DEFAULT_PROMPTS, meta_of, sample_conversation
-from schemas.record import SampleRecord, sample_key
+from operators.media_sample import media_sample
+from operators.media_text import DEFAULT_PROMPTS
+from schemas.record import sample_key
 from schemas.tables import SINK_SCHEMA
 
 EXT = {"jpeg": "jpg", "png": "png"}
@@ -39,32 +40,6 @@ class ImageSample(Operator):
         self.cfg = config or ImageSampleConfig()
 
     def process(self, row: Row) -> Iterable[Row]:
-        meta = meta_of(row)
-        task, turns = sample_conversation(meta, "image", self.cfg.caption_prompt)
-        key = sample_key(row["input_id"], "image")
-        record = SampleRecord(
-            key=key,
-            task=task,
-            conversations=turns,
-            source=row["source"],
-            input_id=row["input_id"],
-            width=row["width"],
-            height=row["height"],
-            meta={
-                "orig_width": row["orig_width"],
-                "orig_height": row["orig_height"],
-                "orig_format": row["orig_format"],
-                "orientation": row["orientation"],
-                "sha256": row["sha256"],
-                **({"extra": meta["extra"]} if "extra" in meta else {}),
-            },
-        )
-        yield dict(
-            key=key,
-            members=[{"ext": EXT[row["image_format"]], "data": row["image"]}, {"ext": "json", "data": record.to_json()}],
-            task=task,
-            noise_level="none",
-            width=row["width"],
-            height=row["height"],
-            text_len=sum(len(t.content) for t in turns if t.role == "assistant"),
-        )
+        meta = {k: row[k] for k in ("orig_width", "orig_height", "orig_format", "orientation", "sha256")}
+        yield media_sample(row, "image", self.cfg.caption_prompt, sample_key(row["input_id"], "image"),
+                           [{"ext": EXT[row["image_format"]], "data": row["image"]}], meta)

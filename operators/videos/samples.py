@@ -14,8 +14,9 @@ from typing import Iterable
 
 from corpus.video_member import mux_frames
 from operators.base import Operator, Row
-from operators.media_text import DEFAULT_PROMPTS, meta_of, sample_conversation
-from schemas.record import SampleRecord, sample_key
+from operators.media_sample import media_sample
+from operators.media_text import DEFAULT_PROMPTS
+from schemas.record import sample_key
 from schemas.tables import SINK_SCHEMA
 from schemas.video_member import VIDEO_MEMBER_EXT
 
@@ -42,48 +43,15 @@ class VideoSample(Operator):
         self.cfg = config or VideoSampleConfig()
 
     def process(self, row: Row) -> Iterable[Row]:
-        meta = meta_of(row)
-        task, turns = sample_conversation(meta, "video", self.cfg.caption_prompt)
-        key = sample_key(row["input_id"], "video", row["policy"])
         frames = row["frames"]
         store = "frames" if frames is not None else "original"
-        record = SampleRecord(
-            key=key,
-            task=task,
-            conversations=turns,
-            source=row["source"],
-            input_id=row["input_id"],
-            width=row["width"],
-            height=row["height"],
-            frame_timestamps=row["timestamps"],
-            temporal_ids=row["packages"],
-            frame_indices=row["frame_indices"],
-            fps=row["fps"],
-            duration=row["duration"],
-            meta={
-                "packing": row["packing"],
-                "policy": row["policy"],
-                "rotation": row["rotation"],
-                "decoder": row["decoder"],
-                "n_missing": row["n_missing"],
-                "n_frames_total": row["n_frames_total"],
-                "store": store,
-                **({"extra": meta["extra"]} if "extra" in meta else {}),
-            },
-        )
+        meta = {k: row[k] for k in ("packing", "policy", "rotation", "decoder", "n_missing", "n_frames_total")}
         if store == "frames":
-            members = [{"ext": VIDEO_MEMBER_EXT, "data": mux_frames(frames, row["timestamps"])}]
+            member = {"ext": VIDEO_MEMBER_EXT, "data": mux_frames(frames, row["timestamps"])}
         else:
-            members = [{"ext": row["video_ext"], "data": row["video"]}]
-        members.append({"ext": "json", "data": record.to_json()})
-        yield dict(
-            key=key,
-            members=members,
-            task=task,
-            noise_level="none",
-            width=row["width"],
-            height=row["height"],
-            n_frames=len(row["frame_indices"]),
-            duration=row["duration"],
-            text_len=sum(len(t.content) for t in turns if t.role == "assistant"),
-        )
+            member = {"ext": row["video_ext"], "data": row["video"]}
+        record = dict(frame_timestamps=row["timestamps"], temporal_ids=row["packages"],
+                      frame_indices=row["frame_indices"], fps=row["fps"], duration=row["duration"])
+        yield media_sample(row, "video", self.cfg.caption_prompt, sample_key(row["input_id"], "video", row["policy"]),
+                           [member], {**meta, "store": store}, record,
+                           dict(n_frames=len(row["frame_indices"]), duration=row["duration"]))

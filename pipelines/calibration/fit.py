@@ -33,14 +33,14 @@ from operators.docs.corrupt import FAMILIES, NoiseConfig, background, glyph_px
 from operators.docs.legibility import LineReader, cer, line_boxes, read_region
 from operators.docs.page_image import page_pixels
 from pipelines.calibration.measure import READABLE, readers_of
-from schemas.noise import LEGIBILITY_BANDS
+from schemas.noise import LEGIBILITY_BANDS, LIGHT, MEDIUM
 
 log = logging.getLogger(__name__)
 
 GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.85, 1.0)
-LIGHT_MAX = LEGIBILITY_BANDS["light"][1] / 2  # half the band: a fit on a few dozen regions is noisy
+LIGHT_MAX = LEGIBILITY_BANDS[LIGHT][1] / 2  # half the band: a fit on a few dozen regions is noisy
 LIGHT_READABLE = 0.92  # share of clean-readable regions still read with CER <= 0.2
-MEDIUM_BAND = LEGIBILITY_BANDS["medium"]
+MEDIUM_BAND = LEGIBILITY_BANDS[MEDIUM]
 MIN_MARGIN = 0.05  # a medium range keeps every reader's median at least this far inside the band
 MEDIUM_CORE = 2 / 3  # ... and at least this share of the best margin (measured: 1/2 let a 13-line median slip out)
 REFINE_STEPS = (0.02,)  # after the grid: strengths this far apart around each fitted edge (steep families)
@@ -73,7 +73,7 @@ def sweep(pages: list[dict[str, Any]], noise: NoiseConfig, readers: Sequence[Lin
           families: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """CER of each chosen region under every (family, strength) of the light and medium levels (or
     `families`), read by each of `readers`; one row per (region, family, strength, reader)."""
-    families = families or sorted({f for lv in ("light", "medium") for f in noise.families.get(lv, [])})
+    families = families or sorted({f for lv in (LIGHT, MEDIUM) for f in noise.families.get(lv, [])})
     regions = pick_regions(pages, n_regions, weights or {"line": 1.0}, min_chars, max_chars, seed)
     rows: list[dict[str, Any]] = []
     for n, (pi, r) in enumerate(regions):
@@ -175,11 +175,11 @@ def fit(rows: list[dict[str, Any]], noise: NoiseConfig) -> dict[str, dict[str, t
     """Strength ranges per level and family from `sweep` rows of one or more readers (masked ranges kept
     as they are): LIGHT = (hi / 3, hi) with hi = `light_limit`; MEDIUM = `medium_range`."""
     out: dict[str, dict[str, tuple[float, float]]] = {lv: dict(v) for lv, v in noise.strength.items()}
-    for level in ("light", "medium"):
+    for level in (LIGHT, MEDIUM):
         for fam in noise.families.get(level, []):
             if not any(r["family"] == fam for r in rows):
                 continue
-            if level == "light":
+            if level == LIGHT:
                 hi = light_limit(rows, fam)
                 out[level][fam] = (round(hi / 3, 3), round(hi, 3))
             else:

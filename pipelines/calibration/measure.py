@@ -40,7 +40,8 @@ from operators.docs.pdf_pages import PdfPages
 from operators.docs.samples import DocSamples, DocSamplesConfig
 from operators.docs.split import SplitDocuments
 from schemas.noise import LEGIBILITY_BANDS as BANDS
-from schemas.record import NOISE_LEVELS, SampleRecord
+from schemas.noise import NOISE_LEVELS
+from schemas.record import SampleRecord
 from schemas.tables import CALIBRATION_SCHEMA
 
 log = logging.getLogger(__name__)
