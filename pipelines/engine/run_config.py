@@ -11,7 +11,9 @@ from corpus.config_types import AT_LEAST_ONE, bounded
 class RunConfig:
     """How a build runs: where Ray is, shard size, seed, resume policy, progress."""
 
-    address: str | None = None  # Ray cluster address; None starts local Ray
+    # Ray cluster address; None joins the Ray that `ray start` runs on this machine, else starts local Ray
+    # ("local": always a fresh local Ray)
+    address: str | None = None
     num_cpus: int | None = bounded(None, AT_LEAST_ONE)  # CPUs for local Ray; None uses all cores
     inputs_per_shard: int = bounded(64, AT_LEAST_ONE)
     prefix: str | None = None  # shard file prefix; the pipeline name when None
