@@ -27,8 +27,8 @@ def _demo(args: argparse.Namespace) -> int:
     from cli.args import report
     from pipelines.demo.documents import generate_demo_corpus
     from pipelines.demo.videos import write_demo_videos
-    from pipelines.docs import DocsConfig, build_docs
-    from pipelines.videos import VideosConfig, build_videos
+    from pipelines.docs import DOCS
+    from pipelines.videos import VIDEOS
     from stats.catalog import build_catalog
     from stats.contact_sheet import contact_sheet
     from stats.report import write_report
@@ -37,11 +37,11 @@ def _demo(args: argparse.Namespace) -> int:
     docs_in, videos_in = out / "inputs" / "docs", out / "inputs" / "videos"
     generate_demo_corpus(docs_in, seed=args.seed)
     write_demo_videos(videos_in)
-    docs_cfg, videos_cfg = DocsConfig(), VideosConfig()
-    for run in (docs_cfg.run, videos_cfg.run):
-        run.num_cpus, run.seed, run.progress = args.num_cpus, args.seed, not args.no_progress
-    status = report(build_docs([str(docs_in)], out / "docs", docs_cfg))
-    status |= report(build_videos([str(videos_in)], out / "videos", videos_cfg))
+    status = 0
+    for pipeline, inputs in ((DOCS, docs_in), (VIDEOS, videos_in)):
+        cfg = pipeline.config()
+        cfg.run.num_cpus, cfg.run.seed, cfg.run.progress = args.num_cpus, args.seed, not args.no_progress
+        status |= report(pipeline.build([str(inputs)], out / pipeline.name, cfg))
     contact_sheet(out / "docs", out / "docs-contact-sheet.png")
     corpora = [out / "docs", out / "videos"]
     db, _ = build_catalog(corpora, out / "catalog.duckdb")
