@@ -51,8 +51,9 @@ def add_build_args(p: argparse.ArgumentParser, inputs_help: str) -> None:
     p.add_argument("--config", metavar="FILE", help="YAML config file")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value (repeatable)")
-    p.add_argument("--address", help="Ray cluster address (e.g. ray://head:10001 or auto); default: the Ray that "
-                   "`ray start` runs on this machine (saves its start-up), else a fresh local Ray; 'local': always fresh")
+    p.add_argument("--address", help="Ray cluster address (e.g. ray://head:10001 or auto); default: the Ray "
+                   "that `ray start` runs on this machine (saves its start-up), else a fresh local Ray; "
+                   "'local': always fresh")
     p.add_argument("--num-cpus", type=int, help="CPUs for local Ray (default: all cores)")
     p.add_argument("--inputs-per-shard", type=int, help="inputs per shard (fixes shard boundaries)")
     p.add_argument("--seed", type=int, help="seed for every random choice (same seed, same samples)")
