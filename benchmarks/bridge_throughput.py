@@ -32,9 +32,8 @@ from torch.utils.data import DataLoader
 from corpus.index import CorpusIndex
 from schemas.record import SampleRecord
 from training_bridge.data.collate import batch_counts
-from training_bridge.data.loader import BridgeLoader, LoaderConfig
-from training_bridge.data.mixing import Source
-from training_bridge.data.stream import StreamConfig
+from training_bridge.data.config import DataConfig
+from training_bridge.data.loader import BridgeLoader
 from training_bridge.data.synthetic import write_corpus
 from training_bridge.data.transform import ByteTransform, SampleTransform
 from training_bridge.train.meter import Throughput, ThroughputMeter
@@ -59,8 +58,8 @@ def raw_webdataset(urls: list[str], workers: int) -> tuple[int, float]:
 
 def bridge(corpus: str, workers: int, processor: SampleTransform, max_tokens: int) -> tuple[int, float]:
     """(samples, seconds) of one epoch of the bridge loader, counting samples in collated batches."""
-    loader = BridgeLoader(StreamConfig([Source(corpus)], max_tokens=max_tokens),
-                          LoaderConfig(num_workers=workers, epochs=1), transform=processor)
+    loader = BridgeLoader(DataConfig(corpora=[corpus], max_tokens=max_tokens, num_workers=workers),
+                          transform=processor, epochs=1)
     start, n = time.perf_counter(), 0
     for batch in loader:
         n += batch_counts(batch)[0]
@@ -122,8 +121,7 @@ def main() -> None:
             print(f"{name:<20} {counts[name]:>8} {rate:>10.1f} {rate / floor:>6.2f}")
 
         if args.step_ms:
-            loader = BridgeLoader(StreamConfig([Source(corpus)], max_tokens=args.max_tokens),
-                                  LoaderConfig(num_workers=args.workers))
+            loader = BridgeLoader(DataConfig(corpora=[corpus], max_tokens=args.max_tokens, num_workers=args.workers))
             t = wait_fraction(loader, lambda batch: time.sleep(args.step_ms / 1000), steps=100)
             print(f"simulated {args.step_ms:.0f} ms steps: {t.samples_per_s:.1f} samples/s, "
                   f"{t.tokens_per_s:.0f} tokens/s, data wait {t.wait_fraction:.1%} of wall time")

@@ -181,18 +181,17 @@ def env(s: Sections, ctx: Context) -> dict[str, Any]:
 # -- batches -----------------------------------------------------------------------------------------------------
 def bridge(ctx: Context, corpus: Path, processor):
     """An endless iterator of packed batches from the bridge over the check's corpus."""
-    from training_bridge.data.loader import BridgeLoader, LoaderConfig
-    from training_bridge.data.mixing import Source
+    from training_bridge.data.config import DataConfig
+    from training_bridge.data.loader import BridgeLoader
     from training_bridge.data.packing import pack_collate
-    from training_bridge.data.stream import StreamConfig
     from training_bridge.train.model_io import SftTransform
 
     pad = processor.tokenizer.pad_token_id
     workers = min(ctx.scale.workers, max(1, (os.cpu_count() or 2) - 2))  # leave two cores to the trainer
-    return iter(BridgeLoader(StreamConfig([Source(str(corpus), 1.0)], max_tokens=ctx.scale.tokens, pad_id=pad,
-                                          shuffle_buffer=16),
-                             LoaderConfig(num_workers=workers, prefetch_factor=4),
-                             transform=SftTransform(processor), collate=functools.partial(pack_collate, pad_token_id=pad)))
+    data = DataConfig(corpora=[str(corpus)], weights=[1.0], max_tokens=ctx.scale.tokens, shuffle_buffer=16,
+                      num_workers=workers, prefetch_factor=4)
+    return iter(BridgeLoader(data, transform=SftTransform(processor), pad_id=pad,
+                             collate=functools.partial(pack_collate, pad_token_id=pad)))
 
 
 def processor_of(ctx: Context):
