@@ -184,7 +184,7 @@ def bridge(ctx: Context, corpus: Path, processor):
     from training_bridge.data.config import DataConfig
     from training_bridge.data.loader import BridgeLoader
     from training_bridge.data.packing import pack_collate
-    from training_bridge.train.model_io import SftTransform
+    from training_bridge.train.record_inputs import SftTransform
 
     pad = processor.tokenizer.pad_token_id
     workers = min(ctx.scale.workers, max(1, (os.cpu_count() or 2) - 2))  # leave two cores to the trainer
@@ -409,7 +409,7 @@ def batch_source(s: Sections, ctx: Context, config):
 
 
 def logprob_loss(model, batch: dict[str, Any]) -> torch.Tensor:
-    """The SFT loss of a packed batch as `model_io.token_logprobs` computes it (mean over labelled tokens)."""
+    """The SFT loss of a packed batch as `token_logprobs.token_logprobs` computes it (mean over labelled tokens)."""
     labels = batch["labels"]
     targets = torch.full_like(labels, IGNORE)
     targets[:, :-1] = labels[:, 1:]

@@ -18,7 +18,7 @@ from schemas.record import SampleRecord, Turn
 from training_bridge.data.config import DataConfig
 from training_bridge.data.loader import BridgeLoader
 from training_bridge.data.synthetic import write_corpus, write_shards
-from training_bridge.train.model_io import SftTransform, model_collate
+from training_bridge.train.record_inputs import SftTransform, model_collate
 
 
 def _frame(i: int) -> bytes:

@@ -14,7 +14,7 @@ from train_corpus import docs_corpus, one_thread  # noqa: F401  (fixture)
 from cli.main import main
 from training_bridge.data.config import DataConfig
 from training_bridge.train.checkpointing import read_weights
-from training_bridge.train.model_io import build_model
+from training_bridge.train.model_build import build_model
 from training_bridge.train.sft import train_sft
 from training_bridge.train.train_config import ModelSpec, OptimConfig, SFTConfig, TrainRun
 

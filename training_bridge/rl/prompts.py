@@ -50,7 +50,7 @@ from training_bridge.data.config import DataConfig
 from training_bridge.data.loader import BridgeLoader
 from training_bridge.data.synthetic import write_shards
 from training_bridge.train.distributed import DistEnv
-from training_bridge.train.model_io import record_media
+from training_bridge.train.record_inputs import record_media
 from training_bridge.train.train_config import TaskConfig
 
 log = logging.getLogger(__name__)

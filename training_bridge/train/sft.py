@@ -42,15 +42,11 @@ from training_bridge.train.freezing import cast_frozen, freeze_for_stage
 from training_bridge.train.loop import CheckpointState, StepMetrics, launch, run_loop
 from training_bridge.train.memory_plan import checked_plan
 from training_bridge.train.meter import Throughput, ThroughputMeter
-from training_bridge.train.model_io import (
-    SftTransform,
-    autocast,
-    build_model,
-    label_tokens,
-    model_collate,
-    token_logprobs,
-)
+from training_bridge.train.model_build import build_model
 from training_bridge.train.optim import build_optimizer, clip_gradients
+from training_bridge.train.precision import autocast
+from training_bridge.train.record_inputs import SftTransform, model_collate
+from training_bridge.train.token_logprobs import label_tokens, token_logprobs
 from training_bridge.train.train_config import SFTConfig
 
 log = logging.getLogger(__name__)
