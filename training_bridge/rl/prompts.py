@@ -47,8 +47,8 @@ from schemas.record import (
 )
 from schemas.video_member import VIDEO_MEMBER_EXT
 from training_bridge.data.config import DataConfig
+from training_bridge.data.corpus_writer import write_rows
 from training_bridge.data.loader import BridgeLoader
-from training_bridge.data.synthetic import write_shards
 from training_bridge.train.distributed import DistEnv
 from training_bridge.train.record_inputs import record_media
 from training_bridge.train.train_config import TaskConfig
@@ -209,5 +209,5 @@ def write_task_corpus(prompts: list[Prompt], out_dir: str | Path, reasoning: str
     for shard_id, shard in enumerate(shards):
         for row in shard:
             row["shard_id"] = shard_id
-    write_shards(Path(out_dir), shards, prefix="rltask", pipeline="rl-tasks")
+    write_rows(Path(out_dir), shards, prefix="rltask", pipeline="rl-tasks")
     return len(rows)
