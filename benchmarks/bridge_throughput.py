@@ -10,7 +10,7 @@ Both read the same shards with the same number of DataLoader workers in the same
 
 Repetitions are interleaved and the best of each is kept; the table gives each rate and its ratio to the
 floor. `--step-ms` adds a simulated training step and reports the fraction of wall time spent waiting for
-data (`wait_fraction(loader, train_step, steps)` is the hook: the tiny-model trainer passes its real step).
+data (`meter.metered_steps(batches, train_step, steps, counts)` is the hook: a trainer passes its real step).
 
     python benchmarks/bridge_throughput.py --workers 2                 # synthetic 512x384 image corpus
     python benchmarks/bridge_throughput.py --kind video --samples 800  # synthetic videos: 3 frames in one mp4
@@ -23,7 +23,7 @@ import logging
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 import webdataset as wds
@@ -36,7 +36,7 @@ from training_bridge.data.config import DataConfig
 from training_bridge.data.loader import BridgeLoader
 from training_bridge.data.synthetic import write_corpus
 from training_bridge.data.transform import ByteTransform, SampleTransform
-from training_bridge.train.meter import Throughput, ThroughputMeter
+from training_bridge.train.meter import metered_steps
 
 log = logging.getLogger("bridge_throughput")
 
@@ -66,18 +66,6 @@ def bridge(corpus: str, workers: int, processor: SampleTransform, max_tokens: in
     if loader.failures:
         log.warning("bridge skipped samples: %s", dict(loader.failures))
     return n, time.perf_counter() - start
-
-
-def wait_fraction(loader: BridgeLoader, train_step: Callable[[dict[str, Any]], None], steps: int) -> Throughput:
-    """Run `train_step` on `steps` batches and meter how much of the wall time went to waiting for data."""
-    meter = ThroughputMeter()
-    it = iter(loader)
-    for _ in range(steps):
-        with meter.wait():
-            batch = next(it)
-        with meter.step(*batch_counts(batch)):
-            train_step(batch)
-    return meter.summary()
 
 
 def main() -> None:
@@ -122,7 +110,7 @@ def main() -> None:
 
         if args.step_ms:
             loader = BridgeLoader(DataConfig(corpora=[corpus], max_tokens=args.max_tokens, num_workers=args.workers))
-            t = wait_fraction(loader, lambda batch: time.sleep(args.step_ms / 1000), steps=100)
+            t = metered_steps(iter(loader), lambda batch: time.sleep(args.step_ms / 1000), 100, batch_counts)
             print(f"simulated {args.step_ms:.0f} ms steps: {t.samples_per_s:.1f} samples/s, "
                   f"{t.tokens_per_s:.0f} tokens/s, data wait {t.wait_fraction:.1%} of wall time")
 
