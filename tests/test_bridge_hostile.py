@@ -13,7 +13,6 @@ import pytest
 from PIL import Image
 
 from training_bridge.data.config import DataConfig
-from training_bridge.data.decode import DecodeLimits
 from training_bridge.data.loader import BridgeLoader
 from training_bridge.data.synthetic import sample_row, write_corpus, write_shards
 
@@ -174,7 +173,7 @@ def test_mutated_sample_bytes_only_ever_raise_sample_error(clean):
             data[at] = int(rng.integers(0, 256))
         cut = len(data) if rng.random() < 0.8 else int(rng.integers(0, len(data)))
         try:
-            decode_sample(parse_members(bytes(data[:cut]), key, 1 << 20), DecodeLimits())
+            decode_sample(parse_members(bytes(data[:cut]), key, 1 << 20), DataConfig().decode)
             outcomes.add("ok")
         except SampleError as e:
             outcomes.add(e.reason)

@@ -15,6 +15,7 @@ from model.config import tiny
 from model.processor import MiniCPMVProcessor
 from model.video_sampling import official_sampling
 from schemas.record import SampleRecord, Turn
+from schemas.video_member import MAX_FRAMES
 from training_bridge.data.config import DataConfig
 from training_bridge.data.loader import BridgeLoader
 from training_bridge.data.synthetic import write_corpus, write_shards
@@ -87,7 +88,7 @@ def test_data_limits_come_from_the_data_config(mixed):
     data = DataConfig(corpora=[str(mixed / "images")], num_workers=0, max_image_pixels=100)
     with pytest.raises(UserError, match=r"too-many-pixels: raise data\.max_image_pixels"):
         list(_loader(data))
-    assert DataConfig().max_skipped == 0.01
+    assert DataConfig().max_skipped == 0.01 and DataConfig().max_images == MAX_FRAMES
 
 
 def test_a_corpus_in_the_old_frame_member_layout_is_refused_with_the_converter_named(tmp_path):

@@ -2,14 +2,22 @@
 
 The loader (`loader.BridgeLoader`), the stream (`stream.ShardStream`) and the trainers read this one type;
 what is not a user setting (the pad id and length key of the transform, how many epochs to iterate) is
-passed to the loader as an argument.
+passed to the loader as an argument. `DecodeLimits` is the part `decode.decode_sample` takes. This module
+imports no image library: the training configs (and the GPU check's bare interpreter) load it without PIL.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from training_bridge.data.decode import DecodeLimits
 from training_bridge.data.mixing import MIX_SIZES, MIX_WEIGHTS, Source
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """Bounds on what one sample may cost to decode (`DataConfig.decode`)."""
+
+    max_image_pixels: int  # per image or frame, width x height
+    max_images: int  # images plus frames per sample
 
 
 @dataclass
@@ -21,8 +29,8 @@ class DataConfig:
     seed: int = 0
     shuffle_buffer: int = 256  # samples held (as raw bytes) per worker; <= 1 disables shuffling
     max_tokens: int = 16384  # token budget per micro-batch; longer samples are skipped (an official-policy video: 11,520 visual tokens)
-    max_images: int = DecodeLimits.max_images  # images plus video frames per sample (the paper's training bound); more: skipped
-    max_image_pixels: int = DecodeLimits.max_image_pixels  # per image or frame; larger: skipped
+    max_images: int = 1080  # images plus video frames per sample (the paper's training bound, schemas MAX_FRAMES); more: skipped
+    max_image_pixels: int = 40_000_000  # per image or frame; larger: skipped
     max_member_bytes: int = 256 << 20  # per tar member; larger: skipped
     max_skipped: float | None = 0.01  # share of a corpus's epoch that may be skipped before the run stops; null: no limit
     num_workers: int = 2
