@@ -72,7 +72,6 @@ def main() -> None:
     ap.add_argument("--size", default="640x360", help="size of the generated clips")
     ap.add_argument("--num-cpus", type=int, default=2)
     ap.add_argument("--task-cpus", type=float, help="CPUs per decode task (default: the config's)")
-    ap.add_argument("--batch-size", type=int, help="videos per task (default: the config's)")
     ap.add_argument("--repeats", type=int, default=2, help="floor and pipeline runs, alternating; best of each")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -83,8 +82,6 @@ def main() -> None:
         cfg = VideosConfig(run=RunConfig(num_cpus=args.num_cpus, inputs_per_shard=8, progress=False))
         if args.task_cpus:
             cfg.resources.cpus = args.task_cpus
-        if args.batch_size:
-            cfg.resources.batch_size = args.batch_size
         build_videos([str(root / "inputs")], root / "corpus", cfg)  # warm-up: Ray, workers, decoder processes
         sampled: list[int] = []
 
