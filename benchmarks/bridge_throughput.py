@@ -10,7 +10,7 @@ Both read the same shards with the same number of DataLoader workers in the same
 
 Repetitions are interleaved and the best of each is kept; the table gives each rate and its ratio to the
 floor. `--step-ms` adds a simulated training step and reports the fraction of wall time spent waiting for
-data (`wait_fraction(loader, train_step, steps)` is the hook: the tiny-model trainer passes its real step).
+data (`meter.metered_steps(batches, train_step, steps, counts)` is the hook: a trainer passes its real step).
 
     python benchmarks/bridge_throughput.py --workers 2                 # synthetic 512x384 image corpus
     python benchmarks/bridge_throughput.py --kind video --samples 800  # synthetic videos: 3 frames in one mp4
@@ -23,7 +23,7 @@ import logging
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 import webdataset as wds
@@ -32,12 +32,11 @@ from torch.utils.data import DataLoader
 from corpus.index import CorpusIndex
 from schemas.record import SampleRecord
 from training_bridge.data.collate import batch_counts
-from training_bridge.data.loader import BridgeLoader, LoaderConfig
-from training_bridge.data.mixing import Source
-from training_bridge.data.stream import StreamConfig
+from training_bridge.data.config import DataConfig
+from training_bridge.data.loader import BridgeLoader
 from training_bridge.data.synthetic import write_corpus
 from training_bridge.data.transform import ByteTransform, SampleTransform
-from training_bridge.train.meter import Throughput, ThroughputMeter
+from training_bridge.train.meter import metered_steps
 
 log = logging.getLogger("bridge_throughput")
 
@@ -59,26 +58,14 @@ def raw_webdataset(urls: list[str], workers: int) -> tuple[int, float]:
 
 def bridge(corpus: str, workers: int, processor: SampleTransform, max_tokens: int) -> tuple[int, float]:
     """(samples, seconds) of one epoch of the bridge loader, counting samples in collated batches."""
-    loader = BridgeLoader(StreamConfig([Source(corpus)], max_tokens=max_tokens),
-                          LoaderConfig(num_workers=workers, epochs=1), transform=processor)
+    loader = BridgeLoader(DataConfig(corpora=[corpus], max_tokens=max_tokens, num_workers=workers),
+                          transform=processor, epochs=1)
     start, n = time.perf_counter(), 0
     for batch in loader:
         n += batch_counts(batch)[0]
     if loader.failures:
         log.warning("bridge skipped samples: %s", dict(loader.failures))
     return n, time.perf_counter() - start
-
-
-def wait_fraction(loader: BridgeLoader, train_step: Callable[[dict[str, Any]], None], steps: int) -> Throughput:
-    """Run `train_step` on `steps` batches and meter how much of the wall time went to waiting for data."""
-    meter = ThroughputMeter()
-    it = iter(loader)
-    for _ in range(steps):
-        with meter.wait():
-            batch = next(it)
-        with meter.step(*batch_counts(batch)):
-            train_step(batch)
-    return meter.summary()
 
 
 def main() -> None:
@@ -122,9 +109,8 @@ def main() -> None:
             print(f"{name:<20} {counts[name]:>8} {rate:>10.1f} {rate / floor:>6.2f}")
 
         if args.step_ms:
-            loader = BridgeLoader(StreamConfig([Source(corpus)], max_tokens=args.max_tokens),
-                                  LoaderConfig(num_workers=args.workers))
-            t = wait_fraction(loader, lambda batch: time.sleep(args.step_ms / 1000), steps=100)
+            loader = BridgeLoader(DataConfig(corpora=[corpus], max_tokens=args.max_tokens, num_workers=args.workers))
+            t = metered_steps(iter(loader), lambda batch: time.sleep(args.step_ms / 1000), 100, batch_counts)
             print(f"simulated {args.step_ms:.0f} ms steps: {t.samples_per_s:.1f} samples/s, "
                   f"{t.tokens_per_s:.0f} tokens/s, data wait {t.wait_fraction:.1%} of wall time")
 

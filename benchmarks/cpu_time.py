@@ -7,8 +7,12 @@ benchmark reports both: the measured wall ratio, and the ratio the pipeline reac
 from __future__ import annotations
 
 import os
+import time
+from typing import Callable, TypeVar
 
 import psutil
+
+R = TypeVar("R")
 
 
 def tree_cpu_seconds(exclude: tuple[int, ...] = ()) -> dict[int, float]:
@@ -30,6 +34,26 @@ def tree_cpu_seconds(exclude: tuple[int, ...] = ()) -> dict[int, float]:
 def cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
     """CPU seconds spent between two `tree_cpu_seconds` snapshots (processes that ended are lost)."""
     return sum(v - before.get(pid, 0.0) for pid, v in after.items())
+
+
+def alternate_best(repeats: int, floor: Callable[[], float], reset: Callable[[], None], pipeline: Callable[[], R]
+                   ) -> tuple[tuple[float, float], tuple[float, float], R]:
+    """Run `floor` (which returns its own seconds) and, after `reset`, `pipeline` alternately `repeats` times, so
+    both see the same machine load; each one's best (wall seconds, CPU seconds) and the last pipeline result."""
+    floor_s = pipe_s = floor_cpu = pipe_cpu = float("inf")
+    result: R | None = None
+    for _ in range(repeats):
+        before = tree_cpu_seconds()
+        floor_s = min(floor_s, floor())
+        floor_cpu = min(floor_cpu, cpu_between(before, tree_cpu_seconds()))
+        reset()
+        before, start = tree_cpu_seconds(), time.perf_counter()
+        result = pipeline()
+        pipe_s = min(pipe_s, time.perf_counter() - start)
+        pipe_cpu = min(pipe_cpu, cpu_between(before, tree_cpu_seconds()))
+    if result is None:
+        raise ValueError("repeats must be at least 1")
+    return (floor_s, floor_cpu), (pipe_s, pipe_cpu), result
 
 
 def print_ratios(unit: str, n: int, floor: tuple[float, float], pipeline: tuple[float, float], num_cpus: int,

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from cpu_time import cpu_between, print_ratios, tree_cpu_seconds  # beside this script
+from cpu_time import alternate_best, print_ratios  # beside this script
 from PIL import Image
 
 from operators.images.ops import PIXEL_BUDGET
@@ -100,24 +100,17 @@ def main() -> None:
         paths = make_inputs(root, args.images)
         cfg = ImagesConfig(run=RunConfig(num_cpus=args.num_cpus, inputs_per_shard=64, progress=False))
         build_images([str(root / "inputs")], root / "corpus", cfg)  # warm-up: Ray and its workers
-        floor_s = pipe_s = floor_cpu = pipe_cpu = float("inf")
-        for _ in range(args.repeats):
-            before = tree_cpu_seconds()
-            s = raw_floor(paths, cfg.decode.quality)
-            floor_s, floor_cpu = min(floor_s, s), min(floor_cpu, cpu_between(before, tree_cpu_seconds()))
-            shutil.rmtree(root / "corpus")
-            before, start = tree_cpu_seconds(), time.perf_counter()
-            summary = build_images([str(root / "inputs")], root / "corpus", cfg)
-            pipe_s = min(pipe_s, time.perf_counter() - start)
-            pipe_cpu = min(pipe_cpu, cpu_between(before, tree_cpu_seconds()))
+        floor, pipe, summary = alternate_best(
+            args.repeats, lambda: raw_floor(paths, cfg.decode.quality), lambda: shutil.rmtree(root / "corpus"),
+            lambda: build_images([str(root / "inputs")], root / "corpus", cfg))
         i2d_s = img2dataset_seconds(paths, root, args.num_cpus) if args.img2dataset else None
     n = len(paths)
     print(f"images: {n}  samples: {summary.samples}  errors: {summary.errors}")
-    print(f"{'raw floor (Pillow decode + resize + JPEG, 1 process)':55s} {n / floor_s:8.1f} images/s")
-    print(f"{f'pipeline (full incl. dedup pass, {args.num_cpus} CPUs, warm Ray)':55s} {n / pipe_s:8.1f} images/s")
+    print(f"{'raw floor (Pillow decode + resize + JPEG, 1 process)':55s} {n / floor[0]:8.1f} images/s")
+    print(f"{f'pipeline (full incl. dedup pass, {args.num_cpus} CPUs, warm Ray)':55s} {n / pipe[0]:8.1f} images/s")
     if i2d_s is not None:
         print(f"{f'img2dataset ({args.num_cpus} processes, file:// URLs)':55s} {n / i2d_s:8.1f} images/s")
-    print_ratios("image", n, (floor_s, floor_cpu), (pipe_s, pipe_cpu), args.num_cpus, 55)
+    print_ratios("image", n, floor, pipe, args.num_cpus, 55)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import decord
-from cpu_time import cpu_between, print_ratios, tree_cpu_seconds  # beside this script
+from cpu_time import alternate_best, print_ratios  # beside this script
 from PIL import Image
 
 from model.video_sampling import official_sampling
@@ -72,7 +72,6 @@ def main() -> None:
     ap.add_argument("--size", default="640x360", help="size of the generated clips")
     ap.add_argument("--num-cpus", type=int, default=2)
     ap.add_argument("--task-cpus", type=float, help="CPUs per decode task (default: the config's)")
-    ap.add_argument("--batch-size", type=int, help="videos per task (default: the config's)")
     ap.add_argument("--repeats", type=int, default=2, help="floor and pipeline runs, alternating; best of each")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -83,24 +82,22 @@ def main() -> None:
         cfg = VideosConfig(run=RunConfig(num_cpus=args.num_cpus, inputs_per_shard=8, progress=False))
         if args.task_cpus:
             cfg.resources.cpus = args.task_cpus
-        if args.batch_size:
-            cfg.resources.batch_size = args.batch_size
         build_videos([str(root / "inputs")], root / "corpus", cfg)  # warm-up: Ray, workers, decoder processes
-        floor_s = pipe_s = floor_cpu = pipe_cpu = float("inf")
-        for _ in range(args.repeats):  # alternate, so both see the same machine load
-            before = tree_cpu_seconds()
-            frames, s = raw_floor(paths, cfg.frames.jpeg_quality)
-            floor_s, floor_cpu = min(floor_s, s), min(floor_cpu, cpu_between(before, tree_cpu_seconds()))
-            shutil.rmtree(root / "corpus")
-            before, start = tree_cpu_seconds(), time.perf_counter()
-            summary = build_videos([str(root / "inputs")], root / "corpus", cfg)
-            pipe_s = min(pipe_s, time.perf_counter() - start)
-            pipe_cpu = min(pipe_cpu, cpu_between(before, tree_cpu_seconds()))
-    floor_rate, pipe_rate = frames / floor_s, frames / pipe_s
+        sampled: list[int] = []
+
+        def floor_seconds() -> float:
+            frames, seconds = raw_floor(paths, cfg.frames.jpeg_quality)
+            sampled.append(frames)
+            return seconds
+
+        floor, pipe, summary = alternate_best(args.repeats, floor_seconds, lambda: shutil.rmtree(root / "corpus"),
+                                              lambda: build_videos([str(root / "inputs")], root / "corpus", cfg))
+    frames = sampled[-1]
+    floor_rate, pipe_rate = frames / floor[0], frames / pipe[0]
     print(f"videos: {len(paths)}  sampled frames: {frames}  samples: {summary.samples}  errors: {summary.errors}")
     print(f"{'raw floor (decord get_batch + JPEG, 1 process)':50s} {floor_rate:8.1f} frames/s")
     print(f"{f'pipeline (full, {args.num_cpus} CPUs, warm Ray)':50s} {pipe_rate:8.1f} frames/s")
-    print_ratios("frame", frames, (floor_s, floor_cpu), (pipe_s, pipe_cpu), args.num_cpus, 50)
+    print_ratios("frame", frames, floor, pipe, args.num_cpus, 50)
 
 
 if __name__ == "__main__":

@@ -1,101 +1,32 @@
 """The report's figures: one function per plot, each taking plain data and returning a PNG data URI.
 
 Every function returns None when it has nothing to draw; the report then says so in words instead of
-showing an empty axis. Figures use the Agg backend (no display needed) and share one style.
+showing an empty axis. How the figures look (backend, style, shared drawing helpers) is `stats.plot_style`.
 """
 from __future__ import annotations
 
-import base64
-import io
-from typing import Sequence
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
-
-from schemas.noise import LEGIBILITY_BANDS  # noqa: E402
+from schemas.noise import LEGIBILITY_BANDS
+from stats.plot_style import (
+    OUTSIDE,
+    PALETTE,
+    WIDTH,
+    bar_labels,
+    byte_unit,
+    counts_axis,
+    hist_bins,
+    stacked_bars,
+    to_data_uri,
+)
 
 NOISE_ORDER = ("none", "light", "medium", "masked")
 TEXT_PATH_ORDER = ("text_layer", "mixed", "ocr")
 NOISE_COLORS = {"none": "#8da0b3", "light": "#7fbf7b", "medium": "#f4a261", "masked": "#d1495b"}
 CATEGORY_COLORS = {"quarantine": "#d1495b", "filtered": "#f4a261", "duplicate": "#6c8ebf"}
-PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd"]
-WIDTH = 11.0  # inches; with DPI, about 1100 px wide
-DPI = 100
-
-plt.rcParams.update({
-    "font.size": 11, "axes.titlesize": 13, "axes.titleweight": "bold", "axes.labelsize": 11,
-    "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3,
-    "axes.axisbelow": True, "legend.frameon": False, "figure.dpi": DPI,
-})
-
-thousands = FuncFormatter(lambda v, _: f"{v:,.0f}")
-OUTSIDE = dict(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
-
-
-def counts_axis(axis: "matplotlib.axis.Axis") -> None:
-    """An axis of counts: integer ticks only, with thousands separators."""
-    axis.set_major_locator(MaxNLocator(integer=True))
-    axis.set_major_formatter(thousands)
-
-
-def byte_unit(max_bytes: float) -> tuple[float, str]:
-    """(divisor, unit) so the largest value reads between 1 and 1000: kB, MB or GB."""
-    for div, unit in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
-        if max_bytes >= div:
-            return div, unit
-    return 1.0, "bytes"
-
-
-def to_data_uri(fig: plt.Figure) -> str:
-    """The figure as a base64 PNG `data:` URI; closes the figure."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _bar_labels(ax: plt.Axes, bars, totals: Sequence[float], fmt: str = "{:,.0f}") -> None:
-    """Write each bar's total just past its end."""
-    for rect, total in zip(bars, totals):
-        ax.annotate(fmt.format(total), (rect.get_x() + rect.get_width(), rect.get_y() + rect.get_height() / 2),
-                    xytext=(4, 0), textcoords="offset points", va="center", fontsize=10)
-
-
-def _hist_bins(values: np.ndarray, n: int = 40) -> tuple[np.ndarray, bool]:
-    """Bins for a histogram: log-spaced when the values span more than two decades."""
-    v = values[np.isfinite(values)]
-    lo, hi = float(v.min()), float(v.max())
-    if lo > 0 and hi / lo > 100:
-        return np.logspace(np.log10(lo), np.log10(hi), n + 1), True
-    if hi == lo:
-        return np.array([lo - 0.5, hi + 0.5]), False
-    if np.all(v == np.round(v)) and hi - lo <= n:  # small integer range: one bin per value
-        return np.arange(lo - 0.5, hi + 1.5), False
-    return np.linspace(lo, hi, n + 1), False
-
-
-def _stacked_bars(table: pd.DataFrame, colors: Sequence[str], ylabel: str, title: str, legend: str) -> str:
-    """Horizontal bars, one per row of `table`, stacked by its columns (in order), each labelled with its total."""
-    fig, ax = plt.subplots(figsize=(WIDTH, 0.6 * len(table) + 1.6))
-    left = np.zeros(len(table))
-    bars = None
-    for column, color in zip(table.columns, colors):
-        bars = ax.barh(table.index, table[column], left=left, label=column, color=color, height=0.6)
-        left += table[column].to_numpy()
-    _bar_labels(ax, bars, left)
-    ax.set_xlabel("samples")
-    ax.set_ylabel(ylabel)
-    counts_axis(ax.xaxis)
-    ax.set_xlim(0, left.max() * 1.12)
-    ax.set_title(title)
-    ax.legend(title=legend, **OUTSIDE)
-    ax.grid(axis="y", visible=False)
-    return to_data_uri(fig)
 
 
 def noise_by_task(df: pd.DataFrame) -> str | None:
@@ -107,7 +38,7 @@ def noise_by_task(df: pd.DataFrame) -> str | None:
     table = table[levels]
     table = table.loc[table.sum(axis=1).sort_values().index]
     colors = [NOISE_COLORS.get(lv, PALETTE[i % len(PALETTE)]) for i, lv in enumerate(levels)]
-    return _stacked_bars(table, colors, "task", "Samples by task and noise level", "noise level")
+    return stacked_bars(table, colors, "task", "Samples by task and noise level", "noise level")
 
 
 def text_paths(df: pd.DataFrame) -> str | None:
@@ -120,7 +51,7 @@ def text_paths(df: pd.DataFrame) -> str | None:
     paths = [p for p in TEXT_PATH_ORDER if p in table.index] + sorted(set(table.index) - set(TEXT_PATH_ORDER))
     table = table.loc[paths[::-1], table.sum().sort_values(ascending=False).index]  # the first path on top
     colors = [PALETTE[i % len(PALETTE)] for i in range(len(table.columns))]
-    return _stacked_bars(table, colors, "text path", "Document samples by where their text came from", "task")
+    return stacked_bars(table, colors, "text path", "Document samples by where their text came from", "task")
 
 
 def cer_by_level(df: pd.DataFrame) -> str | None:
@@ -163,7 +94,7 @@ def text_lengths(df: pd.DataFrame) -> str | None:
     if df.empty:
         return None
     values = df["text_len"].to_numpy(dtype=float)
-    bins, log = _hist_bins(np.where(values > 0, values, 1) if (values > 0).any() else values)
+    bins, log = hist_bins(np.where(values > 0, values, 1) if (values > 0).any() else values)
     tasks = df["task"].fillna("(none)").value_counts().index.tolist()
     fig, ax = plt.subplots(figsize=(WIDTH, 4.2))
     data = [df.loc[df["task"].fillna("(none)") == t, "text_len"].to_numpy(dtype=float) for t in tasks]
@@ -204,7 +135,7 @@ def image_sizes(df: pd.DataFrame) -> str | None:
     a1.legend(loc="upper left")
     pixels = w * h
     div, unit = (1e6, "megapixels") if pixels.max() >= 1e5 else (1e3, "thousand pixels")
-    bins, log = _hist_bins(pixels / div, 30)
+    bins, log = hist_bins(pixels / div, 30)
     a2.hist(pixels / div, bins=bins, color=PALETTE[0])
     if log:
         a2.set_xscale("log")
@@ -223,14 +154,14 @@ def video_frames(df: pd.DataFrame) -> str | None:
         return None
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(WIDTH, 4.0))
     frames = df["n_frames"].to_numpy(dtype=float)
-    bins, _ = _hist_bins(frames, 30)
+    bins, _ = hist_bins(frames, 30)
     a1.hist(frames, bins=bins, color=PALETTE[2])
     a1.set_xlabel("frames per sample")
     a1.set_ylabel("video samples")
     a1.set_title(f"Frames per video (median {np.median(frames):,.0f})")
     dur = df["duration"].dropna().to_numpy(dtype=float)
     if len(dur):
-        bins, log = _hist_bins(dur, 30)
+        bins, log = hist_bins(dur, 30)
         a2.hist(dur, bins=bins, color=PALETTE[4])
         if log:
             a2.set_xscale("log")
@@ -255,7 +186,7 @@ def reasons(df: pd.DataFrame, title: str, top: int = 20) -> str | None:
     fig, ax = plt.subplots(figsize=(WIDTH, 0.45 * len(df) + 1.4))
     colors = [CATEGORY_COLORS.get(c, PALETTE[7]) for c in df["category"]]
     bars = ax.barh(df["reason"], df["n"], color=colors, height=0.6)
-    _bar_labels(ax, bars, df["n"].tolist())
+    bar_labels(ax, bars, df["n"].tolist())
     ax.set_xlim(0, df["n"].max() * 1.12)
     ax.set_ylim(-0.7, len(df) - 0.3)
     ax.set_xlabel("inputs")
@@ -295,7 +226,7 @@ def shard_sizes(df: pd.DataFrame) -> str | None:
             a.grid(axis="x", visible=False)
     else:
         for a, col in ((a1, "tar_size"), (a2, "samples")):
-            bins, _ = _hist_bins(df[col].to_numpy(dtype=float), 30)
+            bins, _ = hist_bins(df[col].to_numpy(dtype=float), 30)
             a.hist([df.loc[df["corpus"] == c, col] for c in corpora], bins=bins, stacked=True,
                    color=[colors[c] for c in corpora], label=corpora)
             a.set_xlabel((f"tar size ({unit})" if col == "tar_size" else "samples") + " per shard")

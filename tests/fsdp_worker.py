@@ -24,8 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from training_bridge.data.packing import pack_collate  # noqa: E402
 from training_bridge.train.checkpointing import latest_checkpoint, load_training_state, save_training_state  # noqa: E402
 from training_bridge.train.distributed import all_reduce_sum, init_distributed, no_sync, shutdown, wrap_model  # noqa: E402
-from training_bridge.train.model_io import build_model, label_tokens, sample_to_dict, token_logprobs  # noqa: E402
+from training_bridge.train.model_build import build_model  # noqa: E402
 from training_bridge.train.optim import build_optimizer, clip_gradients  # noqa: E402
+from training_bridge.train.record_inputs import sample_to_dict  # noqa: E402
+from training_bridge.train.token_logprobs import label_tokens, token_logprobs  # noqa: E402
 from training_bridge.train.train_config import ModelSpec, OptimConfig  # noqa: E402
 
 MICRO = 4

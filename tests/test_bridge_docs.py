@@ -12,9 +12,8 @@ import torch
 from pipelines.demo.documents import generate_demo_corpus
 from pipelines.docs import DocsConfig, build_docs
 from pipelines.engine.run_config import RunConfig
-from training_bridge.data.loader import BridgeLoader, LoaderConfig
-from training_bridge.data.mixing import Source
-from training_bridge.data.stream import StreamConfig
+from training_bridge.data.config import DataConfig
+from training_bridge.data.loader import BridgeLoader
 from training_bridge.data.transform import ByteTransform
 
 
@@ -38,9 +37,8 @@ def corpus(ray_session, tmp_path_factory) -> Path:
 
 
 def _loader(corpus, workers, rank=0, world=1, epochs=1) -> BridgeLoader:
-    cfg = StreamConfig([Source(str(corpus))], seed=1, shuffle_buffer=16, max_tokens=4096)
-    return BridgeLoader(cfg, LoaderConfig(num_workers=workers, epochs=epochs), rank=rank, world_size=world,
-                        transform=keyed)
+    cfg = DataConfig(corpora=[str(corpus)], seed=1, shuffle_buffer=16, max_tokens=4096, num_workers=workers)
+    return BridgeLoader(cfg, rank=rank, world_size=world, transform=keyed, epochs=epochs)
 
 
 def test_docs_corpus_is_covered_once_across_ranks_and_workers(corpus):

@@ -12,10 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training_bridge.data.decode import DecodeLimits
-from training_bridge.data.loader import BridgeLoader, LoaderConfig
-from training_bridge.data.mixing import Source
-from training_bridge.data.stream import StreamConfig
+from training_bridge.data.config import DataConfig
+from training_bridge.data.loader import BridgeLoader
 from training_bridge.data.synthetic import sample_row, write_corpus, write_shards
 
 SHARDS = [4, 4]
@@ -36,9 +34,10 @@ def corpus(clean, tmp_path) -> Path:
     return dst
 
 
-def _run(corpus: Path, workers: int = 0, limits: DecodeLimits | None = None) -> BridgeLoader:
-    cfg = StreamConfig([Source(str(corpus))], shuffle_buffer=3, max_tokens=200, decode=limits or DecodeLimits())
-    loader = BridgeLoader(cfg, LoaderConfig(num_workers=workers, epochs=1, max_skipped=None))  # count, never stop
+def _run(corpus: Path, workers: int = 0, **limits: int) -> BridgeLoader:
+    cfg = DataConfig(corpora=[str(corpus)], shuffle_buffer=3, max_tokens=200, num_workers=workers,
+                     max_skipped=None, **limits)  # count, never stop
+    loader = BridgeLoader(cfg, epochs=1)
     for _ in loader:
         pass
     return loader
@@ -153,7 +152,7 @@ def test_decompression_bomb_is_refused_before_decoding(tmp_path):
     Image.new("L", (4000, 3000)).save(buf, "PNG")  # 12 Mpx in a few KB
     assert len(buf.getvalue()) < 100_000
     corpus = _corpus_with(tmp_path, {"ext": "png", "data": buf.getvalue()})
-    loader = _run(corpus, limits=DecodeLimits(max_image_pixels=1_000_000))
+    loader = _run(corpus, max_image_pixels=1_000_000)
     assert loader.failures == {"too-many-pixels": 1} and loader.samples == 2
 
 
@@ -174,7 +173,7 @@ def test_mutated_sample_bytes_only_ever_raise_sample_error(clean):
             data[at] = int(rng.integers(0, 256))
         cut = len(data) if rng.random() < 0.8 else int(rng.integers(0, len(data)))
         try:
-            decode_sample(parse_members(bytes(data[:cut]), key, 1 << 20), DecodeLimits())
+            decode_sample(parse_members(bytes(data[:cut]), key, 1 << 20), DataConfig().decode)
             outcomes.add("ok")
         except SampleError as e:
             outcomes.add(e.reason)

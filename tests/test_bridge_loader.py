@@ -9,9 +9,8 @@ import pytest
 import torch
 
 from training_bridge.data.collate import batch_counts
-from training_bridge.data.loader import BridgeLoader, LoaderConfig
-from training_bridge.data.mixing import Source
-from training_bridge.data.stream import StreamConfig
+from training_bridge.data.config import DataConfig
+from training_bridge.data.loader import BridgeLoader
 from training_bridge.data.synthetic import write_corpus
 from training_bridge.data.transform import ByteTransform
 from training_bridge.train.meter import ThroughputMeter
@@ -37,16 +36,16 @@ def corpora(tmp_path_factory) -> tuple[Path, Path]:
     return root / "images", root / "videos"
 
 
-def _config(corpora, **kw) -> StreamConfig:
-    images, videos = corpora
+def _config(corpora, workers=0, mixing="sizes", **kw) -> DataConfig:
+    """Mixing "sizes" (no weights: every sample exactly once, for coverage and resume tests) or "weights" 1:2."""
     kw.setdefault("shuffle_buffer", 6)
-    kw.setdefault("mixing", "sizes")  # coverage and resume tests: every sample exactly once
-    return StreamConfig([Source(str(images), 1.0), Source(str(videos), 2.0)], seed=7, max_tokens=MAX_TOKENS, **kw)
+    weights = [1.0, 2.0] if mixing == "weights" else []
+    return DataConfig(corpora=[str(c) for c in corpora], weights=weights, seed=7, max_tokens=MAX_TOKENS,
+                      num_workers=workers, **kw)
 
 
 def _loader(corpora, workers=0, epochs=1, rank=0, world=1, **kw) -> BridgeLoader:
-    return BridgeLoader(_config(corpora, **kw), LoaderConfig(num_workers=workers, epochs=epochs),
-                        rank=rank, world_size=world, transform=tagged)
+    return BridgeLoader(_config(corpora, workers, **kw), rank=rank, world_size=world, transform=tagged, epochs=epochs)
 
 
 def _uids(batch) -> tuple[int, ...]:
@@ -90,9 +89,9 @@ def test_batches_fill_the_token_budget_greedily(corpora):
     assert (b["labels"][b["attention_mask"] == 0] == -100).all()
 
 
-# With 2 workers, worker 0 ends epoch 0 after batch 19 and worker 1 delivers 20-22 alone: the checkpoints
+# With 2 workers, worker 0 ends epoch 0 after batch 19 and worker 1 delivers 20-21 alone: the checkpoints
 # cover a resume inside that tail, at the epoch boundary, and inside epoch 1.
-@pytest.mark.parametrize("workers,checkpoints", [(0, None), (2, [1, 9, 19, 20, 21, 22, 30, 42])])
+@pytest.mark.parametrize("workers,checkpoints", [(0, None), (2, [1, 9, 19, 20, 21, 22, 30, 40])])
 def test_resume_after_any_step_yields_the_same_batches(corpora, workers, checkpoints):
     loader = _loader(corpora, workers, epochs=2)
     full, states = [], []
@@ -164,9 +163,7 @@ def test_reads_a_corpus_through_fsspec(corpora):
             if path.is_file():
                 fs.pipe(f"/bridge/{corpus.name}/{path.relative_to(corpus)}", path.read_bytes())
     local = [_uids(b) for b in _loader(corpora, 0)]
-    remote = BridgeLoader(StreamConfig([Source("memory://bridge/images", 1.0), Source("memory://bridge/videos", 2.0)],
-                                       seed=7, max_tokens=MAX_TOKENS, shuffle_buffer=6, mixing="sizes"),
-                          LoaderConfig(num_workers=0, epochs=1), transform=tagged)
+    remote = BridgeLoader(_config(["memory://bridge/images", "memory://bridge/videos"]), transform=tagged, epochs=1)
     assert [_uids(b) for b in remote] == local
 
 

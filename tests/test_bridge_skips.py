@@ -15,11 +15,11 @@ from model.config import tiny
 from model.processor import MiniCPMVProcessor
 from model.video_sampling import official_sampling
 from schemas.record import SampleRecord, Turn
-from training_bridge.data.loader import BridgeLoader, LoaderConfig
+from schemas.video_member import MAX_FRAMES
+from training_bridge.data.config import DataConfig
+from training_bridge.data.loader import BridgeLoader
 from training_bridge.data.synthetic import write_corpus, write_shards
-from training_bridge.train.model_io import SftTransform, model_collate
-from training_bridge.train.sft import stream_config
-from training_bridge.train.train_config import DataSpec
+from training_bridge.train.record_inputs import SftTransform, model_collate
 
 
 def _frame(i: int) -> bytes:
@@ -45,15 +45,15 @@ def long_video(tmp_path_factory):
     return out
 
 
-def _loader(data: DataSpec) -> BridgeLoader:
+def _loader(data: DataConfig) -> BridgeLoader:
     processor = MiniCPMVProcessor.from_config(tiny())
     pad = processor.tokenizer.pad_token_id
-    return BridgeLoader(stream_config(data, pad), LoaderConfig(num_workers=0, epochs=1, max_skipped=data.max_skipped),
-                        transform=SftTransform(processor), collate=functools.partial(model_collate, pad_token_id=pad))
+    return BridgeLoader(data, transform=SftTransform(processor), collate=functools.partial(model_collate, pad_token_id=pad),
+                        pad_id=pad, epochs=1)
 
 
 def test_official_policy_video_passes_the_default_limits(long_video):
-    loader = _loader(DataSpec(corpora=[str(long_video)], num_workers=0))
+    loader = _loader(DataConfig(corpora=[str(long_video)], num_workers=0))
     batches = list(loader)
     assert not loader.failures
     assert len(batches) == 1 and len(batches[0]["image_bound"][0]) == 180  # 180 x 64 = 11,520 visual tokens
@@ -69,13 +69,13 @@ def mixed(tmp_path_factory):
 
 
 def test_skips_past_the_share_stop_with_the_knob_named(mixed):
-    data = DataSpec(corpora=[str(mixed / "images"), str(mixed / "videos")], num_workers=0, max_images=1)
+    data = DataConfig(corpora=[str(mixed / "images"), str(mixed / "videos")], num_workers=0, max_images=1)
     with pytest.raises(UserError, match=r"of the 2 samples of .*videos.*too-many-images: 2.*data\.max_images"):
         list(_loader(data))
 
 
 def test_epoch_summary_by_reason_when_skips_are_allowed(mixed, caplog):
-    data = DataSpec(corpora=[str(mixed / "images"), str(mixed / "videos")], num_workers=0, max_images=1,
+    data = DataConfig(corpora=[str(mixed / "images"), str(mixed / "videos")], num_workers=0, max_images=1,
                     max_skipped=None)
     caplog.set_level(logging.INFO, logger="training_bridge.data.loader")
     loader = _loader(data)
@@ -85,10 +85,10 @@ def test_epoch_summary_by_reason_when_skips_are_allowed(mixed, caplog):
 
 
 def test_data_limits_come_from_the_data_config(mixed):
-    data = DataSpec(corpora=[str(mixed / "images")], num_workers=0, max_image_pixels=100)
+    data = DataConfig(corpora=[str(mixed / "images")], num_workers=0, max_image_pixels=100)
     with pytest.raises(UserError, match=r"too-many-pixels: raise data\.max_image_pixels"):
         list(_loader(data))
-    assert DataSpec().max_skipped == 0.01
+    assert DataConfig().max_skipped == 0.01 and DataConfig().max_images == MAX_FRAMES
 
 
 def test_a_corpus_in_the_old_frame_member_layout_is_refused_with_the_converter_named(tmp_path):
@@ -98,6 +98,6 @@ def test_a_corpus_in_the_old_frame_member_layout_is_refused_with_the_converter_n
     write_shards(tmp_path / "old", [[{"input_id": "v0", "source": "test", "shard_id": 0, "seq": 0, "key": "oldclip",
                                       "members": members, "task": record.task, "n_frames": 3, "text_len": 4}]])
     with pytest.raises(UserError) as e:
-        _loader(DataSpec(corpora=[str(tmp_path / "old")], num_workers=0))
+        _loader(DataConfig(corpora=[str(tmp_path / "old")], num_workers=0))
     assert "\n" not in str(e.value) and "oldclip.000.jpg" in str(e.value)
     assert "mmcorpus videos convert" in str(e.value)

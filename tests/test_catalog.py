@@ -1,121 +1,20 @@
-"""The DuckDB catalog over real built corpora: views match the tars, queries span two corpora.
-
-This module also holds the test-corpus builder that `test_show.py` and `test_report.py` import: two
-small corpora (an image one and a video one, with quarantined, filtered and duplicate inputs) built
-once per test session through the real `run_build` + Ray Data + shard sink.
-"""
+"""The DuckDB catalog over real built corpora (`catalog_corpora.py`): views match the tars, queries span two
+corpora, URL corpora are read in place."""
 from __future__ import annotations
 
-import io
 import json
-import sys
 import tarfile
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from PIL import Image
+from catalog_corpora import corpora, to_memory_fs  # noqa: F401 - the session's test corpora (module fixture)
 
 from corpus.errors import UserError
-from corpus.inputs import InputItem
-from corpus.video_member import demux_frames, mux_frames
-from operators.base import Operator, Reject
-from pipelines.engine.run import run_build
-from pipelines.engine.run_config import RunConfig
-from pipelines.engine.steps import Step
-from schemas.record import SampleRecord, Turn, sample_key
-from schemas.tables import DUPLICATE, ERROR_SCHEMA, FILTERED, SINK_SCHEMA, STATS_SCHEMA
+from corpus.video_member import demux_frames
+from schemas.tables import ERROR_SCHEMA, STATS_SCHEMA
 from stats.catalog import CATALOG_FILE, build_catalog, open_catalog, sql_str
-
-TASKS = ("ocr", "reconstruct", "infer_masked", "transcribe_page")
-NOISE = {"ocr": "light", "reconstruct": "medium", "infer_masked": "masked", "transcribe_page": "none"}
-
-
-def jpeg(width: int, height: int, seed: int) -> bytes:
-    """Real JPEG bytes of random content (sizes vary, so offsets are not multiples of anything)."""
-    rng = np.random.default_rng(seed)
-    arr = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="JPEG", quality=70)
-    return buf.getvalue()
-
-
-class FakeSamples(Operator):
-    """Inputs to samples: `meta.fail` quarantines, `meta.reject` filters or drops as duplicate."""
-
-    stage = "fake_samples"
-    output_schema = SINK_SCHEMA
-
-    def __init__(self, config: object = None) -> None:
-        super().__init__()
-
-    def process(self, row: dict):
-        meta = json.loads(row["meta_json"])
-        if meta.get("fail"):
-            raise ValueError(f"corrupt input {row['input_id']}")
-        if meta.get("reject") == DUPLICATE:
-            raise Reject(f"near-duplicate of {meta['of']}", DUPLICATE, error_type="near_duplicate")
-        if meta.get("reject"):
-            raise Reject("too little text", FILTERED, error_type="min_text")
-        n = int(row["input_id"].rsplit("-", 1)[-1])
-        for variant in range(meta.get("variants", 1)):
-            task = TASKS[(n + variant) % len(TASKS)]
-            key = sample_key(row["source"], n, variant)
-            w, h = 24 + 8 * ((n + variant) % 5), 16 + 8 * (n % 3)
-            text = "lorem ipsum " * (1 + 7 * n + variant)
-            rec = SampleRecord(key=key, task=task, source=row["source"], input_id=row["input_id"],
-                               conversations=[Turn("user", "<image>\nRead the text."), Turn("assistant", text)],
-                               width=w, height=h, noise_level=NOISE[task])
-            out = dict(key=key, task=task, noise_level=NOISE[task], width=w, height=h, text_len=len(text),
-                       language="en", n_regions=1 + n % 4)
-            if meta.get("video"):
-                frames = 2 + n % 3
-                jpegs = [jpeg(w, h, n * 10 + i) for i in range(frames)]
-                out["members"] = [{"ext": "mp4", "data": mux_frames(jpegs, [0.5 * i for i in range(frames)])}]
-                out.update(n_frames=frames, duration=0.5 * frames, task="video_caption", noise_level="none")
-            else:
-                out["members"] = [{"ext": "jpg", "data": jpeg(w, h, n * 10 + variant)}]
-            out["members"].append({"ext": "json", "data": rec.to_json()})
-            yield out
-
-
-def corpus_inputs(kind: str, n: int) -> list[InputItem]:
-    """`n` inputs; every 7th fails, every 5th is filtered, every 9th is a duplicate."""
-    items = []
-    for i in range(n):
-        meta: dict = {"variants": 1 + i % 2, "video": kind == "videos"}
-        if i % 7 == 3:
-            meta["fail"] = True
-        elif i % 5 == 4:
-            meta["reject"] = FILTERED
-        elif i % 9 == 8:
-            meta.update(reject=DUPLICATE, of=f"{kind}-{i - 1:04d}")
-        items.append(InputItem(input_id=f"{kind}-{i:04d}", source=f"src/{kind}/{i}.bin", kind=kind, meta=meta))
-    return items
-
-
-def build_test_corpora(base: Path) -> dict[str, Path]:
-    """The two test corpora under `base`, built once (a later call finds their manifests and reuses them)."""
-    import ray.cloudpickle
-
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers cannot import tests/
-    out = {}
-    for kind, n in (("images", 20), ("videos", 9)):
-        d = base / f"corpus-{kind}"
-        if not (d / "manifest.json").exists():
-            summary = run_build(pipeline=kind, inputs=corpus_inputs(kind, n), steps=[Step(FakeSamples)],
-                                out_dir=d, run=RunConfig(num_cpus=2, progress=False, inputs_per_shard=6))
-            assert summary.ok, summary.lost_inputs
-        out[kind] = d
-    return out
-
-
-@pytest.fixture(scope="module")
-def corpora(ray_session, tmp_path_factory) -> dict[str, Path]:
-    """{"images": DIR, "videos": DIR}, shared by every test module of the session."""
-    return build_test_corpora(tmp_path_factory.getbasetemp() / "mmcorpus-test-corpora")
 
 
 def tar_samples(tar_path: Path) -> dict[str, list[str]]:
@@ -127,7 +26,7 @@ def tar_samples(tar_path: Path) -> dict[str, list[str]]:
     return out
 
 
-def test_views_equal_tar_contents(corpora):
+def test_views_equal_tar_contents(corpora):  # noqa: F811
     d = corpora["images"]
     db, cs = build_catalog([d])
     assert db == d / CATALOG_FILE and [c.label for c in cs] == ["corpus-images"]
@@ -157,7 +56,7 @@ def test_views_equal_tar_contents(corpora):
     con.close()
 
 
-def test_query_across_two_corpora(corpora, tmp_path):
+def test_query_across_two_corpora(corpora, tmp_path):  # noqa: F811
     db, cs = build_catalog([corpora["images"], corpora["videos"]], tmp_path / "both.duckdb")
     con = open_catalog(db)
     per = dict(con.execute("SELECT corpus, count(*) FROM samples GROUP BY corpus").fetchall())
@@ -184,7 +83,7 @@ def test_query_across_two_corpora(corpora, tmp_path):
     assert dict(mem.execute("SELECT corpus, count(*) FROM samples GROUP BY corpus").fetchall()) == per
 
 
-def test_catalog_sees_new_shards_without_refresh(corpora, tmp_path):
+def test_catalog_sees_new_shards_without_refresh(corpora, tmp_path):  # noqa: F811
     """Views read the files at query time: a shard added after the catalog was built shows up."""
     import shutil
 
@@ -215,7 +114,7 @@ def rewrite_stats(corpus: Path, shards: slice, text_path: str | None) -> int:
     return n
 
 
-def test_corpora_built_before_a_stats_column_read_with_it_null(corpora, tmp_path):
+def test_corpora_built_before_a_stats_column_read_with_it_null(corpora, tmp_path):  # noqa: F811
     """Schema evolution: the samples view has every STATS_SCHEMA column, null in files that predate it,
     within one corpus (old and new shards) and across corpora."""
     import shutil
@@ -263,7 +162,7 @@ def test_tables_doc_lists_every_column():
         assert f"`{name}`" in doc, f"docs/TABLES.md does not document column {name}"
 
 
-def test_stats_cli_catalog_and_query_formats(corpora, tmp_path, capsys, caplog):
+def test_stats_cli_catalog_and_query_formats(corpora, tmp_path, capsys, caplog):  # noqa: F811
     from cli.main import main
 
     d = str(corpora["images"])
@@ -287,18 +186,7 @@ def test_stats_cli_catalog_and_query_formats(corpora, tmp_path, capsys, caplog):
     assert "add --out FILE" in caplog.text
 
 
-def to_memory_fs(src: Path, name: str) -> str:
-    """Copy a corpus folder into fsspec's in-process memory filesystem; returns its memory:// URL."""
-    import fsspec
-
-    fs = fsspec.filesystem("memory")
-    for p in src.rglob("*"):
-        if p.is_file() and p.suffix != ".duckdb":
-            fs.pipe(f"/{name}/{p.relative_to(src)}", p.read_bytes())
-    return f"memory://{name}"
-
-
-def test_url_corpus_through_fsspec(corpora, tmp_path):
+def test_url_corpus_through_fsspec(corpora, tmp_path):  # noqa: F811
     """A URL corpus is read in place (here fsspec's memory://, standing in for s3:// or gs://)."""
     url = to_memory_fs(corpora["images"], "bucket-a/corpus-images")
     with pytest.raises(UserError, match="give a local database file with --db"):

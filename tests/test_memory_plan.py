@@ -16,8 +16,10 @@ from model.processor import MiniCPMVProcessor
 from training_bridge.data.packing import pack_collate
 from training_bridge.train.freezing import cast_frozen, freeze_for_stage
 from training_bridge.train.memory_plan import PlanInput, plan_memory
-from training_bridge.train.model_io import autocast, sample_to_dict, token_logprobs
 from training_bridge.train.optim import build_optimizer
+from training_bridge.train.precision import autocast
+from training_bridge.train.record_inputs import sample_to_dict
+from training_bridge.train.token_logprobs import token_logprobs
 from training_bridge.train.train_config import OptimConfig
 
 CPU = torch.device("cpu")

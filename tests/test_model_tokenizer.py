@@ -14,7 +14,7 @@ from model.checkpoint import save_checkpoint
 from model.config import tiny, tiny_special_tokens
 from model.minicpmv import MiniCPMV
 from model.tokenizer import ByteTokenizer
-from training_bridge.train.model_io import build_model, model_tokenizer
+from training_bridge.train.model_build import build_model, model_tokenizer
 from training_bridge.train.train_config import ModelSpec
 
 pytest.importorskip("tokenizers")

@@ -13,7 +13,9 @@ from model.packed_attention import attention_flop_counter, sample_bounds, sdpa_f
 from model.processor import MiniCPMVProcessor
 from training_bridge.data.packing import pack_collate
 from training_bridge.rl.batched_rollout import generate_groups
-from training_bridge.train.model_io import build_model, sample_to_dict, token_logprobs
+from training_bridge.train.model_build import build_model
+from training_bridge.train.record_inputs import sample_to_dict
+from training_bridge.train.token_logprobs import token_logprobs
 from training_bridge.train.train_config import ModelSpec
 
 CPU = torch.device("cpu")

@@ -6,8 +6,8 @@ import io
 import re
 
 import pyarrow.parquet as pq
+from catalog_corpora import corpora  # noqa: F401 - the session's test corpora (module fixture)
 from PIL import Image
-from test_catalog import corpora  # noqa: F401 - the session's test corpora (module fixture)
 
 from cli.main import main
 from stats.report import human_bytes, write_report

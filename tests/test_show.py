@@ -6,7 +6,7 @@ import tarfile
 
 import pyarrow.parquet as pq
 import pytest
-from test_catalog import corpora  # noqa: F401 - the session's test corpora (module fixture)
+from catalog_corpora import corpora  # noqa: F401 - the session's test corpora (module fixture)
 
 from cli.main import main
 from corpus.errors import UserError
@@ -95,7 +95,7 @@ def test_show_describes_a_video_member(corpora, capsys):  # noqa: F811
 
 
 def test_show_from_a_url(corpora):  # noqa: F811
-    from test_catalog import to_memory_fs
+    from catalog_corpora import to_memory_fs
 
     url = to_memory_fs(corpora["videos"], "bucket-b/corpus-videos")
     row = pq.read_table(sorted((corpora["videos"] / "stats").glob("*.parquet"))[-1]).to_pylist()[-1]

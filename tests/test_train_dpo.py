@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from train_corpus import docs_corpus, one_thread  # noqa: F401  (fixture)
 
+from training_bridge.data.config import DataConfig
 from training_bridge.rl.dpo import train_dpo
 from training_bridge.rl.prompts import Prompt
 from training_bridge.train.train_config import (
-    DataSpec,
     DPOConfig,
     DPOLossConfig,
     ModelSpec,
@@ -35,7 +35,7 @@ def corpus(ray_session, tmp_path_factory) -> Path:
 
 
 def _config(corpus: Path, out: Path, steps: int) -> DPOConfig:
-    return DPOConfig(model=ModelSpec(max_slice_nums=1), data=DataSpec(corpora=[str(corpus)], num_workers=0),
+    return DPOConfig(model=ModelSpec(max_slice_nums=1), data=DataConfig(corpora=[str(corpus)], num_workers=0),
                      tasks=TaskConfig(kinds=["record"], max_prompts=6), optim=OptimConfig(lr=1e-4, schedule="constant"),
                      rlaif=RLAIFConfig(responses_per_prompt=6, max_new_tokens=32, min_gap=1.0),
                      dpo=DPOLossConfig(beta=0.1, batch_size=256, micro_batch_size=8),

@@ -9,6 +9,7 @@ import torch
 from train_corpus import docs_corpus, one_thread  # noqa: F401  (fixture)
 
 from model.processor import collate
+from training_bridge.data.config import DataConfig
 from training_bridge.rl.grpo import HybridGRPO, train_rl
 from training_bridge.rl.prompts import FREE_FORM, SHORT, load_prompts, write_task_corpus
 from training_bridge.rl.rewards import OverlapPreferenceModel, parse_response
@@ -16,7 +17,6 @@ from training_bridge.rl.rollout import Rollout, render_prompt
 from training_bridge.train.distributed import init_distributed
 from training_bridge.train.sft import train_sft
 from training_bridge.train.train_config import (
-    DataSpec,
     GRPOConfig,
     ModelSpec,
     OptimConfig,
@@ -41,7 +41,7 @@ def corpus(ray_session, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def short_prompts(corpus):
-    return load_prompts(DataSpec(corpora=[str(corpus)], num_workers=0), TaskConfig(kinds=["region_count", "page_number"]),
+    return load_prompts(DataConfig(corpora=[str(corpus)], num_workers=0), TaskConfig(kinds=["region_count", "page_number"]),
                         init_distributed())
 
 
@@ -50,7 +50,7 @@ def test_prompts_derived_from_records(corpus, short_prompts):
     assert all(p.reference.isdigit() and len(p.images) == 1 for p in short_prompts)
     kinds = {p.uid.split("/")[1] for p in short_prompts}
     assert kinds == {"region_count", "page_number"}
-    free = load_prompts(DataSpec(corpora=[str(corpus)], num_workers=0), TaskConfig(kinds=["region_text"]), init_distributed())
+    free = load_prompts(DataConfig(corpora=[str(corpus)], num_workers=0), TaskConfig(kinds=["region_text"]), init_distributed())
     assert free and all(p.answer_type == FREE_FORM and p.reference for p in free)
 
 
@@ -59,7 +59,7 @@ def test_hybrid_grpo_raises_the_mean_reward(short_prompts, tmp_path):
     n = write_task_corpus(short_prompts, tmp_path / "tasks", reasoning="ok")
     assert n == 2 * len(short_prompts)
     sft = train_sft(SFTConfig(model=ModelSpec(max_slice_nums=1),
-                              data=DataSpec(corpora=[str(tmp_path / "tasks")], max_tokens=800, shuffle_buffer=64, num_workers=0),
+                              data=DataConfig(corpora=[str(tmp_path / "tasks")], max_tokens=800, shuffle_buffer=64, num_workers=0),
                               optim=OptimConfig(lr=2e-3, schedule="constant"), run=_run(tmp_path / "sft", 30)))
     cfg = RLConfig(model=ModelSpec(init=str(sft.final_model), max_slice_nums=1),
                    optim=OptimConfig(lr=5e-4, schedule="constant"),
@@ -79,7 +79,7 @@ def test_hybrid_grpo_raises_the_mean_reward(short_prompts, tmp_path):
 
 
 def test_rlpr_reference_probabilities_match_a_forward_pass(corpus, tmp_path):
-    prompts = load_prompts(DataSpec(corpora=[str(corpus)], num_workers=0), TaskConfig(kinds=["region_text"]),
+    prompts = load_prompts(DataConfig(corpora=[str(corpus)], num_workers=0), TaskConfig(kinds=["region_text"]),
                            init_distributed())[:1]
     cfg = RLConfig(model=ModelSpec(max_slice_nums=1), run=_run(tmp_path, 1))
     trainer = HybridGRPO(cfg, init_distributed(), prompts, OverlapPreferenceModel())

@@ -12,7 +12,8 @@ from model.minicpmv import MiniCPMV
 from model.processor import IGNORE_INDEX, MiniCPMVProcessor, collate
 from training_bridge.data.packing import batch_samples, batch_tokens, pack_collate
 from training_bridge.rl.batched_rollout import generate_groups
-from training_bridge.train.model_io import sample_to_dict, token_logprobs
+from training_bridge.train.record_inputs import sample_to_dict
+from training_bridge.train.token_logprobs import token_logprobs
 
 CPU = torch.device("cpu")
 

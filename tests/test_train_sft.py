@@ -12,10 +12,11 @@ import yaml
 from train_corpus import docs_corpus, one_thread  # noqa: F401  (fixture)
 
 from cli.main import main
+from training_bridge.data.config import DataConfig
 from training_bridge.train.checkpointing import read_weights
-from training_bridge.train.model_io import build_model
+from training_bridge.train.model_build import build_model
 from training_bridge.train.sft import train_sft
-from training_bridge.train.train_config import DataSpec, ModelSpec, OptimConfig, SFTConfig, TrainRun
+from training_bridge.train.train_config import ModelSpec, OptimConfig, SFTConfig, TrainRun
 
 STEPS = 8
 
@@ -83,7 +84,7 @@ def test_sft_resumes_exactly_from_a_checkpoint(sft_run):
 
 def test_freeze_resampler_stage_trains_only_the_resampler(corpus, tmp_path):
     cfg = SFTConfig(model=ModelSpec(max_slice_nums=1), freeze="resampler",
-                    data=DataSpec(corpora=[str(corpus)], max_tokens=640, max_skipped=0.5, num_workers=0),
+                    data=DataConfig(corpora=[str(corpus)], max_tokens=640, max_skipped=0.5, num_workers=0),
                     optim=OptimConfig(lr=1e-3), run=TrainRun(out_dir=str(tmp_path), steps=2, save_every=0,
                                                              progress=False, cpu_threads=1))
     result = train_sft(cfg)

@@ -102,11 +102,12 @@ def test_old_frame_member_names():
 
 def test_the_bridge_decode_refuses_a_sample_of_numbered_frame_members():
     from schemas.record import SampleRecord
-    from training_bridge.data.decode import DecodeLimits, decode_sample
+    from training_bridge.data.config import DataConfig
+    from training_bridge.data.decode import decode_sample
 
     record = SampleRecord(key="k", task="video_caption", conversations=[], source="t", input_id="k")
     members = {"000.jpg": _jpegs(1)[0], "json": record.to_json()}
     with pytest.raises(SampleError) as e:
-        decode_sample(members, DecodeLimits())
+        decode_sample(members, DataConfig().decode)
     assert e.value.reason == "old-video-layout" and "k.000.jpg" in str(e.value)
     assert "mmcorpus videos convert" in str(e.value)

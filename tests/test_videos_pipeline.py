@@ -100,7 +100,8 @@ def test_the_bridge_decodes_the_frames_the_pipeline_chose(corpus):
     from corpus.index import CorpusIndex
     from corpus.range_reader import RangeReader
     from corpus.tar_members import parse_members
-    from training_bridge.data.decode import DecodeLimits, decode_sample
+    from training_bridge.data.config import DataConfig
+    from training_bridge.data.decode import decode_sample
 
     out, _ = corpus
     index, reader = CorpusIndex.load(str(out)), RangeReader()
@@ -109,7 +110,7 @@ def test_the_bridge_decodes_the_frames_the_pipeline_chose(corpus):
     for i in range(index.n_samples):
         key = index.keys[i].as_py()
         raw = reader.read(index.shard_urls[index.shard_of(i)], int(index.offsets[i]), int(index.sizes[i]))
-        record, images = decode_sample(parse_members(raw, key, 1 << 30), DecodeLimits())
+        record, images = decode_sample(parse_members(raw, key, 1 << 30), DataConfig().decode)
         assert len(images) == len(record.frame_indices) == sum(len(p) for p in record.temporal_ids)
         seen[record.input_id] = (record, images)
     reader.close()

@@ -6,7 +6,7 @@ import datetime as dt
 import decimal
 import logging
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from corpus.errors import UserError
 from corpus.manifest import CATALOG_FILE
@@ -74,50 +74,52 @@ examples:
 """
 
 
-def _add_init_sql(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--init-sql", metavar="SQL_OR_FILE",
-                   help="DuckDB SQL (or a file of it) run on every connection: extensions, secrets, settings")
-    p.add_argument("--fsspec", action="store_true", default=None,
-                   help="read URLs through fsspec instead of DuckDB's httpfs (also: MMCORPUS_FSSPEC=1)")
+def _subcommand(sub: argparse._SubParsersAction, name: str, func: Callable[[argparse.Namespace], int], help: str,
+                description: str, epilog: str) -> argparse.ArgumentParser:
+    """A `stats` subcommand that runs `func`, with the connection options every one takes in their own group."""
+    p = sub.add_parser(name, help=help, description=description, epilog=epilog,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    connection = p.add_argument_group("connection")
+    connection.add_argument("--init-sql", metavar="SQL_OR_FILE",
+                            help="DuckDB SQL (or a file of it) run on every connection: extensions, secrets, settings")
+    connection.add_argument("--fsspec", action="store_true", default=None,
+                            help="read URLs through fsspec instead of DuckDB's httpfs (also: MMCORPUS_FSSPEC=1)")
+    p.set_defaults(func=func)
+    return p
+
+
+def _add_dirs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="corpus folders (local paths or URLs)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `stats` with its `catalog`, `query` and `report` subcommands."""
-    fmt = argparse.RawDescriptionHelpFormatter
     stats = subparsers.add_parser(
         "stats", help="DuckDB catalog, SQL queries and HTML reports over built corpora",
-        description="Ask questions of corpora with SQL, without opening a tar.\n\n" + VIEWS_HELP, formatter_class=fmt,
+        description="Ask questions of corpora with SQL, without opening a tar.\n\n" + VIEWS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = stats.add_subparsers(dest="stats_command", required=True, metavar="SUBCOMMAND")
 
-    p = sub.add_parser("catalog", help="build or refresh a DuckDB database with views over corpora",
-                       description="Build or refresh a DuckDB database with the views samples, errors, shards, "
-                                   "runs and corpora over one or many corpus folders.",
-                       epilog=CATALOG_EPILOG, formatter_class=fmt)
-    p.add_argument("dirs", nargs="+", metavar="DIR", help="corpus folders (local paths or URLs)")
+    p = _subcommand(sub, "catalog", run_catalog, "build or refresh a DuckDB database with views over corpora",
+                    "Build or refresh a DuckDB database with the views samples, errors, shards, runs and corpora "
+                    "over one or many corpus folders.", CATALOG_EPILOG)
+    _add_dirs(p)
     p.add_argument("--db", metavar="PATH", help=f"database file (default: DIR/{CATALOG_FILE} of the first DIR)")
-    _add_init_sql(p)
-    p.set_defaults(func=run_catalog)
 
-    p = sub.add_parser("query", help="run SQL over the views; print a table or write csv/json/parquet",
-                       description="Run one SQL statement over the catalog views of corpora.",
-                       epilog=QUERY_EPILOG, formatter_class=fmt)
+    p = _subcommand(sub, "query", run_query, "run SQL over the views; print a table or write csv/json/parquet",
+                    "Run one SQL statement over the catalog views of corpora.", QUERY_EPILOG)
     p.add_argument("targets", nargs="+", metavar="TARGET", help="corpus folder(s) or a .duckdb catalog")
     p.add_argument("sql", metavar="SQL", help="the query, e.g. \"SELECT task, count(*) FROM samples GROUP BY task\"")
     p.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table",
                    help="table (default) prints to stdout; csv, json (an array of objects) and parquet write --out")
     p.add_argument("--out", metavar="FILE", help="output file for csv, json or parquet")
     p.add_argument("--max-rows", type=int, default=100, metavar="N", help="rows printed in table format (default 100)")
-    _add_init_sql(p)
-    p.set_defaults(func=run_query)
 
-    p = sub.add_parser("report", help="write an HTML report with plots of one or many corpora",
-                       description="Write a self-contained HTML report with a summary table and plots.",
-                       epilog=REPORT_EPILOG, formatter_class=fmt)
-    p.add_argument("dirs", nargs="+", metavar="DIR", help="corpus folders (local paths or URLs)")
+    p = _subcommand(sub, "report", run_report, "write an HTML report with plots of one or many corpora",
+                    "Write a self-contained HTML report with a summary table and plots.", REPORT_EPILOG)
+    _add_dirs(p)
     p.add_argument("--out", metavar="FILE", help="HTML file (default: DIR/report.html of the first local DIR)")
-    _add_init_sql(p)
-    p.set_defaults(func=run_report)
 
 
 def run_catalog(args: argparse.Namespace) -> int:

@@ -14,22 +14,14 @@ from __future__ import annotations
 
 import io
 import warnings
-from dataclasses import dataclass
 
 from PIL import Image
 
 from corpus.tar_members import IMAGE_EXTS, VIDEO_EXTS, SampleError, read_record
 from corpus.video_member import demux_frames, is_frame_member, old_layout_error
 from schemas.record import SampleRecord
-from schemas.video_member import MAX_FRAMES, VIDEO_MEMBER_EXT
-
-
-@dataclass(frozen=True)
-class DecodeLimits:
-    """Bounds on what one sample may cost to decode."""
-
-    max_image_pixels: int = 40_000_000  # per image or frame, width x height
-    max_images: int = MAX_FRAMES  # images plus frames per sample: the paper's training bound on video frames
+from schemas.video_member import VIDEO_MEMBER_EXT
+from training_bridge.data.config import DecodeLimits
 
 
 def _image(data: bytes, name: str, limits: DecodeLimits) -> Image.Image:

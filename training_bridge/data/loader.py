@@ -1,8 +1,8 @@
 """The resumable loader a trainer iterates: DataLoader workers over `ShardStream`, with exact state.
 
-`BridgeLoader(stream_config, loader_config, rank=, world_size=, transform=)` yields collated batches,
-epoch after epoch (`LoaderConfig.epochs`, None for endless). `state_dict()` after batch k and
-`load_state_dict()` into a fresh loader make it yield exactly the batches k+1, k+2, ... of the
+`BridgeLoader(data_config, rank=, world_size=, transform=, epochs=)` yields collated batches, epoch after
+epoch (`epochs`, None for endless); every user setting comes from `config.DataConfig`. `state_dict()` after
+batch k and `load_state_dict()` into a fresh loader make it yield exactly the batches k+1, k+2, ... of the
 uninterrupted run, with any `num_workers` as long as it is the same before and after.
 
 Why that holds: each logical worker's batches are a pure function of (config, epoch, worker layout) and
@@ -29,7 +29,7 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, Iterator
 
 import torch
@@ -38,22 +38,13 @@ from torch.utils.data import DataLoader
 
 from corpus.index import CorpusIndex
 from training_bridge.data.collate import Collate
+from training_bridge.data.config import DataConfig
+from training_bridge.data.mixing import Source
 from training_bridge.data.skips import SkipGuard
-from training_bridge.data.stream import Progress, ShardStream, StreamConfig
+from training_bridge.data.stream import Progress, ShardStream
 from training_bridge.data.transform import SampleTransform
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class LoaderConfig:
-    """How batches travel from the stream to the trainer."""
-
-    num_workers: int = 2
-    prefetch_factor: int = 2  # batches each worker prepares ahead (num_workers > 0)
-    pin_memory: bool | None = None  # None: when CUDA is available
-    epochs: int | None = None  # None: iterate forever
-    max_skipped: float | None = 0.01  # share of a corpus's epoch that may be skipped before UserError; None: no limit
 
 
 class BridgeLoader(Stateful):
@@ -63,22 +54,25 @@ class BridgeLoader(Stateful):
     `failures` (skipped samples by reason).
     """
 
-    def __init__(self, stream: StreamConfig, config: LoaderConfig | None = None, *, rank: int = 0,
-                 world_size: int = 1, transform: SampleTransform | None = None, collate: Collate | None = None) -> None:
-        self.config = config or LoaderConfig()
-        indexes = [CorpusIndex.load(s.url) for s in stream.sources]
+    def __init__(self, config: DataConfig, *, rank: int = 0, world_size: int = 1,
+                 transform: SampleTransform | None = None, collate: Collate | None = None, pad_id: int = 0,
+                 length_key: str = "input_ids", epochs: int | None = None) -> None:
+        self.config, self.epochs = config, epochs
+        sources = config.sources()
+        indexes = [CorpusIndex.load(s.url) for s in sources]
         for index in indexes:
             index.require_video_member()
-        self.stream = ShardStream(stream, indexes, rank, world_size, transform, collate)
+        self.stream = ShardStream(config, indexes, rank, world_size, transform, collate, pad_id=pad_id,
+                                  length_key=length_key)
         self.rank, self.world_size = rank, world_size
-        self.fingerprint = _fingerprint(stream, indexes)
+        self.fingerprint = _fingerprint(config, sources, indexes, pad_id, length_key)
         self._workers = max(self.config.num_workers, 1)
         self.epoch = 0
         self.positions = [0] * self._workers
         self.next_worker = 0
         self.batches = self.samples = self.tokens = 0
         self.failures: Counter[str] = Counter()
-        self.skips = SkipGuard([s.url for s in stream.sources], self.config.max_skipped)
+        self.skips = SkipGuard([s.url for s in sources], self.config.max_skipped)
 
     @property
     def samples_per_epoch(self) -> int:
@@ -87,7 +81,7 @@ class BridgeLoader(Stateful):
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """Batches from the current state on; the state advances as each batch is handed out."""
-        while self.config.epochs is None or self.epoch < self.config.epochs:
+        while self.epochs is None or self.epoch < self.epochs:
             self.stream.set_epoch_state(self.epoch, self.positions, self.next_worker)
             per_source = self.stream.source_counts(self._workers)
             fresh, delivered = not any(self.positions), 0
@@ -98,7 +92,7 @@ class BridgeLoader(Stateful):
                     self.batches += 1
                     delivered += 1
                     yield batch
-            if fresh and not delivered and self.config.epochs is None:
+            if fresh and not delivered and self.epochs is None:
                 raise RuntimeError(f"rank {self.rank}: an epoch delivered no batch ({self.samples_per_epoch} "
                                    f"samples per epoch, skipped: {dict(self.failures)}); endless iteration would spin")
             log.log(logging.WARNING if self.skips.reasons else logging.INFO, "rank %d finished epoch %d: %d samples "
@@ -146,15 +140,21 @@ class BridgeLoader(Stateful):
         if state["num_workers"] != self._workers:
             raise ValueError(f"loader state is for {state['num_workers']} workers, not {self._workers}")
         if state["fingerprint"] != self.fingerprint:
-            raise ValueError("loader state was saved for other corpora or another stream config")
+            raise ValueError("loader state was saved for other corpora or another data config")
         self.epoch, self.positions, self.next_worker = state["epoch"], list(state["positions"]), state["next_worker"]
         self.batches, self.samples, self.tokens = state["batches"], state["samples"], state["tokens"]
         self.failures = Counter(state["failures"])
         self.skips.load_state_dict(state.get("epoch_skips", {}))
 
 
-def _fingerprint(config: StreamConfig, indexes: list[CorpusIndex]) -> str:
-    h = hashlib.sha256(json.dumps(asdict(config), sort_keys=True, default=str).encode())
+def _fingerprint(config: DataConfig, sources: list[Source], indexes: list[CorpusIndex], pad_id: int,
+                 length_key: str) -> str:
+    """What the stream's order and batches depend on: the corpora, their weights and layout, and the settings
+    that shape the stream (not the worker count or delivery settings, checked or irrelevant on resume)."""
+    shaping = {"sources": [asdict(s) for s in sources], "seed": config.seed, "shuffle_buffer": config.shuffle_buffer,
+               "max_tokens": config.max_tokens, "length_key": length_key, "pad_id": pad_id,
+               "max_member_bytes": config.max_member_bytes, "decode": asdict(config.decode), "mixing": config.mixing}
+    h = hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode())
     for index in indexes:
         h.update(index.shard_starts.tobytes())
         h.update(index.offsets.tobytes())

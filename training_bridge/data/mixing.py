@@ -2,7 +2,7 @@
 
 Each worker reads its share of every corpus; `interleave` decides, read by read, which corpus the next
 sample comes from, with probability proportional to its weight among the corpora with samples left.
-Two mixing modes (`StreamConfig.mixing`):
+Two mixing modes (`DataConfig.mixing`: "weights" when weights are given):
 
 - "weights": each corpus's share of an epoch is its weight's share (`quotas`, largest remainder): a
   corpus given more than its size repeats (pass after pass over its samples), one given less is

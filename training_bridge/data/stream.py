@@ -6,7 +6,7 @@ through a buffer (`order.shuffled`), then per sample: parse the tar range (`tar_
 (`decode`), transform (`transform`), and form batches under the token budget (`collate.TokenBudget`).
 
 Every random choice comes from generators seeded by `(seed, epoch, consumer)`, so the stream is a pure
-function of the corpora, the config, the epoch and the worker layout. A worker yields
+function of the corpora, the `DataConfig`, the epoch and the worker layout. A worker yields
 `(batch, Progress)`; `Progress.position` counts the samples of its epoch order that the delivered batches
 have consumed (kept, failed or skipped), which is all a resume needs: the stream replays the order
 without I/O up to that position and fetches only the samples then sitting in the shuffle buffer.
@@ -31,8 +31,9 @@ from corpus.index import CorpusIndex
 from corpus.range_reader import RangeReader
 from corpus.tar_members import SampleError, parse_members
 from training_bridge.data.collate import Collate, TokenBudget, pad_collate
-from training_bridge.data.decode import DecodeLimits, decode_sample
-from training_bridge.data.mixing import MIX_WEIGHTS, MIXING_MODES, Source, interleave, quotas
+from training_bridge.data.config import DataConfig
+from training_bridge.data.decode import decode_sample
+from training_bridge.data.mixing import MIX_WEIGHTS, interleave, quotas
 from training_bridge.data.order import READ, shuffled
 from training_bridge.data.partition import Piece, partition
 from training_bridge.data.transform import ByteTransform, SampleTransform
@@ -43,25 +44,6 @@ log = logging.getLogger(__name__)
 LOUD_FAILURES = 5
 
 Item = tuple[int, int]  # (source number, corpus-wide sample number)
-
-
-@dataclass
-class StreamConfig:
-    """What to read and how to shape it; everything here enters the resume fingerprint."""
-
-    sources: list[Source]
-    seed: int = 0
-    shuffle_buffer: int = 256  # samples held (as raw bytes) per worker; <= 1 disables shuffling
-    max_tokens: int = 16384  # token budget per batch; a longer sample is skipped (one official-policy video fits)
-    length_key: str = "input_ids"  # transform output whose length is the sample's token count
-    pad_id: int = 0
-    max_member_bytes: int = 256 << 20
-    decode: DecodeLimits = field(default_factory=DecodeLimits)
-    mixing: str = MIX_WEIGHTS  # "weights": shares by weight; "sizes": every sample once (`mixing`)
-
-    def __post_init__(self) -> None:
-        if self.mixing not in MIXING_MODES:
-            raise ValueError(f"mixing must be one of {MIXING_MODES}, got {self.mixing!r}")
 
 
 @dataclass
@@ -94,15 +76,19 @@ class ShardStream(IterableDataset):
     worker DataLoader's physical worker 0 plays) before creating each DataLoader iterator.
     """
 
-    def __init__(self, config: StreamConfig, indexes: list[CorpusIndex], rank: int, world_size: int,
-                 transform: SampleTransform | None = None, collate: Collate | None = None) -> None:
+    def __init__(self, config: DataConfig, indexes: list[CorpusIndex], rank: int, world_size: int,
+                 transform: SampleTransform | None = None, collate: Collate | None = None, *, pad_id: int = 0,
+                 length_key: str = "input_ids") -> None:
+        self.weights = [src.weight for src in config.sources()]
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world size {world_size}")
-        if len(indexes) != len(config.sources):
+        if len(indexes) != len(self.weights):
             raise ValueError("one index per source")
         self.config, self.indexes, self.rank, self.world_size = config, indexes, rank, world_size
+        self.length_key = length_key  # transform output whose length is the sample's token count
+        self.decode = config.decode
         self.transform = transform or ByteTransform()
-        self.collate = collate or partial(pad_collate, pad_id=config.pad_id, length_key=config.length_key)
+        self.collate = collate or partial(pad_collate, pad_id=pad_id, length_key=length_key)
         self.epoch, self.rotation = 0, 0
         self.starts: list[int] = []
 
@@ -125,13 +111,12 @@ class ShardStream(IterableDataset):
 
     def _counts(self, pieces: list[list[Piece]]) -> list[int]:
         lengths = [sum(len(p) for p in ps) for ps in pieces]
-        weights = [src.weight for src in self.config.sources]
-        return quotas(lengths, weights) if self.config.mixing == MIX_WEIGHTS else lengths
+        return quotas(lengths, self.weights) if self.config.mixing == MIX_WEIGHTS else lengths
 
     def source_counts(self, num_workers: int) -> list[int]:
         """Per source, the samples this rank reads in the current epoch (all its logical workers together)."""
         per_worker = [self._counts(self.pieces(w, num_workers)) for w in range(num_workers)]
-        return [sum(c[s] for c in per_worker) for s in range(len(self.config.sources))]
+        return [sum(c[s] for c in per_worker) for s in range(len(self.weights))]
 
     def order(self, worker: int, num_workers: int) -> Iterator[tuple[int, Item]]:
         """READ/EMIT events of logical `worker`'s epoch: mixed, then shuffled sample numbers."""
@@ -140,8 +125,7 @@ class ShardStream(IterableDataset):
         per_source = [_passes(ps) for ps in pieces]
         mix_rng = random.Random(derived_seed(self.config.seed, self.epoch, consumer, 0))
         buf_rng = random.Random(derived_seed(self.config.seed, self.epoch, consumer, 1))
-        counts, weights = self._counts(pieces), [src.weight for src in self.config.sources]
-        reads = ((s, next(per_source[s])) for s in interleave(mix_rng, counts, weights))
+        reads = ((s, next(per_source[s])) for s in interleave(mix_rng, self._counts(pieces), self.weights))
         return shuffled(reads, self.config.shuffle_buffer, buf_rng)
 
     # -- one sample --------------------------------------------------------------------------------------------
@@ -157,12 +141,12 @@ class ShardStream(IterableDataset):
         if isinstance(raw, SampleError):
             raise raw
         key = self.indexes[item[0]].keys[item[1]].as_py()
-        record, images = decode_sample(parse_members(raw, key, self.config.max_member_bytes), self.config.decode)
+        record, images = decode_sample(parse_members(raw, key, self.config.max_member_bytes), self.decode)
         if record.key != key:
             raise SampleError("bad-record", f"record key {record.key!r} in sample {key}")
         try:
             out = self.transform(record, images)
-            tokens = len(out[self.config.length_key])
+            tokens = len(out[self.length_key])
         except Exception as e:
             raise SampleError("transform", f"{type(e).__name__}: {e}") from e
         if tokens > self.config.max_tokens:

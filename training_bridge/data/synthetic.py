@@ -1,7 +1,7 @@
 """Small synthetic corpora in the real layout (tars, stats, manifest) for loader tests and benchmarks.
 
 `write_corpus(out_dir, shard_sizes, kind=...)` (or `write_shards` for hand-made rows) writes shards
-through the project's own sink (`corpus.sink.ShardWriter`) and a manifest, so the result is
+through `corpus_writer.write_rows` (the project's own sink and a manifest), so the result is
 indistinguishable from a built corpus:
 `kind="image"` gives one JPEG per sample, `kind="video"` three JPEG frames 0.5 s apart in one `mp4` member
 (`corpus.video_member.mux_frames`), their times in the record.
@@ -16,11 +16,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from corpus.manifest import Manifest
-from corpus.sink import ShardWriter, prepare_dirs
 from corpus.video_member import mux_frames
 from schemas.record import SampleRecord, Turn, sample_key
 from schemas.video_member import VIDEO_MEMBER_EXT
+from training_bridge.data.corpus_writer import write_rows
 
 FRAMES = 3
 FRAME_TIMES = [0.5 * i for i in range(FRAMES)]  # seconds
@@ -54,19 +53,8 @@ def sample_row(n: int, shard_id: int, kind: str, rng: np.random.Generator, size:
 
 
 def write_shards(out_dir: Path, shards: list[list[dict]], prefix: str = "synth", pipeline: str = "synthetic") -> None:
-    """Write sink rows, one list per shard, through `ShardWriter`, then the manifest."""
-    prepare_dirs(out_dir)
-    manifest = Manifest(pipeline=pipeline, prefix=prefix, assignment="synthetic", inputs_per_shard=0,
-                        n_inputs=sum(len(rows) for rows in shards))
-    for shard_id, rows in enumerate(shards):
-        writer = ShardWriter(out_dir, prefix, shard_id, pipeline)
-        for row in rows:
-            writer.add(row)
-        res = writer.close()
-        manifest.shards[res.name] = {"shard_id": shard_id, "tar": f"{res.name}.tar" if res.samples else None,
-                                     "samples": res.samples, "errors": res.errors, "bytes": res.bytes,
-                                     "inputs": len(res.input_ids)}
-    manifest.save(out_dir)
+    """Write hand-made sink rows, one list per shard, as a corpus (`corpus_writer.write_rows`)."""
+    write_rows(out_dir, shards, prefix, pipeline, assignment="synthetic")
 
 
 def write_corpus(out_dir: Path, shard_sizes: list[int], kind: str = "image", size: tuple[int, int] = (64, 48),

@@ -19,7 +19,7 @@ from transformers import DynamicCache
 from model.minicpmv import MiniCPMV
 from model.processor import MiniCPMVProcessor, ProcessedSample, collate
 from model.transformers_compat import cache_kwargs
-from training_bridge.train.model_io import autocast
+from training_bridge.train.precision import autocast
 
 Response = tuple[list[int], bool]  # ids through the first end-of-turn token, terminated
 

@@ -38,8 +38,10 @@ from training_bridge.train.checkpointing import Resumed
 from training_bridge.train.distributed import DistEnv, all_reduce_gradients, all_reduce_sum
 from training_bridge.train.freezing import freeze_for_stage
 from training_bridge.train.loop import CheckpointState, StepMetrics, launch, run_loop, seed_everything
-from training_bridge.train.model_io import autocast, build_model, chunks, token_logprobs
+from training_bridge.train.model_build import build_model
 from training_bridge.train.optim import build_optimizer, clip_gradients
+from training_bridge.train.precision import autocast
+from training_bridge.train.token_logprobs import chunks, token_logprobs
 from training_bridge.train.train_config import DPOConfig
 
 log = logging.getLogger(__name__)

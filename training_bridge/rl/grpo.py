@@ -64,7 +64,7 @@ from training_bridge.train.distributed import (
 from training_bridge.train.freezing import freeze_for_stage
 from training_bridge.train.loop import CheckpointState, launch, run_loop, seed_everything
 from training_bridge.train.memory_plan import checked_plan
-from training_bridge.train.model_io import build_model
+from training_bridge.train.model_build import build_model
 from training_bridge.train.optim import build_optimizer
 from training_bridge.train.train_config import RLConfig
 

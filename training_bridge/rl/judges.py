@@ -41,7 +41,7 @@ from model.checkpoint import CONFIG_NAME
 from training_bridge.rl.prompts import GUESSING_KINDS, Prompt
 from training_bridge.rl.rewards import OverlapPreferenceModel, PreferenceModel, SequenceClassifierRM
 from training_bridge.rl.rlaif import ClaimVerifier, JudgeVerifier, OverlapVerifier, split_claims
-from training_bridge.train.model_io import bf16_compute
+from training_bridge.train.precision import bf16_compute
 from training_bridge.train.train_config import LIVE, SNAPSHOT, ModelSpec
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ def _judge_model(folder: str, device: torch.device, precision: str) -> JudgeVeri
         raise UserError(f"judge {folder!r} is neither {SNAPSHOT!r}, {LIVE!r}, {NONE!r}, {OVERLAP!r}, "
                         f"'{TEXT_RM}DIR' nor a folder")
     spec = ModelSpec(init=folder) if (path / CONFIG_NAME).is_file() else ModelSpec(preset="full", official=folder)
-    from training_bridge.train.model_io import build_model  # the model stack, only when a judge is loaded
+    from training_bridge.train.model_build import build_model  # the model stack, only when a judge is loaded
 
     model, processor = build_model(spec)
     return JudgeVerifier(_frozen(model, device, precision), processor, device, precision)

@@ -21,8 +21,9 @@ from training_bridge.data.stream import derived_seed
 from training_bridge.rl.rollout import Rollout, continuation_batch
 from training_bridge.train.batch_device import to_device
 from training_bridge.train.distributed import DistEnv, all_reduce_gradients, all_reduce_sum, even_micro_batches, no_sync
-from training_bridge.train.model_io import autocast, chunks, token_logprobs
 from training_bridge.train.optim import clip_gradients
+from training_bridge.train.precision import autocast
+from training_bridge.train.token_logprobs import chunks, token_logprobs
 from training_bridge.train.train_config import RLConfig
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import io
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable
@@ -46,12 +46,12 @@ from schemas.record import (
     sample_key,
 )
 from schemas.video_member import VIDEO_MEMBER_EXT
-from training_bridge.data.loader import BridgeLoader, LoaderConfig
-from training_bridge.data.synthetic import write_shards
+from training_bridge.data.config import DataConfig
+from training_bridge.data.corpus_writer import write_rows
+from training_bridge.data.loader import BridgeLoader
 from training_bridge.train.distributed import DistEnv
-from training_bridge.train.model_io import record_media
-from training_bridge.train.sft import stream_config
-from training_bridge.train.train_config import DataSpec, TaskConfig
+from training_bridge.train.record_inputs import record_media
+from training_bridge.train.train_config import TaskConfig
 
 log = logging.getLogger(__name__)
 
@@ -148,13 +148,11 @@ def collate_prompts(samples: list[dict[str, Any]]) -> list[Prompt]:
     return [p for s in samples for p in s["prompts"]]
 
 
-def load_prompts(data: DataSpec, tasks: TaskConfig, env: DistEnv) -> list[Prompt]:
+def load_prompts(data: DataConfig, tasks: TaskConfig, env: DistEnv) -> list[Prompt]:
     """One epoch of this rank's share of `data.corpora`, turned into prompts (at most `tasks.max_prompts`)."""
-    stream = stream_config(data, pad_id=0)
-    stream.length_key, stream.max_tokens = _COUNT_KEY, 1 << 30
-    loader = BridgeLoader(stream, LoaderConfig(num_workers=data.num_workers, epochs=1,
-                                                       max_skipped=data.max_skipped), rank=env.rank,
-                          world_size=env.world_size, transform=PromptTransform(tasks.kinds), collate=collate_prompts)
+    unbounded = replace(data, max_tokens=1 << 30)  # a batch counts prompts, not tokens
+    loader = BridgeLoader(unbounded, rank=env.rank, world_size=env.world_size, transform=PromptTransform(tasks.kinds),
+                          collate=collate_prompts, length_key=_COUNT_KEY, epochs=1)
     prompts: list[Prompt] = []
     for batch in loader:
         prompts.extend(batch)
@@ -211,5 +209,5 @@ def write_task_corpus(prompts: list[Prompt], out_dir: str | Path, reasoning: str
     for shard_id, shard in enumerate(shards):
         for row in shard:
             row["shard_id"] = shard_id
-    write_shards(Path(out_dir), shards, prefix="rltask", pipeline="rl-tasks")
+    write_rows(Path(out_dir), shards, prefix="rltask", pipeline="rl-tasks")
     return len(rows)

@@ -31,7 +31,8 @@ from training_bridge.rl.rewards import normalize, parse_response
 from training_bridge.rl.rollout import continuation_batch, make_rollouts, render_prompt, sample_group
 from training_bridge.train.batch_device import to_device
 from training_bridge.train.distributed import DistEnv
-from training_bridge.train.model_io import autocast, token_logprobs
+from training_bridge.train.precision import autocast
+from training_bridge.train.token_logprobs import token_logprobs
 from training_bridge.train.train_config import RLAIFConfig
 
 log = logging.getLogger(__name__)

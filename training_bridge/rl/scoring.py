@@ -33,7 +33,8 @@ from training_bridge.rl.rollout import Rollout, continuation_batch, render_promp
 from training_bridge.rl.std_filter import GroupSpread, StdFilter, agreed_keeps
 from training_bridge.train.batch_device import to_device
 from training_bridge.train.distributed import DistEnv
-from training_bridge.train.model_io import autocast, token_logprobs
+from training_bridge.train.precision import autocast
+from training_bridge.train.token_logprobs import token_logprobs
 from training_bridge.train.train_config import RLConfig
 
 

@@ -1,13 +1,7 @@
 """Throughput of a training loop: samples/s, tokens/s, and the share of wall time spent waiting for data.
 
-    meter = ThroughputMeter()
-    it = iter(loader)
-    for _ in range(steps):
-        with meter.wait():
-            batch = next(it)
-        with meter.step(*batch_counts(batch)):
-            loss = train_step(batch)
-    log.info("%s", meter.summary())
+A loop wraps each batch fetch in `meter.wait()` and each step in `meter.step(samples, tokens)`, then reads
+`meter.summary()`; `metered_steps(batches, train_step, steps, counts)` is that loop for a given step.
 
 Wall time runs from the first `wait` or `step` to the end of the last one; the data-wait fraction is the
 time inside `wait` over that wall time (1.0 when the loop does nothing but wait, as a loader benchmark).
@@ -17,7 +11,9 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
+
+B = TypeVar("B")
 
 
 @dataclass(frozen=True)
@@ -87,3 +83,16 @@ class ThroughputMeter:
     def summary(self) -> Throughput:
         seconds = self._last - self._first if self._first is not None else 0.0
         return Throughput(self.steps, self.samples, self.tokens, seconds, self._wait)
+
+
+def metered_steps(batches: Iterator[B], train_step: Callable[[B], object], steps: int,
+                  counts: Callable[[B], tuple[int, int]]) -> Throughput:
+    """Run `train_step` on the next `steps` batches, each fetch metered as a wait and each step with its
+    `(samples, tokens)` from `counts`; the loop's `Throughput`."""
+    meter = ThroughputMeter()
+    for _ in range(steps):
+        with meter.wait():
+            batch = next(batches)
+        with meter.step(*counts(batch)):
+            train_step(batch)
+    return meter.summary()

@@ -33,11 +33,8 @@ from typing import Any
 import torch
 
 from corpus.config import to_dict
-from training_bridge.data.decode import DecodeLimits
-from training_bridge.data.loader import BridgeLoader, LoaderConfig
-from training_bridge.data.mixing import MIX_SIZES, MIX_WEIGHTS, Source
+from training_bridge.data.loader import BridgeLoader
 from training_bridge.data.packing import batch_samples, batch_tokens, pack_collate
-from training_bridge.data.stream import StreamConfig
 from training_bridge.train.batch_device import to_device
 from training_bridge.train.checkpointing import Resumed
 from training_bridge.train.distributed import DistEnv, all_reduce_sum, no_sync, wrap_model
@@ -45,16 +42,12 @@ from training_bridge.train.freezing import cast_frozen, freeze_for_stage
 from training_bridge.train.loop import CheckpointState, StepMetrics, launch, run_loop
 from training_bridge.train.memory_plan import checked_plan
 from training_bridge.train.meter import Throughput, ThroughputMeter
-from training_bridge.train.model_io import (
-    SftTransform,
-    autocast,
-    build_model,
-    label_tokens,
-    model_collate,
-    token_logprobs,
-)
+from training_bridge.train.model_build import build_model
 from training_bridge.train.optim import build_optimizer, clip_gradients
-from training_bridge.train.train_config import DataSpec, SFTConfig
+from training_bridge.train.precision import autocast
+from training_bridge.train.record_inputs import SftTransform, model_collate
+from training_bridge.train.token_logprobs import label_tokens, token_logprobs
+from training_bridge.train.train_config import SFTConfig
 
 log = logging.getLogger(__name__)
 
@@ -67,19 +60,6 @@ class SFTResult:
     throughput: Throughput | None = None
     final_model: Path | None = None
     start_step: int = 0
-
-
-def stream_config(data: DataSpec, pad_id: int) -> StreamConfig:
-    """The data side's stream config from our `DataSpec`."""
-    if not data.corpora:
-        raise ValueError("data.corpora is empty: name at least one built corpus")
-    weights = data.weights or [1.0] * len(data.corpora)
-    if len(weights) != len(data.corpora):
-        raise ValueError(f"{len(data.corpora)} corpora but {len(weights)} weights")
-    mixing = MIX_WEIGHTS if data.weights else MIX_SIZES  # no weights: every sample once per epoch
-    return StreamConfig([Source(u, w) for u, w in zip(data.corpora, weights)], seed=data.seed,
-                        shuffle_buffer=data.shuffle_buffer, max_tokens=data.max_tokens, pad_id=pad_id,
-                        mixing=mixing, decode=DecodeLimits(data.max_image_pixels, data.max_images))
 
 
 @dataclass
@@ -119,10 +99,7 @@ class SFTTrainer:
         self.optimizer, self.scheduler = build_optimizer(self.model, cfg.optim, run.steps)
         pad_id = processor.tokenizer.pad_token_id
         self.loader = BridgeLoader(
-            stream_config(cfg.data, pad_id),
-            LoaderConfig(num_workers=cfg.data.num_workers, prefetch_factor=cfg.data.prefetch_factor,
-                         max_skipped=cfg.data.max_skipped),
-            rank=env.rank, world_size=env.world_size, transform=SftTransform(processor),
+            cfg.data, rank=env.rank, world_size=env.world_size, transform=SftTransform(processor), pad_id=pad_id,
             collate=functools.partial(pack_collate if cfg.data.pack else model_collate, pad_token_id=pad_id),
         )
         self.meter = ThroughputMeter()

@@ -3,12 +3,14 @@
 Each top-level config (`SFTConfig`, `RLConfig`, `DPOConfig`) loads from YAML with overrides through
 `corpus.config.load_config(cls, path, ["a.b=value", ...])`; unknown keys are errors. Defaults follow
 the paper (§2.2-2.4, Appendix A) where the paper gives a number, and are marked *[ours]* where it does not.
-Sections shared by all three: `model` (what to build or load), `data` (which corpora, how to batch),
+Sections shared by all three: `model` (what to build or load), `data` (which corpora, how to batch: `training_bridge.data.config.DataConfig`),
 `optim` (AdamW and the LR schedule) and `run` (steps, parallelism, precision, logging, checkpoints).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from training_bridge.data.config import DataConfig
 
 SNAPSHOT, LIVE = "snapshot", "live"  # the policy as judge: a frozen copy taken at the start | the weights in training
 
@@ -31,23 +33,6 @@ class ModelSpec:
     # skips what the mask removes, `model/packed_attention.py`), flash_attention_2 (when installed); None: the
     # model's own (a preset: sdpa; a checkpoint: what it was saved with)
     attention: str | None = None
-
-
-@dataclass
-class DataSpec:
-    """Corpora read through `training_bridge.data.loader.BridgeLoader` (one mixing weight per corpus)."""
-
-    corpora: list[str] = field(default_factory=list)  # corpus folders or fsspec URLs
-    weights: list[float] = field(default_factory=list)  # each corpus's share of an epoch; [] : by corpus size
-    seed: int = 0
-    shuffle_buffer: int = 256
-    max_tokens: int = 16384  # token budget per micro-batch; longer samples are skipped (an official-policy video: 11,520 visual tokens)
-    max_images: int = 1080  # images plus video frames per sample (the paper's training bound); more: skipped
-    max_image_pixels: int = 40_000_000  # per image or frame; larger: skipped
-    max_skipped: float | None = 0.01  # share of a corpus's epoch that may be skipped before the run stops; null: no limit
-    num_workers: int = 2
-    prefetch_factor: int = 2
-    pack: bool = True  # a micro-batch's samples in one row, attention per sample (`packing.py`); False: right-padded
 
 
 @dataclass
@@ -97,7 +82,7 @@ class SFTConfig:
     """`mmcorpus train sft`: next-token loss on assistant spans (the released chat template)."""
 
     model: ModelSpec = field(default_factory=ModelSpec)
-    data: DataSpec = field(default_factory=DataSpec)
+    data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: TrainRun = field(default_factory=lambda: TrainRun(out_dir="runs/sft"))
     freeze: str = "all"  # training stage: "resampler" (PT-1) | "vision" (PT-2) | "all" (PT-3, SFT); see freezing.py
@@ -173,7 +158,7 @@ class RLConfig:
     """`mmcorpus train rl`: hybrid GRPO from an SFT checkpoint."""
 
     model: ModelSpec = field(default_factory=ModelSpec)
-    data: DataSpec = field(default_factory=DataSpec)
+    data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-6, schedule="constant"))
     run: TrainRun = field(default_factory=lambda: TrainRun(out_dir="runs/rl", save_every=50))
     tasks: TaskConfig = field(default_factory=TaskConfig)
@@ -212,7 +197,7 @@ class DPOConfig:
     """`mmcorpus train dpo`: RLAIF-V pairs, then DPO."""
 
     model: ModelSpec = field(default_factory=ModelSpec)
-    data: DataSpec = field(default_factory=DataSpec)
+    data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-6, schedule="constant"))
     run: TrainRun = field(default_factory=lambda: TrainRun(out_dir="runs/dpo", steps=400, save_every=100))
     tasks: TaskConfig = field(default_factory=lambda: TaskConfig(kinds=["record"]))
