@@ -5,8 +5,8 @@ floor is a single-process loop: Pillow open, decode, resize into the same ~1.8 M
 at the same quality. The pipeline does everything a build does (fingerprint pass and global dedup,
 verify, EXIF, bomb guard, resize, re-encode, filters, samples, tars, stats) on local Ray with
 `--num-cpus` CPUs, timed on warm reruns; floor and pipeline alternate `--repeats` times, best of each.
-Also prints CPU seconds per image of each (independent of other load on the machine) and, with
-`--img2dataset`, the rate of img2dataset on the same files (file:// URLs) when it is importable.
+Also prints CPU seconds per image of each (independent of other load on the machine). The whole
+command against img2dataset's whole command: `benchmarks/command_cost.py`.
 
     python benchmarks/image_throughput.py --images 120 --num-cpus 2
 """
@@ -16,8 +16,6 @@ import argparse
 import io
 import logging
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -68,48 +66,31 @@ def raw_floor(paths: list[Path], quality: int) -> float:
     return time.perf_counter() - start
 
 
-def img2dataset_seconds(paths: list[Path], root: Path, processes: int) -> float | None:
-    """Seconds img2dataset takes on the same files, or None when it is not installed."""
-    try:
-        import img2dataset  # noqa: F401
-    except ImportError:
-        log.warning("img2dataset is not importable; skipping the side-by-side")
-        return None
-    urls = root / "urls.txt"
-    urls.write_text("".join(f"file://{p}\n" for p in paths))
-    out = root / "img2dataset"
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "img2dataset", "--url_list", str(urls), "--output_folder", str(out),
-                    "--output_format", "webdataset", "--resize_mode", "keep_ratio", "--image_size", "1344",
-                    "--processes_count", str(processes), "--thread_count", "4", "--encode_quality", "95",
-                    "--disable_all_reencoding", "False", "--enable_wandb", "False"], check=True,
-                   capture_output=True)
-    return time.perf_counter() - start
+def measure(images: int, num_cpus: int, repeats: int) -> tuple[int, tuple, tuple, object]:
+    """(images, floor (s, CPU s), pipeline (s, CPU s), the last build's summary) in one temp folder."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        paths = make_inputs(root, images)
+        cfg = ImagesConfig(run=RunConfig(num_cpus=num_cpus, inputs_per_shard=64, progress=False))
+        build_images([str(root / "inputs")], root / "corpus", cfg)  # warm-up: Ray and its workers
+        floor, pipe, summary = alternate_best(
+            repeats, lambda: raw_floor(paths, cfg.decode.quality), lambda: shutil.rmtree(root / "corpus"),
+            lambda: build_images([str(root / "inputs")], root / "corpus", cfg))
+    return len(paths), floor, pipe, summary
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--images", type=int, default=120)
-    ap.add_argument("--num-cpus", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--img2dataset", action="store_true", help="also time img2dataset on the same files")
+    ap.add_argument("--images", type=int, default=120, help="distinct photos, a third in each size")
+    ap.add_argument("--num-cpus", type=int, default=2, help="CPUs of the pipeline's local Ray")
+    ap.add_argument("--repeats", type=int, default=2, help="floor and pipeline runs, alternating; best of each")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        paths = make_inputs(root, args.images)
-        cfg = ImagesConfig(run=RunConfig(num_cpus=args.num_cpus, inputs_per_shard=64, progress=False))
-        build_images([str(root / "inputs")], root / "corpus", cfg)  # warm-up: Ray and its workers
-        floor, pipe, summary = alternate_best(
-            args.repeats, lambda: raw_floor(paths, cfg.decode.quality), lambda: shutil.rmtree(root / "corpus"),
-            lambda: build_images([str(root / "inputs")], root / "corpus", cfg))
-        i2d_s = img2dataset_seconds(paths, root, args.num_cpus) if args.img2dataset else None
-    n = len(paths)
+    n, floor, pipe, summary = measure(args.images, args.num_cpus, args.repeats)
     print(f"images: {n}  samples: {summary.samples}  errors: {summary.errors}")
-    print(f"{'raw floor (Pillow decode + resize + JPEG, 1 process)':55s} {n / floor[0]:8.1f} images/s")
-    print(f"{f'pipeline (full incl. dedup pass, {args.num_cpus} CPUs, warm Ray)':55s} {n / pipe[0]:8.1f} images/s")
-    if i2d_s is not None:
-        print(f"{f'img2dataset ({args.num_cpus} processes, file:// URLs)':55s} {n / i2d_s:8.1f} images/s")
+    for name, (seconds, _) in (("raw floor (Pillow decode + resize + JPEG, 1 process)", floor),
+                               (f"pipeline (full incl. dedup pass, {args.num_cpus} CPUs, warm Ray)", pipe)):
+        print(f"{name:55s} {n / seconds:8.1f} images/s")
     print_ratios("image", n, floor, pipe, args.num_cpus, 55)
 
 

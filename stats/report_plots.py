@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from schemas.noise import LEGIBILITY_BANDS
+from schemas.noise import LEGIBILITY_BANDS, LIGHT, MASKED, MEDIUM, NOISE_LEVELS, NONE
 from stats.plot_style import (
     OUTSIDE,
     PALETTE,
@@ -23,9 +23,8 @@ from stats.plot_style import (
     to_data_uri,
 )
 
-NOISE_ORDER = ("none", "light", "medium", "masked")
 TEXT_PATH_ORDER = ("text_layer", "mixed", "ocr")
-NOISE_COLORS = {"none": "#8da0b3", "light": "#7fbf7b", "medium": "#f4a261", "masked": "#d1495b"}
+NOISE_COLORS = {NONE: "#8da0b3", LIGHT: "#7fbf7b", MEDIUM: "#f4a261", MASKED: "#d1495b"}
 CATEGORY_COLORS = {"quarantine": "#d1495b", "filtered": "#f4a261", "duplicate": "#6c8ebf"}
 
 
@@ -34,7 +33,7 @@ def noise_by_task(df: pd.DataFrame) -> str | None:
     if df.empty:
         return None
     table = df.pivot_table(index="task", columns="noise_level", values="n", aggfunc="sum", fill_value=0)
-    levels = [lv for lv in NOISE_ORDER if lv in table.columns] + sorted(c for c in table.columns if c not in NOISE_ORDER)
+    levels = [lv for lv in NOISE_LEVELS if lv in table.columns] + sorted(c for c in table.columns if c not in NOISE_LEVELS)
     table = table[levels]
     table = table.loc[table.sum(axis=1).sort_values().index]
     colors = [NOISE_COLORS.get(lv, PALETTE[i % len(PALETTE)]) for i, lv in enumerate(levels)]
@@ -61,7 +60,7 @@ def cer_by_level(df: pd.DataFrame) -> str | None:
     if df.empty:
         return None
     readers = sorted(set(df["reader"]), key=lambda r: (r != "rapidocr", r))
-    levels = [lv for lv in NOISE_ORDER if lv in set(df["level"])]
+    levels = [lv for lv in NOISE_LEVELS if lv in set(df["level"])]
     data, labels, styles = [], [], []
     for lv in ["none"] + levels:
         for k, reader in enumerate(readers):
