@@ -1,4 +1,4 @@
-"""Starting or joining Ray, and applying operators as Ray Data stages."""
+"""Starting or joining Ray, and the stages (operators) a build runs inside its shard tasks."""
 from __future__ import annotations
 
 import logging
@@ -6,8 +6,6 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
-
-import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
@@ -37,22 +35,16 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
 
 @dataclass
 class Stage:
-    """One operator applied as a Ray Data `map_batches` stage, with its resources declared here.
+    """One operator of a build with its configuration and the CPUs its shard task reserves.
 
-    `actors`: run in a pool of that many long-lived actors (for operators with an expensive setup such
-    as OCR models); None runs stateless tasks that reuse one operator instance per worker process.
-    `rows_per_block`: re-cut the stage's input into blocks of at most this many rows first (streaming),
-    so that one task never gets more work than that, whatever size blocks the previous stage made.
     A build (`pipelines.build`) runs all its stages fused inside one task per shard
-    (`pipelines.shard_task`); `map_stage` runs one stage on its own (the images fingerprint pass).
+    (`pipelines.shard_task`), rows passing from operator to operator in that task.
     """
 
     op: type
     config: Any = None
     num_cpus: float = 1.0
-    batch_size: int = 4
-    actors: int | None = None
-    rows_per_block: int | None = None
+    batch_size: int = 4  # not read by the fused shard task; kept for the stages that still pass it
 
 
 _INSTANCES: dict[tuple[type, str], Any] = {}
@@ -71,40 +63,3 @@ def run_stages(stages: list[Stage], rows: Iterable[dict[str, Any]]) -> Iterator[
     for st in stages:
         rows = operator_instance(st.op, st.config).run_rows(rows)
     return iter(rows)
-
-
-class _TaskFn:
-    """A picklable stateless callable that applies a cached operator instance to a batch."""
-
-    def __init__(self, op: type, config: Any) -> None:
-        self.op, self.config = op, config
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        return operator_instance(self.op, self.config)(batch)
-
-
-class _ActorFn:
-    """An actor's callable: one operator instance for the actor's lifetime."""
-
-    def __init__(self, op: type, config: Any) -> None:
-        self.instance = op(config)
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        return self.instance(batch)
-
-
-def map_stage(ds: Any, stage: Stage) -> Any:
-    """`ds.map_batches` for one stage, as tasks or as an actor pool."""
-    from ray.data import ActorPoolStrategy
-
-    if stage.rows_per_block:
-        ds = ds.repartition(target_num_rows_per_block=stage.rows_per_block)
-    common = dict(batch_size=stage.batch_size, batch_format="pyarrow", num_cpus=stage.num_cpus)
-    if stage.actors:
-        return ds.map_batches(
-            _ActorFn,
-            fn_constructor_kwargs={"op": stage.op, "config": stage.config},
-            compute=ActorPoolStrategy(min_size=1, max_size=stage.actors),
-            **common,
-        )
-    return ds.map_batches(_TaskFn(stage.op, stage.config), **common)
