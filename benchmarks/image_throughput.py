@@ -2,7 +2,7 @@
 
 Inputs: distinct photo-like JPEGs in three sizes (1024x768, 2048x1536, 4032x3024 by default). The
 floor is a single-process loop: Pillow open, decode, resize into the same ~1.8 MP budget, JPEG encode
-at the same quality. The pipeline does everything a build does (fingerprint pass and global dedup,
+at the same quality. The pipeline does everything a build does (signature pass and global dedup,
 verify, EXIF, bomb guard, resize, re-encode, filters, samples, tars, stats) on local Ray with
 `--num-cpus` CPUs, timed on warm reruns; floor and pipeline alternate `--repeats` times, best of each.
 Also prints CPU seconds per image of each (independent of other load on the machine). The whole

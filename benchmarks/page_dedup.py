@@ -2,7 +2,7 @@
 
 Pages are generated inside the signature tasks (Zipf text over a 20,000-word vocabulary, `--words` words a
 page), `--shard-pages` pages a shard, each shard's signatures written to DIR/dedup/pages/ exactly as a
-docs build does (`pipelines.page_dedup.write_signatures`); then `pipelines.page_dedup.decide` runs the Ray
+docs build does (`pipelines.dedup.pages.write_signatures`); then `pipelines.dedup.pages.decide` runs the Ray
 decision over them. Planted: from the second shard on, every 20th page repeats a page of the shard
 before exactly, every 20th (offset 10) with 5 words changed. Printed: pages/s of each step, the duplicates found
 against the planted ones, and the peak resident memory of the driver and of the largest Ray worker
@@ -28,8 +28,8 @@ from docs_memory import PeakRss  # noqa: E402
 
 from corpus.storage import Store
 from operators.docs.page_signature import PageDedupConfig, signature, signature_row
+from pipelines.dedup.pages import SIGNATURES, decide, write_signatures
 from pipelines.engine.ray_runtime import init_ray
-from pipelines.page_dedup import SIGNATURES, decide, write_signatures
 
 VOCAB = [f"w{r}" for r in range(20_001)]
 

@@ -26,10 +26,10 @@ from operators.docs.pdf_pages import PdfPages, PdfPagesConfig
 from operators.docs.samples import DocSamples, DocSamplesConfig
 from operators.docs.split import SplitDocuments, SplitDocumentsConfig
 from pipelines.calibration.before_build import CalibrateConfig, calibrated
+from pipelines.dedup.pages import page_dedup
 from pipelines.engine.pipeline import Pipeline
 from pipelines.engine.run_config import RunConfig
 from pipelines.engine.steps import Step
-from pipelines.page_dedup import page_dedup
 
 
 @dataclass
@@ -48,7 +48,7 @@ class DocsConfig:
     split: SplitDocumentsConfig = field(default_factory=SplitDocumentsConfig)
     pages: PdfPagesConfig = field(default_factory=PdfPagesConfig)
     ocr: OcrRegionsConfig = field(default_factory=OcrRegionsConfig)
-    # exact and near-duplicate pages dropped (first in input order kept): `pipelines.page_dedup`
+    # exact and near-duplicate pages dropped (first in input order kept): `pipelines.dedup.pages`
     dedup: PageDedupConfig = field(default_factory=PageDedupConfig)
     filter: RegionFilterConfig = field(default_factory=RegionFilterConfig)
     # the language of pages and long regions by a model; `language.keep` keeps only those languages
@@ -64,7 +64,7 @@ def docs_steps(cfg: DocsConfig, duplicates: DropDuplicatePagesConfig | None = No
     """Documents split into page ranges, then render → OCR → drop duplicates → filter → language →
     samples on Python rows, all inside the shard's task with pixels never re-encoded in between (one Ray
     Data stage per operator measured 3x slower: every page's pixels made an Arrow round trip per stage).
-    `duplicates`: the pages to drop (`pipelines.page_dedup`)."""
+    `duplicates`: the pages to drop (`pipelines.dedup.pages`)."""
     # a group of pages sharing one text-layer verdict never straddles two page ranges (determinism)
     check = cfg.ocr.layer_check
     check = dataclasses.replace(check, pages_per_check=math.gcd(check.pages_per_check, max(1, cfg.split.pages_per_unit)))

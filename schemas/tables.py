@@ -184,16 +184,22 @@ VIDEO_SCHEMA = pa.schema(
     ]
 )
 
-#: Per-image fingerprints for global deduplication (images pipeline, the pass before the build).
-IMAGE_FINGERPRINT_SCHEMA = pa.schema(
-    ENVELOPE_FIELDS
-    + [
-        pa.field("sha256", pa.string()),  # of the input file's bytes
-        pa.field("phash", pa.string()),  # 64-bit perceptual hash of the upright image, 16 hex digits
-        pa.field("orig_width", pa.int32()),
-        pa.field("orig_height", pa.int32()),
-    ]
-)
+#: `DIR/dedup/images/{prefix}-{shard:06d}.parquet`: the signature of every image of an images shard that
+#: could be kept (`operators.images.signature`), in input-id order; the image-dedup decision reads them.
+IMAGE_SIGNATURE_SCHEMA = pa.schema([
+    pa.field("input_id", pa.string(), nullable=False),
+    pa.field("exact", pa.uint64()),  # the first 64 bits of the file's sha256
+    pa.field("phash", pa.uint64()),  # 64-bit perceptual hash of the upright image
+])
+
+#: `DIR/dedup/duplicates.parquet`: the images an images build drops as repeats of a kept image.
+IMAGE_DUPLICATE_SCHEMA = pa.schema([
+    pa.field("input_id", pa.string()),
+    pa.field("kept_id", pa.string()),  # the kept image it repeats (of this corpus or a --dedup-against one)
+    pa.field("kind", pa.string()),  # "exact" | "near"
+    pa.field("distance", pa.int32()),  # Hamming distance of the pHashes (0 for exact)
+    pa.field("reason", pa.string()),
+])
 
 #: `DIR/dedup/pages/{prefix}-{shard:06d}.parquet`: the text signature of every page of a docs shard that has
 #: one (`operators.docs.page_signature`), in input-id then page order; the page-dedup decision reads them.

@@ -1,4 +1,5 @@
-"""Image operators without Ray: decode/verify, EXIF, bomb guard, resize, filters, dedup, inputs, samples."""
+"""Image operators without Ray: decode/verify, EXIF, bomb guard, resize, filters, inputs, samples (dedup:
+`tests/test_image_dedup.py`)."""
 from __future__ import annotations
 
 import io
@@ -11,28 +12,13 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from operators.images.dedup import (
-    DedupConfig,
-    DedupIndex,
-    DropDuplicates,
-    DropDuplicatesConfig,
-    Fingerprint,
-    decide_duplicates,
-)
-from operators.images.ops import (
-    PIXEL_BUDGET,
-    ImageDecode,
-    ImageDecodeConfig,
-    ImageFilter,
-    ImageFilterConfig,
-    ImageFingerprint,
-)
+from operators.images.ops import PIXEL_BUDGET, ImageDecode, ImageDecodeConfig, ImageFilter, ImageFilterConfig
 from operators.images.samples import ImageSample
 from operators.manifest_inputs import collect_inputs
 from operators.media_io import fit_within
 from operators.media_text import conversation_from_meta
 from schemas.record import TASK_CAPTION, TASK_CONVERSATION, SampleRecord
-from schemas.tables import DUPLICATE, FILTERED, QUARANTINE
+from schemas.tables import FILTERED, QUARANTINE
 
 
 def smooth_image(seed: int, size: tuple[int, int] = (256, 192)) -> Image.Image:
@@ -133,46 +119,6 @@ def test_size_and_aspect_filter():
     assert out["ok"]["error_type"] is None
     assert out["tiny"]["error_category"] == FILTERED and "below 32" in out["tiny"]["error_message"]
     assert "aspect ratio 10.0" in out["long"]["error_message"]
-
-
-def test_near_duplicates_keep_the_first(tmp_path):
-    base = smooth_image(5, (640, 480))
-    srcs = {
-        "a": write(tmp_path, "a.jpg", jpeg(base, 95)),
-        "b": write(tmp_path, "b.jpg", jpeg(base.resize((320, 240)), 70)),  # recompressed, resized copy
-        "c": write(tmp_path, "c.jpg", jpeg(base, 95)),  # byte-identical to a
-        "d": write(tmp_path, "d.jpg", jpeg(smooth_image(6, (640, 480)), 95)),  # different picture
-    }
-    fps = ImageFingerprint()([row(k, v) for k, v in srcs.items()]).to_pylist()
-    decision = decide_duplicates([Fingerprint(r["input_id"], r["sha256"], int(r["phash"], 16)) for r in fps], DedupConfig())
-    assert set(decision) == {"b", "c"}
-    assert decision["c"].reason == "exact duplicate of a (sha256)"
-    assert decision["b"].kept_id == "a" and decision["b"].reason.startswith("near-duplicate of a (hamming ")
-    dropped = DropDuplicates(DropDuplicatesConfig.from_decision(decision))([row(k, v) for k, v in srcs.items()]).to_pylist()
-    cats = {r["input_id"]: (r["error_category"], r["error_type"]) for r in dropped}
-    assert cats == {"a": (None, None), "b": (DUPLICATE, "near_duplicate"), "c": (DUPLICATE, "exact_duplicate"),
-                    "d": (None, None)}
-
-
-def test_dedup_index_matches_brute_force():
-    rng = random.Random(1)
-    base = [rng.getrandbits(64) for _ in range(40)]
-    hashes = [b ^ (1 << rng.randrange(64)) ^ (1 << rng.randrange(64)) if rng.random() < 0.5 else rng.getrandbits(64)
-              for b in base for _ in range(3)]
-    fps = [Fingerprint(f"{i:04d}", f"s{i}", h) for i, h in enumerate(hashes)]
-    cfg = DedupConfig(max_hamming=5)
-    got = decide_duplicates(fps, cfg)
-    kept: list[Fingerprint] = []
-    for fp in fps:
-        near = [(bin(fp.phash ^ k.phash).count("1"), j) for j, k in enumerate(kept)]
-        near = [n for n in near if n[0] <= cfg.max_hamming]
-        if near:
-            d, j = min(near)
-            assert got[fp.input_id].kept_id == kept[j].input_id and got[fp.input_id].distance == d
-        else:
-            assert fp.input_id not in got
-            kept.append(fp)
-    assert DedupIndex(cfg).add(fps[0]) is None
 
 
 def test_collect_inputs_from_manifests_and_folders(tmp_path):

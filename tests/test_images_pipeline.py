@@ -11,7 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from pipelines.images import DEDUP_DIR, DUPLICATES, ImagesConfig, build_images
+from pipelines.dedup.images import DUPLICATES
+from pipelines.images import ImagesConfig, build_images
 from schemas.record import SampleRecord
 
 
@@ -86,7 +87,7 @@ def test_every_input_is_accounted_for(corpus):
     msgs = {r["input_id"]: r["message"] for r in errors}
     assert msgs["photos/d_near_b.jpg"].startswith("near-duplicate of photos/b.jpg (hamming ")
     assert msgs["photos/c_copy_of_a.jpg"] == "exact duplicate of manifest.parquet#00000001 (sha256)"
-    dups = pq.read_table(out / DEDUP_DIR / DUPLICATES).to_pylist()
+    dups = pq.read_table(out / DUPLICATES).to_pylist()
     assert {d["input_id"] for d in dups} == {k for k, v in why.items() if v[0] == "duplicate"}
 
 

@@ -27,8 +27,9 @@ from operators.docs.pdf_pages import PdfPages, PdfPagesConfig
 from operators.docs.samples import DocSamples, DocSamplesConfig
 from operators.docs.split import SplitDocuments
 from operators.images.dedup import DropDuplicates, DropDuplicatesConfig
-from operators.images.ops import ImageDecode, ImageFilter, ImageFingerprint
+from operators.images.ops import ImageDecode, ImageFilter
 from operators.images.samples import ImageSample
+from operators.images.signature import ImageSignatures
 from operators.videos.frames import VideoFrames, VideoFramesConfig
 from operators.videos.samples import VideoSample
 from pipelines.demo.videos import DEMO_VIDEOS, write_demo_videos
@@ -159,7 +160,7 @@ def _smooth_image(path: Path) -> Path:
 
 def test_image_operators_declare_their_columns(tmp_path: Path) -> None:
     row = input_row(_smooth_image(tmp_path / "photo.jpg"), "image", {"caption": "a test image"})
-    check(ImageFingerprint, [row])
+    check(ImageSignatures, [row])
     check(lambda: DropDuplicates(DropDuplicatesConfig({})), [row])
     check(ImageDecode, [row])
     decoded = next(ImageDecode().run_rows([row]))
@@ -192,7 +193,7 @@ def test_every_operator_is_checked() -> None:
             if sub.__module__.startswith("operators.") and sub is not Filter:
                 found.add(sub)
     checked = {SplitDocuments, PdfPages, OcrRegions, PageSignatures, DropDuplicatePages, RegionFilter, PageLanguage,
-               DocSamples, ImageFingerprint, DropDuplicates,
+               DocSamples, ImageSignatures, DropDuplicates,
                ImageDecode, ImageFilter, ImageSample, VideoFrames, VideoSample}
     assert found == checked
 
@@ -204,8 +205,8 @@ def test_chain_refuses_an_operator_reading_a_column_nobody_provides() -> None:
         Chain(((PdfPages, None), (SplitDocuments, None)))
     with pytest.raises(UserError, match="OcrRegions reads column 'image'.*PdfPages writes it but an operator after"):
         Chain(((PdfPages, None), (DocSamples, None), (OcrRegions, None)))
-    with pytest.raises(UserError, match="ImageSample reads column 'meta_json', which the rows ImageFingerprint"):
-        check_columns([ImageFingerprint, ImageSample])
+    with pytest.raises(UserError, match="ImageSample reads column 'meta_json', which the rows ImageSignatures"):
+        check_columns([ImageSignatures, ImageSample])
     with pytest.raises(UserError, match="VideoSample reads column 'frames'.*put VideoFrames before VideoSample"):
         check_columns([VideoSample, VideoFrames])
     with pytest.raises(UserError, match="DocSamples reads column 'image', which the input rows lack: add it to"):

@@ -12,7 +12,9 @@ import pyarrow.parquet as pq
 import pymupdf
 import pytest
 
-from operators.docs.dedup_decision import bucket_edges, resolve, verify_edges
+from operators.dedup.buckets import Banding, bucket_edges
+from operators.dedup.verify import JACCARD, verify_edges
+from operators.docs.dedup_decision import resolve
 from operators.docs.page_signature import PageDedupConfig, normalise, signature, signature_row
 from schemas.tables import PAGE_SIGNATURE_SCHEMA
 
@@ -40,12 +42,12 @@ def _write(path: Path, pages: list[tuple[str, int, str]], cfg: PageDedupConfig) 
 
 
 def decide_here(files: list[Path], cfg: PageDedupConfig, own_from: int = 0, parts: int = 2) -> dict:
-    """The steps of `pipelines.page_dedup.decide`, without Ray: {(input id, page): PageDuplicate}."""
-    edges = np.unique(np.concatenate([bucket_edges(_read, files, True, cfg.bands, p, parts) for p in range(parts)]),
-                      axis=0)
+    """The steps of `pipelines.dedup.pages.decide`, without Ray: {(input id, page): PageDuplicate}."""
+    banding = Banding(exact=True, bands=cfg.bands)
+    edges = np.unique(np.concatenate([bucket_edges(_read, files, banding, p, parts) for p in range(parts)]), axis=0)
     edges = edges[(edges[:, 0] >> 32) >= own_from]
-    verified = [e for f in np.unique(edges[:, 0] >> 32) for e in verify_edges(_read, files, int(f),
-                                                                             edges[(edges[:, 0] >> 32) == f])]
+    verified = [e for f in np.unique(edges[:, 0] >> 32)
+                for e in verify_edges(_read, files, int(f), edges[(edges[:, 0] >> 32) == f], JACCARD)]
     return {d.key: d for d in resolve(verified, cfg.threshold, own_from)}
 
 
@@ -186,7 +188,7 @@ def test_copies_of_a_paper_yield_no_samples(ray_session, paper_copies: Path, tmp
 def test_files_without_signatures_and_empty_partitions(tmp_path: Path) -> None:
     cfg = PageDedupConfig()
     empty = _write(tmp_path / "empty.parquet", [], cfg)
-    assert bucket_edges(_read, [empty, empty], True, cfg.bands, 0, 1).shape == (0, 3)
+    assert bucket_edges(_read, [empty, empty], Banding(True, cfg.bands), 0, 1).shape == (0, 3)
     one = _write(tmp_path / "one.parquet", [("x", 0, " ".join(f"w{i}" for i in range(50)))], cfg)
     assert decide_here([empty, one, one], cfg, parts=3)[("x", 0)].kind == "exact"
 

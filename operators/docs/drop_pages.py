@@ -1,4 +1,4 @@
-"""DropDuplicatePages: drop the pages the page-dedup decision marks (`pipelines.page_dedup`).
+"""DropDuplicatePages: drop the pages the page-dedup decision marks (`pipelines.dedup.pages`).
 
 Contract: input and output PAGE_SCHEMA rows; a page whose (input id, page index) the decision lists is
 rejected with category `duplicate`, error_type `exact_duplicate` | `near_duplicate` and a message naming

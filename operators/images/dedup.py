@@ -1,24 +1,27 @@
-"""Global, deterministic image deduplication: exact (sha256) and near (pHash Hamming distance).
+"""The keep rule of image dedup and the operator that drops the images it marks.
 
-Deciding is order-dependent, so it is done once, on the driver, over every image's fingerprint in
-input-id order (`decide_duplicates`): the first image of a group is kept, every later one that repeats a
-kept image is marked with the kept image's id and why. `DropDuplicates` then drops the marked inputs in
-the build with category `duplicate`, so each appears in the error table with its reason.
+Exact repeats share the first 64 bits of the file's sha256; near repeats have pHashes within
+`max_hamming` bits. The measured links come from the shared decision steps (`operators.dedup`: the pHash
+cut into `max_hamming + 1` slices, so every pair within the distance is a candidate).
 
-Near-duplicate search uses multi-index hashing: with threshold t the 64 bits are cut into t + 1 bands;
-two hashes within distance t agree exactly on at least one band (pigeonhole), so only images sharing a
-band value are compared. Cost stays near-linear in the number of images.
+`resolve_first_kept(edges, cfg, own_from)`: images in input order (packed id order); an image is kept
+unless it repeats an image kept before it: exactly (the earliest such, reason naming it and `sha256`),
+else nearly (the closest, the earliest on ties; reason naming it and the distance). A dropped image keeps
+nothing: a later image is compared with kept images only, never dropped through a dropped one. Images of
+another corpus (file < `own_from`) are kept, never dropped. `DropDuplicates` then drops the marked inputs
+in the build with category `duplicate`, so each appears in the error table with its reason.
 """
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable
 
+from corpus.config_types import AT_LEAST_ONE, Bounds, bounded
 from operators.base import Operator, Reject, Row
+from operators.dedup.buckets import EXACT, HASH_BITS, NEAR
+from operators.dedup.verify import Edge
 from schemas.tables import DUPLICATE, INPUT_SCHEMA
-
-HASH_BITS = 64
 
 
 @dataclass
@@ -27,16 +30,10 @@ class DedupConfig:
 
     exact: bool = True  # drop byte-identical files
     near: bool = True  # drop images whose pHash is within `max_hamming` bits of a kept one
-    max_hamming: int = 4  # of 64 bits; recompressed or resized copies land within ~0-4
-
-
-@dataclass(frozen=True)
-class Fingerprint:
-    """What the decision needs of one image."""
-
-    input_id: str
-    sha256: str
-    phash: int
+    max_hamming: int = bounded(4, Bounds(0, HASH_BITS - 1))  # of 64 bits; recompressed or resized copies: ~0-4
+    # band values a decision task holds at most (a pHash slice or the exact hash, with an image id and pHash)
+    values_per_task: int = bounded(4_000_000, AT_LEAST_ONE)
+    against: tuple[str, ...] = ()  # other corpora (DIR or URL) whose images count as kept before this one's
 
 
 @dataclass(frozen=True)
@@ -59,54 +56,27 @@ class Duplicate:
         return f"near-duplicate of {self.kept_id} (hamming {self.distance})"
 
 
-class DedupIndex:
-    """Kept images, queried for exact and near repeats; `add` decides one image at a time."""
-
-    def __init__(self, cfg: DedupConfig) -> None:
-        if not 0 <= cfg.max_hamming < HASH_BITS:
-            raise ValueError(f"max_hamming must be in 0..{HASH_BITS - 1}, got {cfg.max_hamming}")
-        self.cfg = cfg
-        n = cfg.max_hamming + 1
-        edges = [round(i * HASH_BITS / n) for i in range(n + 1)]
-        self._bands = [(lo, (1 << (hi - lo)) - 1) for lo, hi in zip(edges, edges[1:])]
-        self._by_sha: dict[str, str] = {}
-        self._buckets: dict[tuple[int, int], list[int]] = defaultdict(list)
-        self._kept: list[tuple[str, int]] = []
-
-    def _near(self, phash: int) -> tuple[str, int] | None:
-        """(kept id, distance) of the closest kept image within the threshold (earliest on ties)."""
-        candidates: set[int] = set()
-        for b, (shift, mask) in enumerate(self._bands):
-            candidates.update(self._buckets.get((b, (phash >> shift) & mask), ()))
-        best = min(((self._kept[k][1] ^ phash).bit_count(), k) for k in candidates) if candidates else None
-        if best is None or best[0] > self.cfg.max_hamming:
-            return None
-        return self._kept[best[1]][0], best[0]
-
-    def add(self, fp: Fingerprint) -> Duplicate | None:
-        """None when `fp` is kept (and indexed), else the `Duplicate` it is of an earlier kept image."""
-        if self.cfg.exact and fp.sha256 in self._by_sha:
-            return Duplicate(fp.input_id, self._by_sha[fp.sha256], "exact", 0)
-        if self.cfg.near:
-            hit = self._near(fp.phash)
-            if hit is not None:
-                return Duplicate(fp.input_id, hit[0], "near", hit[1])
-        self._by_sha.setdefault(fp.sha256, fp.input_id)
-        k = len(self._kept)
-        self._kept.append((fp.input_id, fp.phash))
-        for b, (shift, mask) in enumerate(self._bands):
-            self._buckets[(b, (fp.phash >> shift) & mask)].append(k)
-        return None
-
-
-def decide_duplicates(fingerprints: Iterable[Fingerprint], cfg: DedupConfig) -> dict[str, Duplicate]:
-    """Duplicates among `fingerprints`, decided in input-id order (the first of a group is kept)."""
-    index = DedupIndex(cfg)
+def resolve_first_kept(edges: Sequence[Edge], cfg: DedupConfig, own_from: int = 0) -> dict[str, Duplicate]:
+    """input id → `Duplicate` of every dropped image (see the module docstring)."""
+    by_member: dict[int, list[Edge]] = defaultdict(list)
+    for e in edges:
+        by_member[e.member].append(e)
+    dropped: set[int] = set()
     out: dict[str, Duplicate] = {}
-    for fp in sorted(fingerprints, key=lambda f: f.input_id):
-        dup = index.add(fp)
-        if dup is not None:
-            out[fp.input_id] = dup
+    for m in sorted(by_member):  # partners come before members: their fate is known
+        if m >> 32 < own_from:
+            continue
+        live = [e for e in by_member[m] if e.partner not in dropped]
+        exact = [e for e in live if cfg.exact and e.kind == EXACT and e.similarity == 0]  # 0: no 64-bit collision
+        near = [e for e in live if cfg.near and e.kind == NEAR and e.similarity <= cfg.max_hamming]
+        if exact:
+            e, kind = min(exact, key=lambda e: e.partner), "exact"
+        elif near:
+            e, kind = min(near, key=lambda e: (e.similarity, e.partner)), "near"
+        else:
+            continue
+        dropped.add(m)
+        out[e.member_key[0]] = Duplicate(e.member_key[0], e.partner_key[0], kind, int(e.similarity))
     return out
 
 

@@ -1,5 +1,5 @@
 """Image operators: decode and verify, EXIF orientation, bomb guard, resize to the pixel budget, re-encode,
-size/aspect filter and the perceptual fingerprint used for deduplication.
+size/aspect filter and the perceptual fingerprint that deduplication compares.
 
 Pure functions do the work (`open_checked`, `fit_within`, `decode_image`, `encode_image`,
 `size_verdict`, `fingerprint`); the operator classes wrap them for the pipeline:
@@ -10,8 +10,9 @@ Pure functions do the work (`open_checked`, `fit_within`, `decode_image`, `encod
   MiniCPM-V 4.5 slices: 9 x 448²), and re-encode. Unreadable, truncated and bomb images are quarantined.
 - `ImageFilter` (`IMAGE_SCHEMA` → same): drops images whose upright original is too small or too
   elongated (category `filtered`).
-- `ImageFingerprint` (input rows → `IMAGE_FINGERPRINT_SCHEMA`): sha256 of the bytes and a 64-bit pHash
-  of the upright image, for `operators.images.dedup`.
+
+`fingerprint` (sha256 and a 64-bit pHash of the upright image, decoded at reduced scale) is what
+`operators.images.signature.ImageSignatures` writes for the dedup decision.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from PIL import Image, ImageOps
 from corpus.config_types import AT_LEAST_ONE, JPEG_QUALITY, bounded
 from operators.base import Filter, Operator, Reject, Row
 from operators.media_io import fit_within, read_source
-from schemas.tables import IMAGE_FINGERPRINT_SCHEMA, IMAGE_SCHEMA, QUARANTINE
+from schemas.tables import IMAGE_SCHEMA, QUARANTINE
 
 #: ~1.8 MP: up to 9 slices of 448² (the paper's image budget; the released `image_processing_minicpmv.py`).
 PIXEL_BUDGET = 1344 * 1344
@@ -53,14 +54,6 @@ class ImageFilterConfig:
 
     min_side: int = 32
     max_aspect: float = 16.0  # long side / short side
-
-
-@dataclass
-class FingerprintConfig:
-    """Knobs of `ImageFingerprint`."""
-
-    max_bytes: int = 64 << 20
-    max_source_pixels: int = 89_478_485
 
 
 @dataclass
@@ -222,20 +215,3 @@ class ImageFilter(Filter):
 
     def keep(self, row: Row) -> tuple[bool, str]:
         return size_verdict(row["orig_width"], row["orig_height"], self.cfg)
-
-
-class ImageFingerprint(Operator):
-    """Input rows → `IMAGE_FINGERPRINT_SCHEMA` (sha256, pHash, upright size); bad images become error rows."""
-
-    stage = "image_fingerprint"
-    reads = ("source",)
-    writes = ("sha256", "phash", "orig_width", "orig_height")
-    output_schema = IMAGE_FINGERPRINT_SCHEMA
-
-    def __init__(self, config: FingerprintConfig | None = None) -> None:
-        super().__init__()
-        self.cfg = config or FingerprintConfig()
-
-    def process(self, row: Row) -> Iterable[Row]:
-        sha, ph, w, h = fingerprint(read_source(row["source"], self.cfg.max_bytes), self.cfg.max_source_pixels)
-        yield dict(sha256=sha, phash=f"{ph:016x}", orig_width=w, orig_height=h)
