@@ -61,6 +61,14 @@ def add_build_args(p: argparse.ArgumentParser, inputs_help: str) -> None:
     p.add_argument("--print-config", action="store_true", help="print the effective config as YAML and exit")
 
 
+def add_dedup_against(build: argparse.ArgumentParser, noun: str, items: str) -> None:
+    """`--dedup-against DIR` for a build whose config has `dedup.against`."""
+    build.add_argument(
+        "--dedup-against", action="append", default=[], metavar="DIR",
+        help=f"another {noun} corpus (folder or URL, repeatable) whose {items} count as kept: {items} it already "
+             "holds are dropped as duplicates (e.g. an evaluation set); same as --set dedup.against=[DIR, ...]")
+
+
 def run_overrides(args: argparse.Namespace) -> list[str]:
     """The flags as `run.*` overrides, applied after --set."""
     ov = list(args.overrides)
@@ -79,7 +87,7 @@ def run_overrides(args: argparse.Namespace) -> list[str]:
         ov.append(f"run.storage_options={json.dumps(opts)}")
     if args.no_progress:
         ov.append("run.progress=false")
-    if getattr(args, "dedup_against", None):  # docs build only
+    if getattr(args, "dedup_against", None):  # docs and images builds
         ov.append(f"dedup.against={json.dumps(args.dedup_against)}")
     return ov
 

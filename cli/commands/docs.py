@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from cli.args import register_build
+from cli.args import add_dedup_against, register_build
 from pipelines.calibration.run import add_calibrate
 
 DOCS_HELP = """\
@@ -30,8 +30,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     gsub = register_build(sub, "docs", "document", DOCS_HELP,
                    "PDF files, page images, folders, globs ('docs/**/*.pdf'), @list files or fsspec URLs",
                    "pipelines.docs:DOCS")
-    gsub.choices["build"].add_argument(
-        "--dedup-against", action="append", default=[], metavar="DIR",
-        help="another docs corpus (folder or URL, repeatable) whose pages count as kept: pages it already holds "
-             "are dropped as duplicates (e.g. an evaluation set); same as --set dedup.against=[DIR, ...]")
+    add_dedup_against(gsub.choices["build"], "docs", "pages")
     add_calibrate(gsub)
