@@ -188,6 +188,7 @@ def test_images_build_drops_copies_and_a_rebuild_reuses_signatures(
 
 
 def test_dedup_against_another_images_corpus(ray_session, photos: Path, tmp_path: Path) -> None:
+    from pipelines.image_dedup import SIGNATURES
     from pipelines.images import build_images
 
     build_images([str(photos)], tmp_path / "eval", _cfg())
@@ -198,3 +199,7 @@ def test_dedup_against_another_images_corpus(ray_session, photos: Path, tmp_path
     built = build_images([str(tmp_path / "new.jpg"), str(tmp_path / "other.jpg")], tmp_path / "out",
                          _cfg(against=(str(tmp_path / "eval"),)))
     assert built.samples == 1 and _errors(tmp_path / "out")["new.jpg"][1].startswith(f"near-duplicate of {photos.name}/")
+    # one shard for 2 CPUs: signed by two piece tasks, joined in input order by one task
+    signed = pq.read_table(tmp_path / "out" / SIGNATURES / "images-000000.parquet").to_pylist()
+    assert [(r["input_id"], r["phash"]) for r in signed] == [
+        (n, fingerprint((tmp_path / n).read_bytes(), 10**8)[1]) for n in ("new.jpg", "other.jpg")]

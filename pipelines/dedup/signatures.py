@@ -6,8 +6,9 @@ Contract:
   shard's file, rows in input order. A file is reused (resume, rebuild) when its footer records the same
   `knobs` (what makes signatures comparable) and the same `made_for` digest (the shard's inputs, their
   sources and meta, and what else the kind's rows depend on); else it is written again. When shards to
-  sign are fewer than the CPUs, a shard's task cuts its inputs into piece tasks and joins their rows (so a
-  one-shard build still uses every CPU); the driver never receives signature rows.
+  sign are fewer than the CPUs, a shard's inputs are cut into piece tasks whose rows one task per shard
+  joins and writes (so a one-shard build still uses every CPU; the same file either way); the driver
+  passes the pieces' object refs and never receives signature rows.
 - `against_files`: another corpus's files of the same kind (`--dedup-against`), counted before this corpus's.
 - `read_signatures` / `file_facts`: the columns of one file; its (rows, knobs, made_for) from the footer.
 """
@@ -70,22 +71,18 @@ def made_for(rows: list[dict], extra: str) -> str:
     return h.hexdigest()[:32]
 
 
+def sign_shard(store: Store, rel: str, rows: list[dict], sign_rows: SignRows, schema: pa.Schema, knobs: str,
+               made: str) -> int:
+    """A shard's task: the signature rows of its input rows, written as `rel`; returns their number."""
+    return write_signatures(store, rel, sign_rows(rows), schema, knobs, made)
+
+
 def _sign_piece(sign_rows: SignRows, rows: list[dict]) -> list[dict]:
     return sign_rows(rows)
 
 
-def sign_shard(store: Store, rel: str, rows: list[dict], sign_rows: SignRows, schema: pa.Schema, knobs: str,
-               made: str, pieces: int) -> int:
-    """A shard's task: its signature rows, from `pieces` piece tasks when above 1, written as `rel`."""
-    if pieces > 1 and len(rows) > 1:
-        import ray
-
-        size = math.ceil(len(rows) / pieces)
-        task = ray.remote(_sign_piece)
-        out = [r for part in ray.get([task.remote(sign_rows, rows[i:i + size]) for i in range(0, len(rows), size)]) for r in part]
-    else:
-        out = sign_rows(rows)
-    return write_signatures(store, rel, out, schema, knobs, made)
+def _write_pieces(store: Store, rel: str, schema: pa.Schema, knobs: str, made: str, *pieces: list[dict]) -> int:
+    return write_signatures(store, rel, [r for p in pieces for r in p], schema, knobs, made)
 
 
 def signature_pass(items: list[InputItem], store: Store, folder: str, prefix: str, inputs_per_shard: int,
@@ -107,9 +104,16 @@ def signature_pass(items: list[InputItem], store: Store, folder: str, prefix: st
     reuse = {sid for sid, (_, k, m) in zip(old, facts) if (k, m) == (knobs, made[sid])}
     todo = [sid for sid in range(n_shards) if sid not in reuse]
     pieces = max(1, int(ray.cluster_resources().get("CPU", 1)) // max(1, len(todo)))
-    task = ray.remote(sign_shard)
-    n = sum(ray.get([task.remote(store, files[sid][1], rows[sid], sign_rows, schema, knobs, made[sid], pieces)
-                     for sid in todo]))
+    shard, piece, join = ray.remote(sign_shard), ray.remote(_sign_piece), ray.remote(_write_pieces)
+    refs = []
+    for sid in todo:
+        if pieces == 1:
+            refs.append(shard.remote(store, files[sid][1], rows[sid], sign_rows, schema, knobs, made[sid]))
+            continue
+        size = math.ceil(len(rows[sid]) / pieces)
+        parts = [piece.remote(sign_rows, rows[sid][i:i + size]) for i in range(0, len(rows[sid]), size)]
+        refs.append(join.remote(store, files[sid][1], schema, knobs, made[sid], *parts))  # rows go task to task
+    n = sum(ray.get(refs))
     log.info("%s: signatures of %d shards written (%d rows), %d reused", folder, len(todo), n, n_shards - len(todo))
     return files
 
