@@ -188,7 +188,7 @@ def test_images_build_drops_copies_and_a_rebuild_reuses_signatures(
 
 
 def test_dedup_against_another_images_corpus(ray_session, photos: Path, tmp_path: Path) -> None:
-    from pipelines.image_dedup import SIGNATURES
+    from pipelines.dedup.images import SIGNATURES
     from pipelines.images import build_images
 
     build_images([str(photos)], tmp_path / "eval", _cfg())
