@@ -132,7 +132,8 @@ def test_a_build_without_an_address_joins_the_ray_that_ray_start_runs_here(clust
     one = tmp_path / "in"
     one.mkdir()
     shutil.copy(next(p for p in generate_demo_corpus(tmp_path / "src") if p.suffix == ".pdf"), one)
-    cmd = [*MMCORPUS, "docs", "build", str(one), "--no-progress", "--set", "pages.dpi=100", "--out", str(tmp_path / "o")]
+    cmd = [*MMCORPUS, "docs", "build", str(one), "--no-progress", "--set", "pages.dpi=100",
+           "--out", str(tmp_path / "o")]
     joined = subprocess.run(cmd, capture_output=True, text=True, env=cluster.env)
     assert joined.returncode == 0, joined.stderr[-3000:]
     said = [line for line in joined.stderr.splitlines() if "joined the Ray instance running here at" in line]
