@@ -19,7 +19,8 @@ import operators
 from corpus.errors import UserError
 from operators.base import ENVELOPE, Chain, Filter, Operator, check_columns
 from operators.docs.filters import RegionFilter
-from operators.docs.ocr import OcrLine, OcrRegions
+from operators.docs.ocr import OcrRegions
+from operators.docs.ocr_backends import OcrLine
 from operators.docs.pdf_pages import PdfPages, PdfPagesConfig
 from operators.docs.drop_pages import DropDuplicatePages, DropDuplicatePagesConfig
 from operators.docs.language import PageLanguage
