@@ -11,7 +11,11 @@ Contract:
   pixels). rapidocr's own "max" limit ignores the configured size (it picks 960/1500/2000 by image size).
 - `OcrEngine.read(bgr, quads) -> list[(text, confidence)]`: the recogniser on the crops of `quads`,
   `rec_batch` crops per model call (crops sorted by width, as rapidocr does); `read_crops(crops)` on
-  ready BGR line crops. The decoder keeps English word spaces (`operators.docs.ocr_spaces`).
+  ready BGR line crops. The decoder keeps English word spaces (`operators.docs.ocr_spaces`). One crop
+  per call is the default: a batch pads every crop to its widest, and on one thread the padded batch
+  cost more than the crops alone (227 lines of two scanned paper pages: 14.7-15.4 CPU s one at a time,
+  17.5-18.1 by 3, 24.0-24.1 by 6, rapidocr's default; quantising the padded width to reuse shapes did
+  not help).
 - Sessions run on `intra_op_threads` threads (default 1: a pipeline worker owns one CPU, and one thread
   keeps the kernels' partitioning, hence the output, independent of the machine), with onnxruntime's CPU
   memory arena on: rapidocr turns it off, which makes every call with a new input shape plan and allocate
@@ -35,7 +39,7 @@ class OcrEngineConfig:
     """How the PP-OCR models run."""
 
     det_max_side: int = bounded(1280, AT_LEAST_ONE)  # detection input: longer side at most this many pixels
-    rec_batch: int = bounded(16, AT_LEAST_ONE)  # line crops per recogniser call
+    rec_batch: int = bounded(1, AT_LEAST_ONE)  # line crops per recogniser call (1 measured fastest on one thread)
     intra_op_threads: int = bounded(1, AT_LEAST_ONE)  # onnxruntime threads per session
 
 
