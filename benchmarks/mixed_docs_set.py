@@ -65,7 +65,7 @@ def _render(page: pymupdf.Page, dpi: int) -> Image.Image:
     return Image.frombytes("RGB", (pm.width, pm.height), pm.samples)
 
 
-def _sheet(draw, dpi: int = 150) -> Image.Image:  # noqa: ANN001 - draws on a blank pymupdf page
+def _sheet(draw, dpi: int = 150) -> Image.Image:  # draw: a function drawing on a blank pymupdf page
     doc = pymupdf.open()
     page = doc.new_page(width=A4[0], height=A4[1])
     draw(page)
@@ -96,7 +96,7 @@ def _photo(rng: np.random.Generator) -> Image.Image:
 
 def scanner_batch(rng: np.random.Generator) -> bytes:
     """Sheets a scanner batch holds besides text: most of them yield nothing."""
-    def text(s: str, size: float = 11):  # noqa: ANN202
+    def text(s: str, size: float = 11):
         return lambda page: page.insert_text((72, 400), s, fontsize=size)
 
     sheets = [_sheet(lambda page: None) for _ in range(4)]

@@ -34,7 +34,7 @@ def _scan_row(pixels: np.ndarray, name: str) -> dict:
             "regions": [], **pixel_columns(pixels)}
 
 
-def _page(draw) -> np.ndarray:  # noqa: ANN001 - a function drawing on a pymupdf page
+def _page(draw) -> np.ndarray:  # draw: a function drawing on a pymupdf page
     doc = pymupdf.open()
     page = doc.new_page()
     draw(page)

@@ -65,7 +65,7 @@ def ink_char_bound(pixels: np.ndarray, cfg: OcrGateConfig) -> tuple[int, int]:
         gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     background = int(np.argmax(np.bincount(gray.ravel(), minlength=256)))
     ink = (np.abs(gray.astype(np.int16) - background) >= cfg.min_contrast).astype(np.uint8)
-    n, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     widths, heights = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]
     glyph = (heights >= cfg.min_glyph_px) & (heights <= cfg.max_glyph_share * max(gray.shape))
     chars = np.ceil(widths[glyph] / (cfg.min_char_aspect * heights[glyph]))
