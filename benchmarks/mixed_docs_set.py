@@ -23,6 +23,7 @@ import argparse
 import io
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -65,7 +66,8 @@ def _render(page: pymupdf.Page, dpi: int) -> Image.Image:
     return Image.frombytes("RGB", (pm.width, pm.height), pm.samples)
 
 
-def _sheet(draw, dpi: int = 150) -> Image.Image:  # draw: a function drawing on a blank pymupdf page
+def _sheet(draw: Callable[[pymupdf.Page], object], dpi: int = 150) -> Image.Image:
+    """A page drawn by `draw` on a blank A4 page, rendered."""
     doc = pymupdf.open()
     page = doc.new_page(width=A4[0], height=A4[1])
     draw(page)
@@ -96,7 +98,7 @@ def _photo(rng: np.random.Generator) -> Image.Image:
 
 def scanner_batch(rng: np.random.Generator) -> bytes:
     """Sheets a scanner batch holds besides text: most of them yield nothing."""
-    def text(s: str, size: float = 11):
+    def text(s: str, size: float = 11) -> Callable[[pymupdf.Page], object]:
         return lambda page: page.insert_text((72, 400), s, fontsize=size)
 
     sheets = [_sheet(lambda page: None) for _ in range(4)]

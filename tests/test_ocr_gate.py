@@ -3,6 +3,7 @@ detection or recognition are exactly pages the page filter drops anyway, with th
 scans, sparse scans and text in images are still read; one engine per process."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ def _scan_row(pixels: np.ndarray, name: str) -> dict:
             "regions": [], **pixel_columns(pixels)}
 
 
-def _page(draw) -> np.ndarray:  # draw: a function drawing on a pymupdf page
+def _page(draw: Callable[[pymupdf.Page], object]) -> np.ndarray:
     doc = pymupdf.open()
     page = doc.new_page()
     draw(page)
