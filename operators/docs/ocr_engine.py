@@ -7,8 +7,11 @@ Contract:
   angle classifier is never loaded: it garbles upright lines).
 - `OcrEngine.detect(bgr) -> list[quad]`: text-line quadrilaterals (4 x 2 float32, image pixels) of a BGR
   uint8 image, top-to-bottom; detection runs on the image scaled down so its longer side is at most
-  `det_max_side` pixels (a page at 144 dpi reads the same at 1280 as at full size; the cost is linear in
-  pixels). rapidocr's own "max" limit ignores the configured size (it picks 960/1500/2000 by image size).
+  `det_max_side` pixels (default 1664: a letter or A4 page at 144-150 dpi is read at full size, larger
+  renders and scans are scaled down; the cost is linear in pixels). Measured on a 150 dpi scan of a paper
+  page, against its text layer: 4,211 of 4,282 characters right at 1664 (detection 0.95 CPU s), 4,145 at
+  1280 (0.51 s), the same 85 lines. rapidocr's own "max" limit ignores the configured size (it picks
+  960/1500/2000 by image size).
 - `OcrEngine.read(bgr, quads) -> list[(text, confidence)]`: the recogniser on the crops of `quads`,
   `rec_batch` crops per model call (crops sorted by width, as rapidocr does); `read_crops(crops)` on
   ready BGR line crops. The decoder keeps English word spaces (`operators.docs.ocr_spaces`). One crop
@@ -38,7 +41,7 @@ from operators.docs.ocr_spaces import SpacedCtcDecode
 class OcrEngineConfig:
     """How the PP-OCR models run."""
 
-    det_max_side: int = bounded(1280, AT_LEAST_ONE)  # detection input: longer side at most this many pixels
+    det_max_side: int = bounded(1664, AT_LEAST_ONE)  # detection input: longer side at most this many pixels
     rec_batch: int = bounded(1, AT_LEAST_ONE)  # line crops per recogniser call (1 measured fastest on one thread)
     intra_op_threads: int = bounded(1, AT_LEAST_ONE)  # onnxruntime threads per session
 
