@@ -16,7 +16,6 @@ import argparse
 import json
 import logging
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -30,20 +29,14 @@ ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("docs_ocr_build")
 
 
-def build(code: Path, inputs: Path, out: Path, num_cpus: int, sets: list[str]) -> tuple[float, float]:
-    """(wall, CPU) seconds of one `mmcorpus docs build` run with the code at `code`; CPU is that of the
-    processes it waited for (the build's own, Ray's workers included: less sensitive to the machine's load)."""
+def build(code: Path, inputs: Path, out: Path, num_cpus: int, sets: list[str]) -> float:
+    """Wall seconds of one `mmcorpus docs build` run with the code at `code`."""
     env = {**os.environ, "PYTHONPATH": str(code)}
     cmd = [sys.executable, "-m", "cli.main", "docs", "build", str(inputs), "--out", str(out), "--num-cpus",
            str(num_cpus), "--no-progress"] + [a for s in sets for a in ("--set", s)]
-    start, cpu = time.perf_counter(), _children_cpu()
+    start = time.perf_counter()
     subprocess.run(cmd, env=env, cwd=code, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start, _children_cpu() - cpu
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+    return time.perf_counter() - start
 
 
 def table(corpus: Path, folder: str) -> list[dict]:
@@ -87,9 +80,8 @@ def main() -> None:
     out = args.out or Path(tempfile.mkdtemp(prefix="docs_ocr_build-"))
     before = build(args.baseline, args.inputs.resolve(), out / "before", args.num_cpus, [])
     after = build(ROOT, args.inputs.resolve(), out / "after", args.num_cpus, ["ocr.record_seconds=true"])
-    log.info("wall seconds: before %.1f  after %.1f  speed-up %.2fx  (%d CPUs, load %.1f)", before[0], after[0],
-             before[0] / after[0], args.num_cpus, os.getloadavg()[0])
-    log.info("CPU seconds:  before %.1f  after %.1f  ratio %.2fx", before[1], after[1], before[1] / max(after[1], 1e-9))
+    log.info("wall seconds: before %.1f  after %.1f  speed-up %.2fx  (%d CPUs, load %.1f)", before, after,
+             before / after, args.num_cpus, os.getloadavg()[0])
     log.info("operator seconds before: %s", ocr_seconds(out / "before"))
     log.info("operator seconds after:  %s", ocr_seconds(out / "after"))
     old, new = pages(out / "before"), pages(out / "after")
