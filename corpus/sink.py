@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from corpus.storage import Store
 from corpus.tar_format import archive_tail, sample_blocks
-from schemas.tables import ERROR_SCHEMA, SAMPLE_STAT_FIELDS, SCHEMA_VERSION, STATS_SCHEMA
+from schemas.tables import ERROR_SCHEMA, PAGE_COST_FIELDS, SAMPLE_STAT_FIELDS, SCHEMA_VERSION, STATS_SCHEMA
 
 SHARDS, STATS, ERRORS = "shards", "stats", "errors"
 
@@ -91,6 +91,7 @@ class ShardWriter:
                     "category": row.get("error_category"),
                     "pipeline": self.pipeline,
                     "schema_version": SCHEMA_VERSION,
+                    **{f.name: row.get(f.name) for f in PAGE_COST_FIELDS},
                 }
             )
             return
@@ -105,7 +106,7 @@ class ShardWriter:
         blocks, names = sample_blocks(key, [(m["ext"], m["data"]) for m in row["members"]])
         self._file.write(blocks)
         start, self._size = self._size, self._size + len(blocks)
-        stat = {f.name: row.get(f.name) for f in SAMPLE_STAT_FIELDS}
+        stat = {f.name: row.get(f.name) for f in SAMPLE_STAT_FIELDS + PAGE_COST_FIELDS}
         stat.update(
             key=key,
             shard=f"{self.name}.tar",

@@ -68,7 +68,9 @@ def docs_steps(cfg: DocsConfig, duplicates: DropDuplicatePagesConfig | None = No
     # a group of pages sharing one text-layer verdict never straddles two page ranges (determinism)
     check = cfg.ocr.layer_check
     check = dataclasses.replace(check, pages_per_check=math.gcd(check.pages_per_check, max(1, cfg.split.pages_per_unit)))
-    ocr = dataclasses.replace(cfg.ocr, layer_check=check)
+    # the OCR gates skip only pages the page filter would drop: its threshold is theirs
+    gate = dataclasses.replace(cfg.ocr.gate, min_page_chars=cfg.filter.min_page_chars)
+    ocr = dataclasses.replace(cfg.ocr, layer_check=check, gate=gate)
     chain = ((SplitDocuments, cfg.split), (PdfPages, cfg.pages), (OcrRegions, ocr),
              (DropDuplicatePages, duplicates or DropDuplicatePagesConfig()), (RegionFilter, cfg.filter),
              (PageLanguage, cfg.language), (DocSamples, cfg.samples))

@@ -4,7 +4,8 @@ Every row that flows through a pipeline carries the *envelope* columns: where it
 (`input_id`, `source`), where it will land (`shard_id`, `seq`) and, when something went wrong,
 why (`error_stage`, `error_type`, `error_message`, `error_category`). A row whose `error_type`
 is not null is an outcome, not work: operators pass it through untouched and the sink writes it
-to the error table.
+to the error table. The envelope also carries what a document page's text cost (`PAGE_COST_FIELDS`), so
+that both the stats table (pages that yield samples) and the errors table (pages dropped later) have it.
 """
 from __future__ import annotations
 
@@ -19,6 +20,16 @@ DUPLICATE = "duplicate"  # the input repeats one kept earlier
 ERROR_CATEGORIES = (QUARANTINE, FILTERED, DUPLICATE)
 MAX_MESSAGE = 2000  # characters of an error message kept in the error table
 
+#: What finding a document page's text cost (`operators.docs.ocr`); null for other rows.
+PAGE_COST_FIELDS = [
+    # why OCR stopped early on a page without a text layer: "blank_page" | "no_glyph_ink" (before detection)
+    # | "too_little_detected_text" (before recognition); null when it ran to the end or was not needed
+    pa.field("ocr_skip", pa.string()),
+    # wall seconds of the page's text-layer check and of its OCR (gates included), with ocr.record_seconds
+    pa.field("layer_check_seconds", pa.float32()),
+    pa.field("ocr_seconds", pa.float32()),
+]
+
 ENVELOPE_FIELDS = [
     pa.field("input_id", pa.string(), nullable=False),
     pa.field("source", pa.string(), nullable=False),
@@ -28,7 +39,7 @@ ENVELOPE_FIELDS = [
     pa.field("error_type", pa.string()),
     pa.field("error_message", pa.string()),
     pa.field("error_category", pa.string()),
-]
+] + PAGE_COST_FIELDS
 
 #: A unit of input work: one document, image or video (or one page image of a scan).
 INPUT_SCHEMA = pa.schema(
@@ -126,6 +137,7 @@ STATS_SCHEMA = pa.schema(
         pa.field("pipeline", pa.string()),
         pa.field("schema_version", pa.int32()),
     ]
+    + PAGE_COST_FIELDS
 )
 
 #: `errors/{prefix}-{shard:06d}.parquet`: one row per input (or part of one) that produced no sample.
@@ -141,6 +153,7 @@ ERROR_SCHEMA = pa.schema(
         pa.field("pipeline", pa.string()),
         pa.field("schema_version", pa.int32()),
     ]
+    + PAGE_COST_FIELDS
 )
 
 #: One decoded, oriented, resized and re-encoded image (images pipeline, between decode and sample).

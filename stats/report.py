@@ -21,6 +21,7 @@ import pandas as pd
 from stats import report_plots as plots
 from stats.catalog import open_catalog
 from stats.report_languages import languages_html
+from stats.report_ocr import ocr_cost_html
 from stats.report_stages import stages_html
 
 log = logging.getLogger(__name__)
@@ -164,8 +165,7 @@ def build_sections(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, list[S
     errors = _df(con, "SELECT category, stage, error_type, count(*) AS n, min(message) AS example FROM errors GROUP BY ALL")
     errors["reason"] = errors["stage"].fillna("?") + " · " + errors["error_type"].fillna("?")
     dups = errors[errors["category"] == "duplicate"]
-    n_inputs = int(summary["inputs"].fillna(0).sum())
-    n_dups = int(dups["n"].sum())
+    n_inputs, n_dups = int(summary["inputs"].fillna(0).sum()), int(dups["n"].sum())
     n_videos = int((dist["n_frames"].fillna(0) > 0).sum())
     sampled = f" Counts on the vertical axis are of a random sample of {MAX_POINTS:,} samples." if sample else ""
 
@@ -215,9 +215,12 @@ def build_sections(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, list[S
             plots.text_paths(_df(con, "SELECT text_path, coalesce(task, '(none)') AS task, count(*) AS n "
                                       "FROM samples GROUP BY ALL")),
             empty="No sample records a text path: the corpus was built before the stats had the column."))
-        sections.insert(2, Section("languages", "Languages of document samples", "Pages and samples per language "
-                                   "by the language model (stats column language, with language_confidence).",
-                                   extra_html=languages_html(con), empty="No document samples."))
+        sections[2:2] = [Section("languages", "Languages of document samples", "Pages and samples per language by "
+                                 "the language model (stats column language, with language_confidence).",
+                                 extra_html=languages_html(con), empty="No document samples."),
+                         Section("ocr_cost", "OCR cost of document pages", "What each page's text cost, for what yield: "
+                                 "pages kept by text path, pages dropped by reason (ocr_skip: stopped by a gate).",
+                                 extra_html=ocr_cost_html(con), empty="No document page went through OCR.")]
     legibility = calibration_frame(summary["path"])
     if len(legibility):  # only corpora measured by `mmcorpus docs calibrate DIR --no-fit` have one
         sections.insert(1, Section(
@@ -291,8 +294,7 @@ def write_report(dirs: Sequence[str | os.PathLike], out: str | os.PathLike, *, i
         summary, sections, note = build_sections(con)
     finally:
         con.close()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    (out := Path(out)).parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_html(summary, sections, note), encoding="utf-8")
     log.info("report %s (%d sections, %.0f kB)", out, len(sections), out.stat().st_size / 1e3)
     return out

@@ -21,7 +21,7 @@ class FakeBackend:
         self.calls = 0
 
     def recognize(self, image: np.ndarray):  # noqa: ANN201 - OcrBackend protocol
-        from operators.docs.ocr import OcrLine
+        from operators.docs.ocr_backends import OcrLine
 
         self.calls += 1
         return [OcrLine((10, 10, 200, 30), "first line", 0.9), OcrLine((10, 34, 180, 54), "second line", 0.8),

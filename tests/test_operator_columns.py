@@ -21,7 +21,8 @@ from operators.base import ENVELOPE, Chain, Filter, Operator, check_columns
 from operators.docs.drop_pages import DropDuplicatePages, DropDuplicatePagesConfig
 from operators.docs.filters import RegionFilter
 from operators.docs.language import PageLanguage
-from operators.docs.ocr import OcrLine, OcrRegions
+from operators.docs.ocr import OcrRegions
+from operators.docs.ocr_backends import OcrLine
 from operators.docs.page_signature import PageDedupConfig, PageSignatures
 from operators.docs.pdf_pages import PdfPages, PdfPagesConfig
 from operators.docs.samples import DocSamples, DocSamplesConfig

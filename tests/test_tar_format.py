@@ -65,3 +65,21 @@ def test_aborted_shard_leaves_nothing_that_looks_complete(tmp_path) -> None:
     w.abort(RuntimeError("the task died"))
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # no tar, no temp tar, no tables
     assert completed_shards(tmp_path, "t") == set()
+
+
+def test_page_costs_reach_the_stats_and_errors_tables(tmp_path) -> None:
+    """`ocr_skip` and the per-page seconds of a sample row land in stats/, those of an error row in errors/."""
+    import pyarrow.parquet as pq
+
+    from corpus.sink import ShardWriter, prepare_dirs
+
+    prepare_dirs(tmp_path)
+    w = ShardWriter(tmp_path, "t", 0, "test")
+    w.add({**_rows(1)[0], "ocr_seconds": 1.5, "layer_check_seconds": 0.25})
+    w.add({"input_id": "scan.pdf", "error_type": "too_little_text", "error_category": "filtered",
+           "ocr_skip": "blank_page", "ocr_seconds": 0.125})
+    w.close()
+    (stat,) = pq.read_table(tmp_path / "stats" / "t-000000.parquet").to_pylist()
+    (err,) = pq.read_table(tmp_path / "errors" / "t-000000.parquet").to_pylist()
+    assert (stat["ocr_seconds"], stat["layer_check_seconds"], stat["ocr_skip"]) == (1.5, 0.25, None)
+    assert (err["ocr_skip"], err["ocr_seconds"], err["layer_check_seconds"]) == ("blank_page", 0.125, None)

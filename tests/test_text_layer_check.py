@@ -11,7 +11,8 @@ from test_text_visibility import ListBackend, line_texts, pages
 
 from operators.docs.layer_check import LayerCheckConfig, plausible, prefix_cer
 from operators.docs.mixed_pages import merge_regions
-from operators.docs.ocr import OcrLine, OcrRegions, OcrRegionsConfig
+from operators.docs.ocr import OcrRegions, OcrRegionsConfig
+from operators.docs.ocr_backends import OcrLine
 from operators.docs.pdf_pages import PdfPages
 
 

@@ -9,7 +9,9 @@ import pymupdf
 import pytest
 
 from operators.docs.filters import RegionFilter
-from operators.docs.ocr import OcrLine, OcrRegions
+from operators.docs.ocr import OcrRegions, OcrRegionsConfig
+from operators.docs.ocr_gate import OcrGateConfig
+from operators.docs.ocr_backends import OcrLine
 from operators.docs.pdf_pages import PdfPages
 from operators.docs.unicode_text import clean_text
 
@@ -99,7 +101,8 @@ def test_hidden_ocr_layer_of_a_scan_is_replaced_by_ocr(tmp_path: Path) -> None:
     (row,) = pages(tmp_path / "scan.pdf")
     assert not row["has_text_layer"] and row["rejected_regions"] == {"invisible": 1}
     backend = ListBackend([OcrLine((10, 10, 300, 40), "what the pixels show, read by OCR", 0.9)])
-    (out,) = OcrRegions(backend=backend).run_rows([row])
+    no_gate = OcrRegionsConfig(gate=OcrGateConfig(enabled=False))  # the white page has no ink: the gate would skip it
+    (out,) = OcrRegions(no_gate, backend=backend).run_rows([row])
     assert out["text_path"] == "ocr" and line_texts(out) == ["what the pixels show, read by OCR"]
 
 

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from operators.docs.corrupt import MIN_CONTRAST, background, pixel_box
-from operators.docs.ocr import _rapid_engine
+from operators.docs.ocr_engine import engine
 from operators.docs.unicode_text import normalise
 
 #: padding around a line crop, pixels (wider padding measured worse for the recogniser)
@@ -43,13 +43,12 @@ class LineReader(Protocol):
 
 
 class RapidLineReader:
-    """The project's RapidOCR engine (`operators.docs.ocr`), recognition only, no angle classifier."""
+    """The project's PP-OCR recogniser (`operators.docs.ocr_engine`), recognition only."""
 
     name = "rapidocr"
 
     def read_line(self, crop: np.ndarray) -> str:
-        result, _ = _rapid_engine()(np.ascontiguousarray(crop[:, :, ::-1]), use_det=False, use_cls=False)
-        return " ".join(str(r[0]) for r in result or [])
+        return engine().read_crops([np.ascontiguousarray(crop[:, :, ::-1])])[0][0]
 
 
 def edit_distance(a: str, b: str) -> int:

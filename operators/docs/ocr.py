@@ -1,4 +1,4 @@
-"""OcrRegions: fill `regions` of pages without a text layer by OCR.
+"""OcrRegions: fill `regions` of pages without a text layer by OCR, only where it can pay.
 
 Contract:
 - input and output: PAGE_SCHEMA rows. A page with `has_text_layer` true keeps its text layer when
@@ -6,162 +6,51 @@ Contract:
   lines are counted under the reason in `rejected_regions` and the page is read by OCR (or, with
   `layer_check.on_mismatch` "filter", rejected as filtered with the reason as error_type). A kept
   text-layer page with image areas its text does not cover (`operators.docs.mixed_pages`) gets OCR lines of
-  those areas merged in reading order (`text_path` "mixed"). A page without a text layer is
-  recognised by the configured backend (`text_path` "ocr"); `regions` is replaced by
-  one "line" region per recognised line (origin "ocr", its confidence) plus "block" regions grouping
-  neighbouring lines, both in column-aware reading order. `font_size` of an OCR region is estimated
-  from its line height, in points (line height / 1.2 at the page's dpi; pixels if dpi is unknown).
-- backends implement `OcrBackend.recognize(image: np.ndarray RGB uint8) -> list[OcrLine]` and, for the
-  layer check, `recognize_crops(crops) -> list[(text, confidence)]` (one line per crop).
-  RapidOCR's decoder is wrapped to keep English word spaces (`operators.docs.ocr_spaces`).
-  `RapidOcrBackend` (default) runs PP-OCR ONNX models shipped in rapidocr-onnxruntime, fully offline,
-  with the angle classifier off (it garbles upright lines); one engine per process, loaded lazily, on one
-  onnxruntime thread (a pipeline worker owns one CPU; the default, one thread per core, made the thread
-  partitioning of its kernels depend on the machine).
-  `PaddleOcrBackend` needs paddleocr installed and local model directories.
+  those areas merged in reading order (`text_path` "mixed"); an area is read only when its ink can hold
+  `gate.min_area_chars` characters (`operators.docs.ocr_gate`).
+- a page without a text layer is recognised by the configured backend (`text_path` "ocr"); `regions` is
+  replaced by OCR lines and blocks (`operators.docs.ocr_lines.ocr_regions`). Before that, the gates of
+  `operators.docs.ocr_gate` stop OCR on a page that cannot pass the page filter: before detection (its
+  ink: "blank_page", "no_glyph_ink") and, for a backend that detects and recognises apart
+  (`StagedOcrBackend`), before recognition ("too_little_detected_text"). Such a page leaves with no
+  regions and the reason in `ocr_skip`; the page filter then drops it (its error row keeps `ocr_skip`).
+- with `record_seconds`, every page carries the wall seconds of its layer check (`layer_check_seconds`)
+  and of its OCR, gates included (`ocr_seconds`); envelope columns, so the stats table has them for
+  pages that yield samples and the errors table for pages dropped later. Off by default: seconds differ
+  run to run, and a build's stats and errors tables are otherwise the same bytes every time.
 """
 from __future__ import annotations
 
-import dataclasses
-import logging
-import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from statistics import mean
-from typing import Any, Protocol
-
-import numpy as np
+from typing import Any
 
 from corpus.config_types import FRACTION, bounded
 from operators.base import Operator, Reject, Row
 from operators.docs.layer_check import LayerCheckConfig, LayerChecker
 from operators.docs.mixed_pages import ImageAreaConfig, image_areas, merge_regions
-from operators.docs.ocr_spaces import SpacedCtcDecode
+from operators.docs.ocr_backends import OcrBackend, OcrLine, PaddleOcrBackend, RapidOcrBackend, StagedOcrBackend
+from operators.docs.ocr_engine import OcrEngineConfig
+from operators.docs.ocr_gate import OcrGateConfig, area_worth_reading, detection_verdict, ink_verdict
+from operators.docs.ocr_lines import ocr_regions
 from operators.docs.page_image import as_rgb, page_pixels
-from operators.docs.text_regions import reading_order
 from schemas.tables import FILTERED, PAGE_SCHEMA
-
-log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class OcrLine:
-    """One recognised line: axis-aligned bbox in image pixels (x0, y0, x1, y1), text, confidence 0-1."""
-
-    bbox: tuple[float, float, float, float]
-    text: str
-    confidence: float
-
-
-class OcrBackend(Protocol):
-    """Anything that reads lines of text from an RGB image, and single lines from crops."""
-
-    def recognize(self, image: np.ndarray) -> list[OcrLine]: ...
-
-    def recognize_crops(self, crops: list[np.ndarray]) -> list[tuple[str, float]]: ...
-
-
-def _quad_to_bbox(points: Any) -> tuple[float, float, float, float]:
-    pts = np.asarray(points, dtype=np.float32).reshape(-1, 2)
-    return (float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max()))
-
-
-_RAPID_ENGINE: Any = None
-_RAPID_LOCK = threading.Lock()
-
-
-def _rapid_engine() -> Any:
-    """The process-wide RapidOCR engine (detection and recognition on one thread each), created on first use."""
-    global _RAPID_ENGINE
-    with _RAPID_LOCK:
-        if _RAPID_ENGINE is None:
-            from rapidocr_onnxruntime import RapidOCR
-
-            _RAPID_ENGINE = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
-            rec = _RAPID_ENGINE.text_rec
-            rec.postprocess_op = SpacedCtcDecode(rec.postprocess_op)  # keep English word spaces
-            logging.getLogger("RapidOCR").setLevel(logging.WARNING)
-        return _RAPID_ENGINE
-
-
-_RAPID_REC: Any = None
-
-
-def _rapid_recognizer() -> Any:
-    """The process-wide single-thread PP-OCR recogniser (rec model only), created on first use."""
-    global _RAPID_REC
-    with _RAPID_LOCK:
-        if _RAPID_REC is None:
-            from rapidocr_onnxruntime.ch_ppocr_rec import TextRecognizer
-            from rapidocr_onnxruntime.main import DEFAULT_CFG_PATH
-            from rapidocr_onnxruntime.utils import read_yaml, update_model_path
-
-            config = update_model_path(read_yaml(DEFAULT_CFG_PATH))["Rec"]
-            _RAPID_REC = TextRecognizer({**config, "intra_op_num_threads": 1, "inter_op_num_threads": 1})
-            _RAPID_REC.postprocess_op = SpacedCtcDecode(_RAPID_REC.postprocess_op)
-        return _RAPID_REC
-
-
-class RapidOcrBackend:
-    """rapidocr-onnxruntime (PP-OCRv4 det + rec, ONNX, offline); angle classifier disabled."""
-
-    def recognize(self, image: np.ndarray) -> list[OcrLine]:
-        bgr = np.ascontiguousarray(image[:, :, ::-1])
-        result, _ = _rapid_engine()(bgr, use_cls=False)
-        return [OcrLine(_quad_to_bbox(box), str(text), float(score)) for box, text, score in result or []]
-
-    def recognize_crops(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
-        """(text, confidence) of each RGB crop of one text line: the recogniser alone, on one thread
-        (no detection model loaded; a pipeline worker owns one CPU)."""
-        result, _ = _rapid_recognizer()([np.ascontiguousarray(c[:, :, ::-1]) for c in crops])
-        return [(str(t), float(c)) for t, c in result]
-
-
-class PaddleOcrBackend:
-    """PaddleOCR 3.x on local ONNX model folders (each with an inference.yml); never downloads."""
-
-    def __init__(self, det_model_dir: str | None, rec_model_dir: str | None) -> None:
-        if not det_model_dir or not rec_model_dir:
-            raise ValueError("PaddleOcrBackend needs local det_model_dir and rec_model_dir (no downloads)")
-        try:
-            from paddleocr import PaddleOCR
-        except ImportError as e:
-            raise ImportError("PaddleOcrBackend needs `pip install paddleocr` (extra: mmcorpus[paddle])") from e
-        self.engine = PaddleOCR(
-            engine="onnxruntime",
-            text_detection_model_dir=det_model_dir,
-            text_recognition_model_dir=rec_model_dir,
-            use_doc_orientation_classify=False,
-            use_doc_unwarping=False,
-            use_textline_orientation=False,
-        )
-
-    def recognize(self, image: np.ndarray) -> list[OcrLine]:
-        lines = []
-        for res in self.engine.predict(np.ascontiguousarray(image[:, :, ::-1])):
-            for poly, text, score in zip(res["rec_polys"], res["rec_texts"], res["rec_scores"]):
-                lines.append(OcrLine(_quad_to_bbox(poly), str(text), float(score)))
-        return lines
-
-    def recognize_crops(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
-        """Each crop read as a whole (detection included): its lines joined by spaces."""
-        out = []
-        for crop in crops:
-            lines = self.recognize(crop)
-            out.append((" ".join(ln.text for ln in lines), mean(ln.confidence for ln in lines) if lines else 0.0))
-        return out
 
 
 @dataclass
 class OcrRegionsConfig:
-    """Which OCR backend, and how lines become regions."""
+    """Which OCR backend, when it runs, and how lines become regions."""
 
     backend: str = "rapidocr"  # "rapidocr" | "paddle"
     paddle_det_model_dir: str | None = None
     paddle_rec_model_dir: str | None = None
+    engine: OcrEngineConfig = field(default_factory=OcrEngineConfig)  # rapidocr: resolution, batch, threads
+    gate: OcrGateConfig = field(default_factory=OcrGateConfig)  # pages and image areas not worth OCR
     min_confidence: float = bounded(0.0, FRACTION)  # lines below are dropped here (RegionFilter applies its own threshold)
     group_blocks: bool = True
     block_gap: float = 0.8  # max vertical gap between lines of one block, in line heights
+    record_seconds: bool = False  # per-page layer_check_seconds / ocr_seconds columns (not reproducible)
     layer_check: LayerCheckConfig = field(default_factory=LayerCheckConfig)  # text layer against pixels
     image_areas: ImageAreaConfig = field(default_factory=ImageAreaConfig)  # scanned parts of text-layer pages
 
@@ -169,78 +58,10 @@ class OcrRegionsConfig:
 def make_backend(config: OcrRegionsConfig) -> OcrBackend:
     """The backend named by `config.backend`."""
     if config.backend == "rapidocr":
-        return RapidOcrBackend()
+        return RapidOcrBackend(config.engine)
     if config.backend == "paddle":
         return PaddleOcrBackend(config.paddle_det_model_dir, config.paddle_rec_model_dir)
     raise ValueError(f"unknown OCR backend {config.backend!r}")
-
-
-def group_lines(lines: list[OcrLine], max_gap: float) -> list[list[int]]:
-    """Indices of `lines` grouped into blocks: a line joins the block whose last line is just above it
-    (gap <= max_gap line heights) and overlaps it horizontally; blocks in top-to-bottom order."""
-    blocks: list[list[int]] = []
-    for i in sorted(range(len(lines)), key=lambda i: (lines[i].bbox[1], lines[i].bbox[0])):
-        x0, y0, x1, y1 = lines[i].bbox
-        h = max(y1 - y0, 1.0)
-        for block in blocks:
-            bx0, by0, bx1, by1 = lines[block[-1]].bbox
-            overlap = min(x1, bx1) - max(x0, bx0)
-            if 0 <= y0 - by1 + 0.3 * h <= (max_gap + 0.3) * h and overlap > 0.3 * min(x1 - x0, bx1 - bx0):
-                block.append(i)
-                break
-        else:
-            blocks.append([i])
-    return blocks
-
-
-def _union(boxes: list[tuple[float, float, float, float]]) -> list[float]:
-    return [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
-
-
-def join_row_fragments(lines: list[OcrLine], max_gap: float = 1.5) -> list[OcrLine]:
-    """Lines the detector cut at a wide word gap, joined: fragments that overlap vertically by more
-    than half the lower one's height and lie at most `max_gap` line heights apart become one line
-    (texts joined by a space, the lower confidence)."""
-    out: list[OcrLine] = []
-    for ln in sorted(lines, key=lambda ln: ln.bbox[0]):
-        x0, y0, x1, y1 = ln.bbox
-        for k, prev in enumerate(out):
-            px0, py0, px1, py1 = prev.bbox
-            h = max(y1 - y0, py1 - py0, 1.0)
-            if min(y1, py1) - max(y0, py0) > 0.5 * min(y1 - y0, py1 - py0) and -0.5 * h <= x0 - px1 <= max_gap * h:
-                out[k] = OcrLine((px0, min(y0, py0), max(x1, px1), max(y1, py1)), f"{prev.text.strip()} {ln.text.strip()}",
-                                 min(prev.confidence, ln.confidence))
-                break
-        else:
-            out.append(ln)
-    return out
-
-
-def ocr_regions(lines: list[OcrLine], page_height: float, dpi: float | None, config: OcrRegionsConfig) -> list[dict[str, Any]]:
-    """Line and block regions (REGION_TYPE dicts) from OCR lines (row fragments joined), in reading order."""
-    lines = join_row_fragments([ln for ln in lines if ln.text.strip() and ln.confidence >= config.min_confidence])
-    to_pt = 72.0 / dpi / 1.2 if dpi else 1.0 / 1.2
-    groups = group_lines(lines, config.block_gap) if config.group_blocks else [[i] for i in range(len(lines))]
-    order = reading_order([tuple(_union([lines[i].bbox for i in g])) for g in groups], page_height)
-    regions: list[dict[str, Any]] = []
-    n_lines = 0
-    for rank, gi in enumerate(order):
-        group = groups[gi]
-        heights = [(lines[i].bbox[3] - lines[i].bbox[1]) * to_pt for i in group]
-        if config.group_blocks:
-            regions.append({
-                "bbox": _union([lines[i].bbox for i in group]),
-                "text": "\n".join(lines[i].text.strip() for i in group),
-                "granularity": "block", "order": rank, "font_size": float(np.median(heights)),
-                "origin": "ocr", "confidence": mean(lines[i].confidence for i in group),
-            })
-        for i, h in zip(group, heights):
-            regions.append({
-                "bbox": list(lines[i].bbox), "text": lines[i].text.strip(), "granularity": "line",
-                "order": n_lines, "font_size": h, "origin": "ocr", "confidence": lines[i].confidence,
-            })
-            n_lines += 1
-    return regions
 
 
 class OcrRegions(Operator):
@@ -250,7 +71,7 @@ class OcrRegions(Operator):
     stage = "ocr"
     reads = ("input_id", "image", "width", "height", "channels", "has_text_layer", "regions")
     reads_if_present = ("rejected_regions", "image_boxes", "dpi", "page_index", "text_path")
-    writes = ("has_text_layer", "rejected_regions", "regions", "text_path")
+    writes = ("has_text_layer", "rejected_regions", "regions", "text_path")  # and the envelope's PAGE_COST_FIELDS
     keeps_input = True
     output_schema = PAGE_SCHEMA
 
@@ -268,6 +89,7 @@ class OcrRegions(Operator):
 
     def process(self, row: Row) -> Iterator[Row]:
         cfg = self.config
+        start = time.perf_counter()
         if row.get("has_text_layer") and cfg.layer_check.enabled:
             if (why := self.checker.verdict(row, page_pixels(row))) is not None:
                 n_lines = sum(r["granularity"] == "line" for r in row.get("regions") or [])
@@ -276,12 +98,37 @@ class OcrRegions(Operator):
                     raise Reject(f"page {row.get('page_index')}: text layer disagrees with the page ({why})",
                                  FILTERED, error_type=why)
                 row = {**row, "has_text_layer": False, "rejected_regions": rejected}
+        checked = time.perf_counter()
         if row.get("has_text_layer"):
-            yield self._mixed(row) if cfg.image_areas.enabled and row.get("image_boxes") else row
-            return
-        image = as_rgb(page_pixels(row))
-        lines = self.backend.recognize(image)
-        yield {**row, "regions": ocr_regions(lines, float(image.shape[0]), row.get("dpi"), cfg), "text_path": "ocr"}
+            out = self._mixed(row) if cfg.image_areas.enabled and row.get("image_boxes") else row
+        else:
+            out = self._ocr(row)
+        if cfg.record_seconds:
+            out = {**out, "layer_check_seconds": round(checked - start, 4),
+                   "ocr_seconds": round(time.perf_counter() - checked, 4)}
+        yield out
+
+    def _lines(self, image: Any) -> tuple[list[OcrLine], str | None]:
+        """The OCR lines of an RGB image, or none and why OCR stopped after detection."""
+        backend = self.backend
+        if not isinstance(backend, StagedOcrBackend):
+            return backend.recognize(image), None
+        quads = backend.detect(image)
+        if (why := detection_verdict(quads, self.config.gate)) is not None:
+            return [], why
+        return backend.read(image, quads), None
+
+    def _ocr(self, row: Row) -> Row:
+        """The page read by OCR, unless a gate proves it cannot pass the page filter."""
+        cfg = self.config
+        pixels = page_pixels(row)
+        lines, why = [], ink_verdict(pixels, cfg.gate)
+        if why is None:
+            image = as_rgb(pixels)
+            lines, why = self._lines(image)
+        regions = ocr_regions(lines, float(pixels.shape[0]), row.get("dpi"), cfg.min_confidence, cfg.group_blocks,
+                              cfg.block_gap)
+        return {**row, "regions": regions, "text_path": "ocr", "ocr_skip": why}
 
     def _mixed(self, row: Row) -> Row:
         """The text-layer page with OCR lines of its image areas that no layer text covers."""
@@ -290,12 +137,15 @@ class OcrRegions(Operator):
         areas = image_areas(row["regions"], row["image_boxes"], w, h, self.config.image_areas)
         lines = []
         for x0, y0, x1, y1 in areas:
-            for ln in self.backend.recognize(as_rgb(pixels[y0:y1, x0:x1])):
+            crop = pixels[y0:y1, x0:x1]
+            if not area_worth_reading(crop, self.config.gate):
+                continue
+            for ln in self.backend.recognize(as_rgb(crop)):
                 b = ln.bbox
                 lines.append(OcrLine((b[0] + x0, b[1] + y0, b[2] + x0, b[3] + y0), ln.text, ln.confidence))
         if not lines:
             return row
-        ocr = ocr_regions(lines, float(h), row.get("dpi"), dataclasses.replace(self.config, group_blocks=True))
+        ocr = ocr_regions(lines, float(h), row.get("dpi"), self.config.min_confidence, True, self.config.block_gap)
         merged = merge_regions(row["regions"], ocr, float(h))
         mixed = any(r["origin"] == "ocr" for r in merged)
         return {**row, "regions": merged, "text_path": "mixed" if mixed else row.get("text_path")}

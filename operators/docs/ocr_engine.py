@@ -1,0 +1,141 @@
+"""The PP-OCR models of rapidocr-onnxruntime, loaded once per worker process and run on our terms.
+
+Contract:
+- `engine(config) -> OcrEngine`: the process-wide engine for an `OcrEngineConfig` (created on first use,
+  under a lock; `loads()` counts the engines this process created, one per distinct config). It holds
+  one detection and one recognition onnxruntime session (the models shipped in the rapidocr wheel; the
+  angle classifier is never loaded: it garbles upright lines).
+- `OcrEngine.detect(bgr) -> list[quad]`: text-line quadrilaterals (4 x 2 float32, image pixels) of a BGR
+  uint8 image, top-to-bottom; detection runs on the image scaled down so its longer side is at most
+  `det_max_side` pixels (default 1664: a letter or A4 page at 144-150 dpi is read at full size, larger
+  renders and scans are scaled down; the cost is linear in pixels). Measured on a 150 dpi scan of a paper
+  page, against its text layer: 4,211 of 4,282 characters right at 1664 (detection 0.95 CPU s), 4,145 at
+  1280 (0.51 s), the same 85 lines. rapidocr's own "max" limit ignores the configured size (it picks
+  960/1500/2000 by image size).
+- `OcrEngine.read(bgr, quads) -> list[(text, confidence)]`: the recogniser on the crops of `quads`,
+  `rec_batch` crops per model call (crops sorted by width, as rapidocr does); `read_crops(crops)` on
+  ready BGR line crops. The decoder keeps English word spaces (`operators.docs.ocr_spaces`). One crop
+  per call is the default: a batch pads every crop to its widest, and on one thread the padded batch
+  cost more than the crops alone (227 lines of two scanned paper pages: 14.7-15.4 CPU s one at a time,
+  17.5-18.1 by 3, 24.0-24.1 by 6, rapidocr's default; quantising the padded width to reuse shapes did
+  not help).
+- Sessions run on `intra_op_threads` threads (default 1: a pipeline worker owns one CPU, and one thread
+  keeps the kernels' partitioning, hence the output, independent of the machine), with onnxruntime's CPU
+  memory arena on: rapidocr turns it off, which makes every call with a new input shape plan and allocate
+  anew (measured: 2.2 s against 0.9 s for the first 1664x1280 detection, 0.49-0.70 s against 0.36-0.39 s
+  for a repeated 1280x992 one); page sizes and line widths vary, so most calls have a new shape.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from corpus.config_types import AT_LEAST_ONE, bounded
+from operators.docs.ocr_spaces import SpacedCtcDecode
+
+
+@dataclass(frozen=True)
+class OcrEngineConfig:
+    """How the PP-OCR models run."""
+
+    det_max_side: int = bounded(1664, AT_LEAST_ONE)  # detection input: longer side at most this many pixels
+    rec_batch: int = bounded(1, AT_LEAST_ONE)  # line crops per recogniser call (1 measured fastest on one thread)
+    intra_op_threads: int = bounded(1, AT_LEAST_ONE)  # onnxruntime threads per session
+
+
+class _Session:
+    """One onnxruntime CPU session with the memory arena on; the call interface rapidocr's classes use."""
+
+    def __init__(self, model_path: str, threads: int) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.enable_cpu_mem_arena = True
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(model_path, sess_options=opts, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, batch: np.ndarray) -> list[np.ndarray]:
+        return self.session.run(None, {self.input_name: batch})
+
+    def have_key(self, key: str = "character") -> bool:
+        return key in self.session.get_modelmeta().custom_metadata_map
+
+    def get_character_list(self, key: str = "character") -> list[str]:
+        return self.session.get_modelmeta().custom_metadata_map[key].splitlines()
+
+
+def _rapid_config() -> dict[str, Any]:
+    from rapidocr_onnxruntime.main import DEFAULT_CFG_PATH
+    from rapidocr_onnxruntime.utils import read_yaml, update_model_path
+
+    return update_model_path(read_yaml(DEFAULT_CFG_PATH))
+
+
+class OcrEngine:
+    """Detection and recognition sessions of one process; see the module docstring."""
+
+    def __init__(self, config: OcrEngineConfig) -> None:
+        from rapidocr_onnxruntime.ch_ppocr_det import TextDetector
+        from rapidocr_onnxruntime.ch_ppocr_det.utils import DBPostProcess, DetPreProcess
+        from rapidocr_onnxruntime.ch_ppocr_rec import TextRecognizer
+        from rapidocr_onnxruntime.ch_ppocr_rec.utils import CTCLabelDecode
+        from rapidocr_onnxruntime.main import RapidOCR
+
+        self.config = config
+        rapid = _rapid_config()
+        det_cfg, rec_cfg = rapid["Det"], rapid["Rec"]
+        det = TextDetector.__new__(TextDetector)  # rapidocr's pre/post-processing on our session
+        det.infer = _Session(det_cfg["model_path"], config.intra_op_threads)
+        det.postprocess_op = DBPostProcess(thresh=det_cfg["thresh"], box_thresh=det_cfg["box_thresh"],
+                                           max_candidates=det_cfg["max_candidates"], unclip_ratio=det_cfg["unclip_ratio"],
+                                           use_dilation=det_cfg["use_dilation"], score_mode=det_cfg["score_mode"])
+        det.get_preprocess = lambda _max_wh: DetPreProcess(config.det_max_side, "max", det_cfg["mean"], det_cfg["std"])
+        rec = TextRecognizer.__new__(TextRecognizer)
+        rec.session = _Session(rec_cfg["model_path"], config.intra_op_threads)
+        rec.postprocess_op = SpacedCtcDecode(CTCLabelDecode(character=rec.session.get_character_list()))
+        rec.rec_batch_num = config.rec_batch
+        rec.rec_image_shape = rec_cfg["rec_img_shape"]
+        self._detector, self._recognizer = det, rec
+        self._crop = RapidOCR.get_crop_img_list  # perspective crop of each quad (uses no engine state)
+        self._sort = RapidOCR.sorted_boxes
+
+    def detect(self, bgr: np.ndarray) -> list[np.ndarray]:
+        """Text-line quads of a BGR image, top-to-bottom then left-to-right."""
+        boxes, _ = self._detector(bgr)
+        return [] if boxes is None or len(boxes) == 0 else list(self._sort(boxes))
+
+    def read(self, bgr: np.ndarray, quads: list[np.ndarray]) -> list[tuple[str, float]]:
+        """(text, confidence) of the line under each quad."""
+        return self.read_crops(self._crop(None, bgr, quads)) if quads else []
+
+    def read_crops(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+        """(text, confidence) of each BGR crop of one text line."""
+        if not crops:
+            return []
+        result, _ = self._recognizer([np.ascontiguousarray(c) for c in crops])
+        return [(str(t), float(c)) for t, c in result]
+
+
+_ENGINES: dict[OcrEngineConfig, OcrEngine] = {}
+_LOCK = threading.Lock()
+
+
+def engine(config: OcrEngineConfig | None = None) -> OcrEngine:
+    """The process-wide engine for `config` (default settings when None), created on first use."""
+    config = config or OcrEngineConfig()
+    with _LOCK:
+        if config not in _ENGINES:
+            _ENGINES[config] = OcrEngine(config)
+        return _ENGINES[config]
+
+
+def loads() -> int:
+    """How many engines (each one detection + one recognition model load) this process created."""
+    return len(_ENGINES)
