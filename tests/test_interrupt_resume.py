@@ -33,8 +33,8 @@ def _files(corpus: Path) -> dict[str, bytes]:
 def test_interrupted_build_resumes_to_the_same_bytes(tmp_path, ray_session):
     photos = tmp_path / "photos"
     photos.mkdir()
-    for i in range(10):
-        (photos / f"p{i:02d}.jpg").write_bytes(encode(smooth_image(100 + i), quality=95))
+    for i in range(10):  # large enough (~0.1 s a shard) that the interrupt lands mid-build on a fast machine
+        (photos / f"p{i:02d}.jpg").write_bytes(encode(smooth_image(100 + i, (2000, 1500)), quality=95))
         (photos / f"p{i:02d}.txt").write_text(f"caption {i}")
     args = ["images", "build", str(photos), "--num-cpus", "1", "--inputs-per-shard", "1", "--no-progress"]
 
