@@ -2,7 +2,7 @@
 
 Docs, images and videos are each one `Pipeline` (`pipelines.docs.DOCS`, ...); `Pipeline.build` is the
 whole build of every one of them (inputs found, config settled, `pipelines.engine.run.run_build`), and
-the CLI makes `mmcorpus NAME build` from the same declaration (`cli.commands.build`). A new modality is a
+the CLI makes `mmcorpus NAME build` from the same declaration (`cli.args.register_build`). A new modality is a
 config dataclass with a `run: RunConfig` field, an input finder and a steps function.
 """
 from __future__ import annotations

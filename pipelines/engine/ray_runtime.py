@@ -1,13 +1,9 @@
-"""Starting or joining Ray, and applying one step on its own as a Ray Data stage."""
+"""Starting local Ray, or joining a running instance or a cluster."""
 from __future__ import annotations
 
 import logging
 import os
 from typing import Any
-
-import pyarrow as pa
-
-from pipelines.engine.steps import Step, operator_instance
 
 log = logging.getLogger(__name__)
 
@@ -65,19 +61,3 @@ def _joined(address: str, num_cpus: int | None, kwargs: dict[str, Any]) -> bool:
     ray.shutdown()
     log.info("the Ray instance running here has %d CPUs, not --num-cpus %d: starting a fresh local one", cpus, num_cpus)
     return False
-
-
-class _TaskFn:
-    """A picklable stateless callable that applies a cached operator instance to a batch."""
-
-    def __init__(self, op: type, config: Any) -> None:
-        self.op, self.config = op, config
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        return operator_instance(self.op, self.config)(batch)
-
-
-def map_step(ds: Any, step: Step, batch_size: int) -> Any:
-    """`ds.map_batches` of one step on its own, as stateless tasks (the images fingerprint pass)."""
-    return ds.map_batches(_TaskFn(step.op, step.config), batch_size=batch_size, batch_format="pyarrow",
-                          num_cpus=step.num_cpus)
