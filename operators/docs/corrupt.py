@@ -49,6 +49,9 @@ BLUR_EM = 0.3
 #: JPEG: the em is downscaled to JPEG_EM_PX[0] px at strength 0 ... JPEG_EM_PX[1] px at strength 1
 JPEG_EM_PX = (32.0, 5.0)
 MIN_CONTRAST = 16.0
+#: the band of pixels around a region's box that gives its local background (`background`): all a family
+#: reads outside the box
+RING = 3
 #: patchwork: cell side in ems, and the factors on the strength that the cells draw from (uniformly)
 PATCH_EM = 1.0
 PATCH_FACTORS = (0.5, 0.7071, 1.0, 1.4142, 2.0)
@@ -87,7 +90,7 @@ def _luminance(patch: np.ndarray) -> np.ndarray:
     return patch.astype(np.float32) if patch.ndim == 2 else patch.astype(np.float32).mean(axis=2)
 
 
-def background(image: np.ndarray, bbox: Sequence[float], ring: int = 3) -> np.ndarray:
+def background(image: np.ndarray, bbox: Sequence[float], ring: int = RING) -> np.ndarray:
     """Median colour of the pixels in a `ring`-pixel band just outside the box (inside if at the edge);
     a scalar array for gray (H, W) images, one value per channel for (H, W, C) ones."""
     h, w = image.shape[:2]
@@ -270,5 +273,13 @@ def corrupt_region(image: np.ndarray, bbox: Sequence[float], level: str, rng: np
     family = families[int(rng.integers(len(families)))]
     lo, hi = config.range_of(level, family)
     strength = float(rng.uniform(lo, hi)) if hi > lo else float(lo)
-    out, params = FAMILIES[family](image, bbox, strength, rng, glyph)
+    # the family runs on a window of the box and its background ring, not on the page: the same pixels
+    # (a family reads nothing farther), without copying the whole page per patch factor
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = pixel_box(bbox, w, h)
+    wx0, wy0, wx1, wy1 = max(0, x0 - RING), max(0, y0 - RING), min(w, x1 + RING), min(h, y1 + RING)
+    local = (bbox[0] - wx0, bbox[1] - wy0, bbox[2] - wx0, bbox[3] - wy0)
+    window, params = FAMILIES[family](image[wy0:wy1, wx0:wx1], local, strength, rng, glyph)
+    out = image.copy()
+    out[wy0:wy1, wx0:wx1] = window
     return out, family, round(strength, 4), params
