@@ -23,8 +23,10 @@ benchmarks/noise_calibration.py and `mmcorpus docs calibrate`, which refits them
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import io
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,9 +92,39 @@ def _luminance(patch: np.ndarray) -> np.ndarray:
     return patch.astype(np.float32) if patch.ndim == 2 else patch.astype(np.float32).mean(axis=2)
 
 
+#: within `same_pixels()`, `background` and `ink` of one (image object, box, ring) are computed once
+_SAME_PIXELS: contextvars.ContextVar[dict[tuple[Any, ...], Any] | None] = contextvars.ContextVar("same_pixels",
+                                                                                                default=None)
+
+
+@contextlib.contextmanager
+def same_pixels() -> Iterator[None]:
+    """A scope in which the images given to `background` and `ink` are not modified: their results are
+    kept per (image object, box) and reused (patchwork runs a family once per factor on one window)."""
+    token = _SAME_PIXELS.set({})
+    try:
+        yield
+    finally:
+        _SAME_PIXELS.reset(token)
+
+
+def _kept(name: str, compute: Callable[..., Any], image: np.ndarray, *args: Any) -> Any:
+    memo = _SAME_PIXELS.get()
+    if memo is None:
+        return compute(image, *args)
+    key = (name, id(image), *(tuple(a) if isinstance(a, Sequence) else a for a in args))
+    if key not in memo:
+        memo[key] = compute(image, *args)
+    return memo[key]
+
+
 def background(image: np.ndarray, bbox: Sequence[float], ring: int = RING) -> np.ndarray:
     """Median colour of the pixels in a `ring`-pixel band just outside the box (inside if at the edge);
     a scalar array for gray (H, W) images, one value per channel for (H, W, C) ones."""
+    return _kept("background", _background, image, bbox, ring)
+
+
+def _background(image: np.ndarray, bbox: Sequence[float], ring: int) -> np.ndarray:
     h, w = image.shape[:2]
     x0, y0, x1, y1 = pixel_box(bbox, w, h)
     ox0, oy0, ox1, oy1 = max(0, x0 - ring), max(0, y0 - ring), min(w, x1 + ring), min(h, y1 + ring)
@@ -109,6 +141,10 @@ def background(image: np.ndarray, bbox: Sequence[float], ring: int = RING) -> np
 def ink(image: np.ndarray, bbox: Sequence[float]) -> tuple[float, float]:
     """(background luminance, contrast): how far the region's ink (its 2% of pixels farthest from the
     background) lies from the local background, at least MIN_CONTRAST grey levels."""
+    return _kept("ink", _ink, image, bbox)
+
+
+def _ink(image: np.ndarray, bbox: Sequence[float]) -> tuple[float, float]:
     _, patch = _crop(image, bbox)
     bg = float(np.mean(background(image, bbox)))
     if patch.size == 0:
@@ -121,7 +157,9 @@ def _cells(rng: np.random.Generator, shape: tuple[int, int], cell: float, draw: 
     rows = (np.arange(shape[0]) / cell).astype(np.int64)
     cols = (np.arange(shape[1]) / cell).astype(np.int64)
     field = draw((int(rows[-1]) + 1 if shape[0] else 0, int(cols[-1]) + 1 if shape[1] else 0))
-    return field[np.ix_(rows, cols)]
+    # each cell value repeated over its pixels (as field[np.ix_(rows, cols)], by block copies)
+    return np.repeat(np.repeat(field, np.bincount(rows, minlength=field.shape[0]), axis=0),
+                     np.bincount(cols, minlength=field.shape[1]), axis=1)
 
 
 def gaussian_noise(image: np.ndarray, bbox: Sequence[float], strength: float, rng: np.random.Generator,
@@ -202,13 +240,16 @@ def patchwork(family: Corruption) -> Corruption:
         nominal = PATCH_FACTORS.index(1.0)
         out = patch.copy()
         params: Params = {}
-        for k in sorted(set(np.unique(pick).tolist()) | {nominal}):
-            done, p = family(image, bbox, float(min(1.0, strength * PATCH_FACTORS[k])),
-                             np.random.default_rng(seeds[k]), glyph)
-            if k == nominal:
-                params = {**p, "patch_px": round(cell, 2)}
-            _, done_patch = _crop(done, bbox)
-            out[pick == k] = done_patch[pick == k]
+        drawn = np.bincount(pick.ravel(), minlength=len(PATCH_FACTORS))
+        with same_pixels():  # the family reads `image` once per factor: its ink is measured once
+            for k in sorted(set(np.flatnonzero(drawn).tolist()) | {nominal}):
+                done, p = family(image, bbox, float(min(1.0, strength * PATCH_FACTORS[k])),
+                                 np.random.default_rng(seeds[k]), glyph)
+                if k == nominal:
+                    params = {**p, "patch_px": round(cell, 2)}
+                _, done_patch = _crop(done, bbox)
+                cells = pick == k
+                out[cells] = done_patch[cells]
         return _paste(image, box, out), params
 
     patched.__name__ = patched.__qualname__ = f"patchwork_{family.__name__}"
