@@ -115,7 +115,7 @@ def find_documents(inputs: list[str]) -> list[InputItem]:
 class DocsPipeline(Pipeline[DocsConfig]):
     """The docs `Pipeline`, whose build stops the OCR actors it started (`ocr.pool`) however it ends."""
 
-    def build(self, inputs: list[str], out_dir: "str | Path", cfg: DocsConfig | None = None) -> BuildSummary:
+    def build(self, inputs: list[str], out_dir: str | Path, cfg: DocsConfig | None = None) -> BuildSummary:
         try:
             return super().build(inputs, out_dir, cfg)
         finally:

@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
+from doc_pages import input_row
 
 from corpus.config import load_config
 from corpus.config_types import ConfigError
 from corpus.manifest import Manifest
-from doc_pages import input_row
 from operators.base import is_error
 from operators.docs.ocr import OcrRegionsConfig
 from operators.docs.ocr_engine import OcrEngineConfig

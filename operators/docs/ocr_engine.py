@@ -2,7 +2,7 @@
 
 Contract:
 - `engine(config) -> OcrEngine`: the process-wide engine for an `OcrEngineConfig` (created on first use,
-  under a lock; `loads()` counts the engines this process created, one per distinct config). It holds
+  under a lock; `loads()` counts the engines this process created, one per distinct config and provider). It holds
   one detection and one recognition onnxruntime session (the models shipped in the rapidocr wheel; the
   angle classifier is never loaded: it garbles upright lines).
 - `OcrEngine.detect(bgr) -> list[quad]`: text-line quadrilaterals (4 x 2 float32, image pixels) of a BGR
