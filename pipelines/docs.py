@@ -103,7 +103,7 @@ def _steps(cfg: DocsConfig, items: list[InputItem], store: Store) -> list[Step]:
         if cfg.ocr.backend != "rapidocr":
             raise ConfigError(f"ocr.pool.actors needs ocr.backend rapidocr, not {cfg.ocr.backend!r}")
         init_ray(run.address, run.num_cpus)
-        pool = start_pool(cfg.ocr.pool, cfg.ocr.engine)
+        pool = start_pool(cfg.ocr.pool, cfg.ocr.engine, cfg.resources.cpus_per_task, run.address in (None, "local"))
     return docs_steps(cfg, duplicates, pool)
 
 

@@ -67,12 +67,17 @@ def test_cuda_pool_without_onnxruntime_gpu_stops_before_any_shard(scans, tmp_pat
     assert not list((tmp_path / "cuda").glob("shards/*.tar"))
 
 
+def test_a_pool_that_leaves_the_tasks_no_cpu_on_a_local_ray_is_refused(scans, tmp_path):
+    with pytest.raises(ConfigError, match="leave 0 of the 2 CPUs, less than one shard task's 1: lower ocr.pool.actors"):
+        build_docs(scans, tmp_path / "starved", _cfg("ocr.pool.actors=2"))
+
+
 def test_a_dead_actor_is_restarted_and_a_call_that_fails_for_good_is_the_pages_error_row(scans):
     import ray
 
     scan = next(p for p in scans if p.endswith("scan-01.png"))
     page = PdfPages()([input_row(scan, kind="image")]).to_pylist()[0]
-    backend = start_pool(OcrPoolConfig(actors=1, max_restarts=1), OcrEngineConfig())
+    backend = start_pool(OcrPoolConfig(actors=1, max_restarts=1), OcrEngineConfig(), 1.0, True)
     try:
         op = PooledOcrRegions(PooledOcr(OcrRegionsConfig(), backend))
         ray.kill(backend.actors[0], no_restart=False)  # Ray restarts it and retries the call

@@ -1,13 +1,15 @@
 """Starting and stopping the OCR actors of a docs build (`ocr.pool`).
 
 Contract:
-- `start_pool(pool, engine_config)` starts `pool.actors` actors (`pipelines.ocr_pool.actor`), each
+- `start_pool(pool, engine_config, task_cpus, fixed)` starts `pool.actors` actors (`pipelines.ocr_pool.actor`), each
   reserving `pool.num_cpus` CPUs and `pool.num_gpus` GPUs and restarted by Ray up to `pool.max_restarts`
   times (the calls it was serving are retried as often), waits until every one has loaded its models, and
   returns the `PooledOcrBackend` of the shard tasks. It raises `ConfigError` (one line, nothing built yet)
   when the actors' sessions do not run on the provider asked for (CUDA without onnxruntime-gpu or without
   a device), when an actor cannot start, or when they are not ready within `pool.start_timeout_s` (no node
-  with the GPUs asked for), and then stops them.
+  with the GPUs asked for), and then stops them. Before starting any, it refuses a pool that would leave
+  a cluster that cannot grow (`fixed`: a local Ray) less than `task_cpus` CPUs for the shard tasks, which
+  would wait forever; on a cluster it only warns (an autoscaler adds nodes).
 - `stop_pools()` kills every actor this process started; the docs build calls it when it ends, however it
   ends, so a pool never outlives its build (a driver that stays up, such as the test suite's, would
   otherwise keep their CPUs and GPUs reserved).
@@ -30,9 +32,18 @@ log = logging.getLogger(__name__)
 _LIVE: list[Any] = []  # handles of the actors this process started and has not stopped
 
 
-def start_pool(pool: OcrPoolConfig, engine_config: OcrEngineConfig) -> PooledOcrBackend:
+def start_pool(pool: OcrPoolConfig, engine_config: OcrEngineConfig, task_cpus: float, fixed: bool) -> PooledOcrBackend:
     """The pool's actors, started and ready; see the module docstring."""
     import ray
+
+    cpus = ray.cluster_resources().get("CPU", 0)
+    if (left := cpus - pool.actors * pool.num_cpus) < task_cpus:
+        short = (f"ocr.pool: {pool.actors} OCR actors of {pool.num_cpus:g} CPUs leave {max(left, 0):g} of the "
+                 f"{cpus:g} CPUs, less than one shard task's {task_cpus:g}")
+        if fixed:
+            raise ConfigError(f"{short}: lower ocr.pool.actors or ocr.pool.num_cpus (a GPU actor needs little CPU), "
+                              "or add CPUs")
+        log.warning("%s; the build waits for the nodes an autoscaler adds", short)
 
     if pool.num_gpus and ray.cluster_resources().get("GPU", 0) < pool.num_gpus:
         log.warning("ocr.pool: the cluster has no GPU for actors of %g GPUs yet; waiting up to %.0f s for one "
