@@ -25,7 +25,9 @@ per measurement in `OUT/results.jsonl`, free memory printed between sections):
 7. `rollouts`: RL rollouts batched across prompts (`batched_rollout.generate_groups`) against one prompt
    at a time;
 8. `sft_all`: all-parameter SFT (fp32 masters, bf16 autocast, activation checkpointing) with the layers the
-   plan fits, fewer after an out-of-memory error.
+   plan fits, fewer after an out-of-memory error;
+9. `ocr`: the docs build's OCR pages/s on onnxruntime's CPU and CUDA providers, same scanned pages (optional:
+   measured where onnxruntime-gpu and the OCR's modules are installed, recorded as not measured otherwise).
 SFT sections report tokens/s, MFU against the device's dense bf16 peak, the data-wait fraction, the
 forward / backward / optimizer split and peak memory beside the plan. The targets, PASS or FAIL:
 PT-1 MFU >= 40%, all-parameter MFU >= 35%, data wait < 5%, batched rollouts >= 5x one at a time.
@@ -49,16 +51,17 @@ from benchmarks.gpu_sections.attention import attention  # noqa: E402
 from benchmarks.gpu_sections.batches import batches  # noqa: E402
 from benchmarks.gpu_sections.context import CPU, GPU, Context  # noqa: E402
 from benchmarks.gpu_sections.env import env  # noqa: E402
+from benchmarks.gpu_sections.ocr import ocr  # noqa: E402
 from benchmarks.gpu_sections.plan import plan  # noqa: E402
 from benchmarks.gpu_sections.resampler import resampler  # noqa: E402
 from benchmarks.gpu_sections.rollouts import rollouts  # noqa: E402
 from benchmarks.gpu_sections.sft import sft_all, sft_pt1  # noqa: E402
 
 SECTIONS = [("env", env), ("batches", batches), ("plan", plan), ("resampler", resampler), ("attention", attention),
-            ("sft_pt1", sft_pt1), ("rollouts", rollouts), ("sft_all", sft_all)]
+            ("sft_pt1", sft_pt1), ("rollouts", rollouts), ("sft_all", sft_all), ("ocr", ocr)]
 
 BUDGETS_S = {"env": 60, "batches": 120, "plan": 60, "resampler": 60, "attention": 90, "sft_pt1": 180,
-             "rollouts": 150, "sft_all": 240}
+             "rollouts": 150, "sft_all": 240, "ocr": 90}
 
 
 def targets(s: Sections) -> dict[str, str]:

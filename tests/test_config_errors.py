@@ -80,6 +80,7 @@ def test_a_sub_seed_in_yaml_is_refused_and_the_printed_config_shows_the_effectiv
     ("samples.regions_per_sample=[1,2,3]", "expected a list of 2 values"),
     ("samples.noise.strength.medium.blur=[0.4,high]", "setting samples.noise.strength.medium.blur[1]='high'"),
     ("run.prefix=3", "setting run.prefix=3: expected a string"),
+    ("ocr.pool.provider=rocm", "setting ocr.pool.provider='rocm': expected one of 'cpu', 'cuda'"),
 ])
 def test_wrong_value_types_and_ranges_are_refused(setting, expected, caplog):
     message = refused(["docs", "build", "--set", setting, "--print-config"], caplog)

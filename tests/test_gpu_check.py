@@ -15,7 +15,7 @@ from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECK = ROOT / "benchmarks" / "gpu_check.py"
-SECTIONS = ["env", "batches", "plan", "resampler", "attention", "sft_pt1", "rollouts", "sft_all"]
+SECTIONS = ["env", "batches", "plan", "resampler", "attention", "sft_pt1", "rollouts", "sft_all", "ocr"]
 PROJECT = {"model", "training_bridge", "corpus", "schemas", "benchmarks"}  # this checkout's code
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # one torch thread: on a shared 2-core machine more spin (10x slower)
 

@@ -36,6 +36,7 @@ class Scale:
     fallback_lengths: tuple[int, ...] = ()
     fallback_slices: int = 0
     slice_grid: tuple[int, int] = (28, 37)
+    ocr_pages: int = 3  # demo scans read per provider in the `ocr` section
 
 
 # GPU fallback shape: one batch the bridge gave from this check's corpus (896 x 672 images: 5 slices of 28 x 37
@@ -43,7 +44,7 @@ class Scale:
 GPU = Scale("full", 8192, 320, (896, 672), 600, 12, 6, 2, 8, (12, 8, 96),
             (957, 483, 408, 818, 651, 838, 897, 814, 825, 786, 596), 5, (28, 37))
 # CPU: small enough for the suite (bf16 matmuls are emulated on most CPUs: a tiny-model step takes seconds)
-CPU = Scale("tiny", 512, 16, (224, 168), 80, 1, 2, 1, 1, (3, 2, 4), (200, 170), 1, (16, 16))
+CPU = Scale("tiny", 512, 16, (224, 168), 80, 1, 2, 1, 1, (3, 2, 4), (200, 170), 1, (16, 16), ocr_pages=1)
 
 
 @dataclass

@@ -22,6 +22,12 @@ each level at 144 dpi on the demo corpus and on real papers. For your documents,
 corpus with `mmcorpus docs calibrate DIR --no-fit` (exit 1 when a level misses its band), or let the
 build fit them on its own pages first: --set calibrate.pages=24 (a few minutes before the build
 starts; the ranges are recorded in manifest.json and a resumed build reuses them).
+
+OCR runs in the build's tasks by default. On a cluster with GPUs, a pool of OCR actors reads the pages
+that need OCR while the CPU tasks render, filter and write (the same corpus as without the pool):
+  --set ocr.pool.actors=4 --set ocr.pool.num_gpus=0.25 --set ocr.pool.provider=cuda
+(provider cuda needs onnxruntime-gpu on the GPU nodes: pip install 'mmcorpus[gpu-ocr]'; ray_cluster.yaml
+declares the node type). ocr.pool.provider=cpu runs the same pool on CPUs.
 """
 
 

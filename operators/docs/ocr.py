@@ -34,6 +34,7 @@ from operators.docs.ocr_backends import OcrBackend, OcrLine, PaddleOcrBackend, R
 from operators.docs.ocr_engine import OcrEngineConfig
 from operators.docs.ocr_gate import OcrGateConfig, area_worth_reading, detection_verdict, ink_verdict
 from operators.docs.ocr_lines import ocr_regions
+from operators.docs.ocr_pool_config import OcrPoolConfig
 from operators.docs.page_image import as_rgb, page_pixels
 from schemas.tables import FILTERED, PAGE_SCHEMA
 
@@ -53,6 +54,7 @@ class OcrRegionsConfig:
     record_seconds: bool = False  # per-page layer_check_seconds / ocr_seconds columns (not reproducible)
     layer_check: LayerCheckConfig = field(default_factory=LayerCheckConfig)  # text layer against pixels
     image_areas: ImageAreaConfig = field(default_factory=ImageAreaConfig)  # scanned parts of text-layer pages
+    pool: OcrPoolConfig = field(default_factory=OcrPoolConfig)  # OCR on Ray actors (GPUs): `pipelines.ocr_pool`
 
 
 def make_backend(config: OcrRegionsConfig) -> OcrBackend:

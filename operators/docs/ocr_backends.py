@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from operators.docs.ocr_engine import OcrEngineConfig, engine
+from operators.docs.ocr_providers import Provider
 
 
 @dataclass(frozen=True)
@@ -55,18 +56,19 @@ def quad_to_bbox(points: Any) -> tuple[float, float, float, float]:
 
 
 class RapidOcrBackend:
-    """PP-OCRv4 det + rec (ONNX, offline) through `operators.docs.ocr_engine`; no angle classifier."""
+    """PP-OCRv4 det + rec (ONNX, offline) through `operators.docs.ocr_engine` on onnxruntime's `provider`;
+    no angle classifier."""
 
-    def __init__(self, config: OcrEngineConfig | None = None) -> None:
-        self.config = config or OcrEngineConfig()
+    def __init__(self, config: OcrEngineConfig | None = None, provider: Provider = "cpu") -> None:
+        self.config, self.provider = config or OcrEngineConfig(), provider
 
     def detect(self, image: np.ndarray) -> list[np.ndarray]:
         """Text-line quads of an RGB image."""
-        return engine(self.config).detect(np.ascontiguousarray(image[:, :, ::-1]))
+        return engine(self.config, self.provider).detect(np.ascontiguousarray(image[:, :, ::-1]))
 
     def read(self, image: np.ndarray, quads: list[np.ndarray]) -> list[OcrLine]:
         """The lines under `quads` (from `detect` of the same image), empty texts included."""
-        texts = engine(self.config).read(np.ascontiguousarray(image[:, :, ::-1]), quads)
+        texts = engine(self.config, self.provider).read(np.ascontiguousarray(image[:, :, ::-1]), quads)
         return [OcrLine(quad_to_bbox(q), t, c) for q, (t, c) in zip(quads, texts)]
 
     def recognize(self, image: np.ndarray) -> list[OcrLine]:
@@ -74,7 +76,7 @@ class RapidOcrBackend:
 
     def recognize_crops(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
         """(text, confidence) of each RGB crop of one text line: the recogniser alone."""
-        return engine(self.config).read_crops([np.ascontiguousarray(c[:, :, ::-1]) for c in crops])
+        return engine(self.config, self.provider).read_crops([np.ascontiguousarray(c[:, :, ::-1]) for c in crops])
 
 
 class PaddleOcrBackend:

@@ -2,7 +2,7 @@
 
 Contract:
 - `engine(config) -> OcrEngine`: the process-wide engine for an `OcrEngineConfig` (created on first use,
-  under a lock; `loads()` counts the engines this process created, one per distinct config). It holds
+  under a lock; `loads()` counts the engines this process created, one per distinct config and provider). It holds
   one detection and one recognition onnxruntime session (the models shipped in the rapidocr wheel; the
   angle classifier is never loaded: it garbles upright lines).
 - `OcrEngine.detect(bgr) -> list[quad]`: text-line quadrilaterals (4 x 2 float32, image pixels) of a BGR
@@ -19,6 +19,9 @@ Contract:
   cost more than the crops alone (227 lines of two scanned paper pages: 14.7-15.4 CPU s one at a time,
   17.5-18.1 by 3, 24.0-24.1 by 6, rapidocr's default; quantising the padded width to reuse shapes did
   not help).
+- `engine(config, provider)`: the sessions run on onnxruntime's provider for `provider`
+  (`operators.docs.ocr_providers`: "cpu" by default, "cuda" for the OCR actors of a GPU pool); an engine
+  per (config, provider). `OcrEngine.providers()` says what the sessions actually run on.
 - Sessions run on `intra_op_threads` threads (default 1: a pipeline worker owns one CPU, and one thread
   keeps the kernels' partitioning, hence the output, independent of the machine), with onnxruntime's CPU
   memory arena on: rapidocr turns it off, which makes every call with a new input shape plan and allocate
@@ -34,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from corpus.config_types import AT_LEAST_ONE, bounded
+from operators.docs.ocr_providers import Provider, session_providers
 from operators.docs.ocr_spaces import SpacedCtcDecode
 
 
@@ -47,9 +51,10 @@ class OcrEngineConfig:
 
 
 class _Session:
-    """One onnxruntime CPU session with the memory arena on; the call interface rapidocr's classes use."""
+    """One onnxruntime session (on `providers`) with the CPU memory arena on; the call interface rapidocr's
+    classes use."""
 
-    def __init__(self, model_path: str, threads: int) -> None:
+    def __init__(self, model_path: str, threads: int, providers: list[str]) -> None:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -58,7 +63,7 @@ class _Session:
         opts.enable_cpu_mem_arena = True
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
-        self.session = ort.InferenceSession(model_path, sess_options=opts, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(model_path, sess_options=opts, providers=providers)
         self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, batch: np.ndarray) -> list[np.ndarray]:
@@ -81,7 +86,7 @@ def _rapid_config() -> dict[str, Any]:
 class OcrEngine:
     """Detection and recognition sessions of one process; see the module docstring."""
 
-    def __init__(self, config: OcrEngineConfig) -> None:
+    def __init__(self, config: OcrEngineConfig, provider: Provider = "cpu") -> None:
         from rapidocr_onnxruntime.ch_ppocr_det import TextDetector
         from rapidocr_onnxruntime.ch_ppocr_det.utils import DBPostProcess, DetPreProcess
         from rapidocr_onnxruntime.ch_ppocr_rec import TextRecognizer
@@ -89,22 +94,27 @@ class OcrEngine:
         from rapidocr_onnxruntime.main import RapidOCR
 
         self.config = config
+        providers = session_providers(provider)
         rapid = _rapid_config()
         det_cfg, rec_cfg = rapid["Det"], rapid["Rec"]
         det = TextDetector.__new__(TextDetector)  # rapidocr's pre/post-processing on our session
-        det.infer = _Session(det_cfg["model_path"], config.intra_op_threads)
+        det.infer = _Session(det_cfg["model_path"], config.intra_op_threads, providers)
         det.postprocess_op = DBPostProcess(thresh=det_cfg["thresh"], box_thresh=det_cfg["box_thresh"],
                                            max_candidates=det_cfg["max_candidates"], unclip_ratio=det_cfg["unclip_ratio"],
                                            use_dilation=det_cfg["use_dilation"], score_mode=det_cfg["score_mode"])
         det.get_preprocess = lambda _max_wh: DetPreProcess(config.det_max_side, "max", det_cfg["mean"], det_cfg["std"])
         rec = TextRecognizer.__new__(TextRecognizer)
-        rec.session = _Session(rec_cfg["model_path"], config.intra_op_threads)
+        rec.session = _Session(rec_cfg["model_path"], config.intra_op_threads, providers)
         rec.postprocess_op = SpacedCtcDecode(CTCLabelDecode(character=rec.session.get_character_list()))
         rec.rec_batch_num = config.rec_batch
         rec.rec_image_shape = rec_cfg["rec_img_shape"]
         self._detector, self._recognizer = det, rec
         self._crop = RapidOCR.get_crop_img_list  # perspective crop of each quad (uses no engine state)
         self._sort = RapidOCR.sorted_boxes
+
+    def providers(self) -> list[str]:
+        """The onnxruntime providers the detection session runs on (the recogniser's are made alike)."""
+        return list(self._detector.infer.session.get_providers())
 
     def detect(self, bgr: np.ndarray) -> list[np.ndarray]:
         """Text-line quads of a BGR image, top-to-bottom then left-to-right."""
@@ -123,17 +133,17 @@ class OcrEngine:
         return [(str(t), float(c)) for t, c in result]
 
 
-_ENGINES: dict[OcrEngineConfig, OcrEngine] = {}
+_ENGINES: dict[tuple[OcrEngineConfig, Provider], OcrEngine] = {}
 _LOCK = threading.Lock()
 
 
-def engine(config: OcrEngineConfig | None = None) -> OcrEngine:
-    """The process-wide engine for `config` (default settings when None), created on first use."""
-    config = config or OcrEngineConfig()
+def engine(config: OcrEngineConfig | None = None, provider: Provider = "cpu") -> OcrEngine:
+    """The process-wide engine for `config` (default settings when None) on `provider`, created on first use."""
+    key = (config or OcrEngineConfig(), provider)
     with _LOCK:
-        if config not in _ENGINES:
-            _ENGINES[config] = OcrEngine(config)
-        return _ENGINES[config]
+        if key not in _ENGINES:
+            _ENGINES[key] = OcrEngine(*key)
+        return _ENGINES[key]
 
 
 def loads() -> int:
