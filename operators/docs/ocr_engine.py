@@ -18,7 +18,12 @@ Contract:
   per call is the default: a batch pads every crop to its widest, and on one thread the padded batch
   cost more than the crops alone (227 lines of two scanned paper pages: 14.7-15.4 CPU s one at a time,
   17.5-18.1 by 3, 24.0-24.1 by 6, rapidocr's default; quantising the padded width to reuse shapes did
-  not help).
+  not help). The batches (rapidocr's: crops sorted by width, `rec_batch` at a time) go to `READ_THREADS`
+  threads, each running one batch on one onnxruntime thread, so a crop's text and confidence are those
+  of a one-thread read whatever the thread count. Recognition is most of a dense page's OCR (49 of 56
+  CPU s for 6 scanned paper pages, 690 lines); a task that outlasts the others (the last shard of a small
+  build, a long scan) reads its lines on the CPUs they left idle, and where every CPU is busy the extra
+  thread only shares a CPU.
 - Sessions run on `intra_op_threads` threads (default 1: a pipeline worker owns one CPU, and one thread
   keeps the kernels' partitioning, hence the output, independent of the machine), with onnxruntime's CPU
   memory arena on: rapidocr turns it off, which makes every call with a new input shape plan and allocate
@@ -27,7 +32,9 @@ Contract:
 """
 from __future__ import annotations
 
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +42,10 @@ import numpy as np
 
 from corpus.config_types import AT_LEAST_ONE, bounded
 from operators.docs.ocr_spaces import SpacedCtcDecode
+
+#: threads that read line crops concurrently (each with one onnxruntime thread): at most 2, so a busy
+#: machine's CPUs are shared by at most twice as many runnable threads as tasks
+READ_THREADS = min(2, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -105,6 +116,7 @@ class OcrEngine:
         self._detector, self._recognizer = det, rec
         self._crop = RapidOCR.get_crop_img_list  # perspective crop of each quad (uses no engine state)
         self._sort = RapidOCR.sorted_boxes
+        self._pool: ThreadPoolExecutor | None = None
 
     def detect(self, bgr: np.ndarray) -> list[np.ndarray]:
         """Text-line quads of a BGR image, top-to-bottom then left-to-right."""
@@ -119,8 +131,25 @@ class OcrEngine:
         """(text, confidence) of each BGR crop of one text line."""
         if not crops:
             return []
-        result, _ = self._recognizer([np.ascontiguousarray(c) for c in crops])
-        return [(str(t), float(c)) for t, c in result]
+        crops = [np.ascontiguousarray(c) for c in crops]
+        order = np.argsort(np.array([c.shape[1] / float(c.shape[0]) for c in crops]))  # rapidocr's batches
+        size = self.config.rec_batch
+        batches = [order[i:i + size] for i in range(0, len(order), size)]
+        out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        for batch, result in zip(batches, self._readers().map(self._read_batch, [[crops[i] for i in b] for b in batches])):
+            for i, (text, conf) in zip(batch, result):
+                out[i] = (str(text), float(conf))
+        return out
+
+    def _read_batch(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+        return self._recognizer(crops)[0]
+
+    def _readers(self) -> ThreadPoolExecutor:
+        """The process's reading threads (created on first use; a worker process never forks after it)."""
+        with _LOCK:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="ocr-read")
+            return self._pool
 
 
 _ENGINES: dict[OcrEngineConfig, OcrEngine] = {}
