@@ -41,3 +41,13 @@ def test_crops_come_back_in_the_order_given(scan_bgr: np.ndarray) -> None:
     crops = eng._crop(None, scan_bgr, eng.detect(scan_bgr))
     one_by_one = [eng.read_crops([c])[0] for c in crops]
     assert eng.read_crops(crops[::-1]) == one_by_one[::-1]
+
+
+def test_the_detection_input_is_rapidocrs_to_the_byte(scan_bgr: np.ndarray) -> None:
+    from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
+
+    pre = DetPreProcess(OcrEngineConfig().det_max_side, "max", [0.5, 0.5, 0.5], [0.5, 0.5, 0.5])
+    noise = np.random.default_rng(0).integers(0, 256, (700, 900, 3), dtype=np.uint8)  # every byte value
+    for image in (scan_bgr, noise):
+        want, got = pre(image), ocr_engine._DetInput(pre)(image)
+        assert got.dtype == want.dtype and got.shape == want.shape and got.tobytes() == want.tobytes()

@@ -82,6 +82,24 @@ class _Session:
         return self.session.get_modelmeta().custom_metadata_map[key].splitlines()
 
 
+class _DetInput:
+    """rapidocr's detection input (`DetPreProcess`: resized, normalised, channels first, float32) with the
+    normalisation looked up in a table of its 256 values per channel: the same float32 values, without
+    its float64 arithmetic on every pixel (measured on 150 dpi pages: 0.08-0.35 CPU s a page against 0.07;
+    a page's detection costs ~0.8)."""
+
+    def __init__(self, pre: Any) -> None:
+        self.pre = pre
+        levels = np.repeat(np.arange(256, dtype=np.uint8).reshape(256, 1, 1), 3, axis=2)
+        self.table = pre.normalize(levels).astype(np.float32).reshape(256, 3)
+
+    def __call__(self, img: np.ndarray) -> np.ndarray | None:
+        resized = self.pre.resize(img)
+        if resized is None:
+            return None
+        return np.ascontiguousarray(self.table[resized, np.arange(3)].transpose(2, 0, 1))[np.newaxis]
+
+
 def _rapid_config() -> dict[str, Any]:
     from rapidocr_onnxruntime.main import DEFAULT_CFG_PATH
     from rapidocr_onnxruntime.utils import read_yaml, update_model_path
@@ -107,7 +125,8 @@ class OcrEngine:
         det.postprocess_op = DBPostProcess(thresh=det_cfg["thresh"], box_thresh=det_cfg["box_thresh"],
                                            max_candidates=det_cfg["max_candidates"], unclip_ratio=det_cfg["unclip_ratio"],
                                            use_dilation=det_cfg["use_dilation"], score_mode=det_cfg["score_mode"])
-        det.get_preprocess = lambda _max_wh: DetPreProcess(config.det_max_side, "max", det_cfg["mean"], det_cfg["std"])
+        det_input = _DetInput(DetPreProcess(config.det_max_side, "max", det_cfg["mean"], det_cfg["std"]))
+        det.get_preprocess = lambda _max_wh: det_input
         rec = TextRecognizer.__new__(TextRecognizer)
         rec.session = _Session(rec_cfg["model_path"], config.intra_op_threads)
         rec.postprocess_op = SpacedCtcDecode(CTCLabelDecode(character=rec.session.get_character_list()))
